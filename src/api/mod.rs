@@ -1,0 +1,148 @@
+//! HTTP: one endpoint serving Cognito Sync (restJson1, routed by method and path) and the
+//! Cognito Identity subset (awsJson1.1, `POST /` with `X-Amz-Target`). Request ids, body
+//! limits and the error wire form live here; the rules live in the services.
+
+pub mod error;
+mod identity_handlers;
+mod json;
+pub mod route;
+mod sync_handlers;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
+
+use crate::auth::{Authenticator, RequestView};
+use crate::identity::IdentityService;
+use crate::sync::SyncService;
+use error::{ApiError, ErrorCode, Protocol};
+
+/// Largest request body read. A dataset holds at most 1 MiB of keys and values; JSON
+/// escaping can inflate that, so the cap leaves room before refusing with 413.
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+/// Everything a request handler needs.
+pub struct App {
+    pub sync: SyncService,
+    pub identity: IdentityService,
+    pub auth: Authenticator,
+    /// Shown as LastModifiedBy for writes made with developer credentials.
+    pub account_id: String,
+}
+
+/// The axum service: every request goes through [`handle`].
+pub fn router(app: Arc<App>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(app)
+}
+
+async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let (result, op) = serve(&app, req).await;
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            let status = e.status();
+            if status.is_server_error() && status != axum::http::StatusCode::NOT_IMPLEMENTED {
+                tracing::error!(%request_id, %method, %path, op, code = e.code.shape(), message = %e.message, "request failed");
+            } else if e.code == ErrorCode::ResourceConflict {
+                tracing::debug!(%request_id, op, message = %e.message, "sync conflict");
+            } else {
+                tracing::warn!(%request_id, %method, %path, op, code = e.code.shape(), message = %e.message, "request refused");
+            }
+            e.into_response()
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    tracing::debug!(
+        %request_id, %method, %path, op, status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64, "request"
+    );
+    resp
+}
+
+/// Reads the body (bounded), authenticates, and runs the operation. Returns the operation
+/// name alongside for logging.
+async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static str) {
+    let (parts, body) = req.into_parts();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(identity_handlers::TARGET_PREFIX))
+        .map(str::to_owned);
+    let is_identity = parts.method == Method::POST && parts.uri.path() == "/" && target.is_some();
+    let protocol = if is_identity {
+        Protocol::AwsJson
+    } else {
+        Protocol::RestJson
+    };
+
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return (Err(e.with_protocol(protocol)), "-"),
+    };
+    let view = RequestView {
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &body,
+    };
+
+    if let (true, Some(op)) = (is_identity, target.as_deref()) {
+        if !identity_handlers::is_unsigned(op) {
+            if let Err(e) = app.auth.authenticate(&view, "cognito-identity") {
+                return (
+                    Err(ApiError::from(e).with_protocol(Protocol::AwsJson)),
+                    "identity",
+                );
+            }
+        }
+        return (
+            identity_handlers::dispatch(app, op, &body).await,
+            "identity",
+        );
+    }
+
+    let route = match route::route(parts.method.as_str(), parts.uri.path()) {
+        Ok(r) => r,
+        Err(e) => return (Err(e), "-"),
+    };
+    let op = route.op.name();
+    let principal = match app.auth.authenticate(&view, "cognito-sync") {
+        Ok(p) => p,
+        Err(e) => return (Err(e.into()), op),
+    };
+    (
+        sync_handlers::dispatch(app, &principal, &route, parts.uri.query(), &body).await,
+        op,
+    )
+}
+
+async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::new(
+                ErrorCode::RequestEntityTooLarge,
+                format!("The request body exceeds {MAX_BODY_BYTES} bytes"),
+            ))
+        }
+        Err(e) => Err(ApiError::invalid(format!(
+            "The request body could not be read: {e}"
+        ))),
+    }
+}

@@ -1,0 +1,250 @@
+//! Cognito Sync (restJson1) operations: wire input → service call → wire output.
+
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ErrorCode};
+use super::json;
+use super::route::{Route, SyncOp};
+use super::App;
+use crate::auth::Principal;
+use crate::store::{DatasetRow, RecordRow};
+use crate::sync::{Caller, DatasetRef, ListRecordsInput, Patch, PatchOp, UpdateRecordsInput};
+use crate::timeutil::ms_to_epoch_seconds;
+
+/// Decoded query parameters (the last occurrence of a name wins).
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: Option<&str>) -> Self {
+        let dec = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+        Query(
+            raw.unwrap_or("")
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (dec(k), dec(v))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+                ApiError::invalid(format!(
+                    "1 validation error detected: Value '{}' at '{name}' failed to satisfy constraint: \
+                     Member must be a whole number",
+                    v.chars().take(64).collect::<String>()
+                ))
+            }),
+        }
+    }
+}
+
+fn ok_json(body: Value) -> Response {
+    let mut resp = body.to_string().into_response();
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn dataset_json(d: &DatasetRow) -> Value {
+    json!({
+        "IdentityId": d.identity_id,
+        "DatasetName": d.name,
+        "CreationDate": ms_to_epoch_seconds(d.creation_ms),
+        "LastModifiedDate": ms_to_epoch_seconds(d.last_modified_ms),
+        "LastModifiedBy": d.last_modified_by,
+        "DataStorage": d.data_storage,
+        "NumRecords": d.num_records,
+    })
+}
+
+fn record_json(r: &RecordRow) -> Value {
+    let mut v = json!({
+        "Key": r.key,
+        "SyncCount": r.sync_count,
+        "LastModifiedDate": ms_to_epoch_seconds(r.last_modified_ms),
+        "LastModifiedBy": r.last_modified_by,
+    });
+    if let Some(value) = &r.value {
+        v["Value"] = json!(value);
+    }
+    if let Some(ms) = r.device_last_modified_ms {
+        v["DeviceLastModifiedDate"] = json!(ms_to_epoch_seconds(ms));
+    }
+    v
+}
+
+/// The caller as the sync rules see it, after the access rules for `route`.
+fn caller_for(app: &App, principal: &Principal, route: &Route) -> Result<Caller, ApiError> {
+    match principal {
+        Principal::Developer { .. } => Ok(Caller::Developer {
+            account_id: app.account_id.clone(),
+        }),
+        Principal::Identity {
+            pool_id,
+            identity_id,
+            ..
+        } => {
+            if !route.pool_id.is_empty() && route.pool_id != *pool_id
+                || !route.identity_id.is_empty() && route.identity_id != *identity_id
+            {
+                return Err(ApiError::new(
+                    ErrorCode::NotAuthorized,
+                    "These credentials may only access their own identity's data",
+                ));
+            }
+            Ok(Caller::Identity {
+                pool_id: pool_id.clone(),
+                identity_id: identity_id.clone(),
+            })
+        }
+    }
+}
+
+fn dataset_ref(route: &Route) -> DatasetRef {
+    DatasetRef {
+        pool_id: route.pool_id.clone(),
+        identity_id: route.identity_id.clone(),
+        dataset_name: route.dataset_name.clone(),
+    }
+}
+
+fn parse_patches(body: &json::Object) -> Result<Vec<Patch>, ApiError> {
+    let Some(list) = json::opt_array(body, "RecordPatches")? else {
+        return Ok(Vec::new());
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let member = |m: &str| format!("recordPatches.{}.member.{m}", i + 1);
+            let Value::Object(p) = item else {
+                return Err(ApiError::invalid(format!(
+                    "recordPatches.{} must be an object",
+                    i + 1
+                )));
+            };
+            let op =
+                json::opt_str(p, "Op")?.ok_or_else(|| crate::validate::missing(&member("op")))?;
+            crate::validate::one_of(&op, &member("op"), &["replace", "remove"])?;
+            let key =
+                json::opt_str(p, "Key")?.ok_or_else(|| crate::validate::missing(&member("key")))?;
+            let sync_count = json::opt_i64(p, "SyncCount")?
+                .ok_or_else(|| crate::validate::missing(&member("syncCount")))?;
+            Ok(Patch {
+                op: if op == "replace" {
+                    PatchOp::Replace
+                } else {
+                    PatchOp::Remove
+                },
+                key,
+                value: json::opt_str(p, "Value")?,
+                sync_count,
+                device_last_modified_ms: json::opt_timestamp_ms(p, "DeviceLastModifiedDate")?,
+            })
+        })
+        .collect()
+}
+
+/// Runs one routed Cognito Sync operation for an authenticated principal.
+pub async fn dispatch(
+    app: &App,
+    principal: &Principal,
+    route: &Route,
+    raw_query: Option<&str>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let caller = caller_for(app, principal, route)?;
+    let query = Query::parse(raw_query);
+    let sync = &app.sync;
+    match route.op {
+        SyncOp::ListDatasets => {
+            let page = sync
+                .list_datasets(
+                    &caller,
+                    &route.pool_id,
+                    &route.identity_id,
+                    query.get("nextToken"),
+                    query.int("maxResults")?,
+                )
+                .await?;
+            let mut out = json!({
+                "Datasets": page.datasets.iter().map(dataset_json).collect::<Vec<_>>(),
+                "Count": page.datasets.len(),
+            });
+            if let Some(t) = page.next_token {
+                out["NextToken"] = json!(t);
+            }
+            Ok(ok_json(out))
+        }
+        SyncOp::DescribeDataset => {
+            let d = sync.describe_dataset(&caller, &dataset_ref(route)).await?;
+            Ok(ok_json(json!({ "Dataset": dataset_json(&d) })))
+        }
+        SyncOp::DeleteDataset => {
+            let d = sync.delete_dataset(&caller, &dataset_ref(route)).await?;
+            Ok(ok_json(json!({ "Dataset": dataset_json(&d) })))
+        }
+        SyncOp::ListRecords => {
+            let input = ListRecordsInput {
+                last_sync_count: query.int("lastSyncCount")?,
+                next_token: query.get("nextToken").map(str::to_owned),
+                max_results: query.int("maxResults")?,
+            };
+            let out = sync
+                .list_records(&caller, &dataset_ref(route), input)
+                .await?;
+            let mut body = json!({
+                "Records": out.records.iter().map(record_json).collect::<Vec<_>>(),
+                "Count": out.records.len(),
+                "DatasetSyncCount": out.dataset_sync_count,
+                "DatasetExists": out.dataset_exists,
+                "DatasetDeletedAfterRequestedSyncCount": out.deleted_after_requested_sync_count,
+                "MergedDatasetNames": [],
+                "SyncSessionToken": out.sync_session_token,
+            });
+            if let Some(t) = out.next_token {
+                body["NextToken"] = json!(t);
+            }
+            if let Some(by) = out.last_modified_by {
+                body["LastModifiedBy"] = json!(by);
+            }
+            Ok(ok_json(body))
+        }
+        SyncOp::UpdateRecords => {
+            let body = json::object(body)?;
+            let input = UpdateRecordsInput {
+                device_id: json::opt_str(&body, "DeviceId")?,
+                sync_session_token: json::opt_str(&body, "SyncSessionToken")?,
+                patches: parse_patches(&body)?,
+            };
+            let written = sync
+                .update_records(&caller, &dataset_ref(route), input)
+                .await?;
+            Ok(ok_json(
+                json!({ "Records": written.iter().map(record_json).collect::<Vec<_>>() }),
+            ))
+        }
+        other => Err(ApiError::new(
+            ErrorCode::NotImplemented,
+            format!(
+                "{} is not implemented by this cogsync version yet",
+                other.name()
+            ),
+        )),
+    }
+}

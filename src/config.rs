@@ -1,0 +1,36 @@
+//! Server configuration, as resolved from the command line and the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::auth::DeveloperCredentials;
+use crate::sync::Limits;
+
+/// Shown as LastModifiedBy for writes made with developer credentials (AWS shows the
+/// account id there).
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Prefix of new pool and identity ids (`REGION:uuid`).
+    pub region: String,
+    pub account_id: String,
+    pub credentials: DeveloperCredentials,
+    pub limits: Limits,
+}
+
+impl ServerConfig {
+    /// A configuration with the documented defaults for everything but the essentials.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf, credentials: DeveloperCredentials) -> Self {
+        ServerConfig {
+            listen,
+            data_dir,
+            region: "us-east-1".into(),
+            account_id: DEFAULT_ACCOUNT_ID.into(),
+            credentials,
+            limits: Limits::default(),
+        }
+    }
+}

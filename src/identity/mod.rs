@@ -1,0 +1,240 @@
+//! The Cognito Identity subset: identity pools and unauthenticated identities. Ids are
+//! `REGION:uuid` in lowercase, like the real service's.
+
+use std::sync::Arc;
+
+use crate::store::{IdentityRecord, PoolRecord, Store, StoreError};
+use crate::sync::tokens::TokenSigner;
+use crate::timeutil::now_ms;
+use crate::validate::{self, Violation};
+
+/// A refusal by the identity service; mapped to wire errors in `api::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    NotAuthorized(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<Violation> for IdentityError {
+    fn from(v: Violation) -> Self {
+        IdentityError::InvalidParameter(v.0)
+    }
+}
+
+impl From<StoreError> for IdentityError {
+    fn from(e: StoreError) -> Self {
+        IdentityError::Internal(e.to_string())
+    }
+}
+
+pub type IdentityResult<T> = Result<T, IdentityError>;
+
+/// The members of an IdentityPool the server interprets; the rest ride along in `extra`.
+#[derive(Debug, Clone)]
+pub struct PoolSpec {
+    pub name: String,
+    pub allow_unauthenticated: bool,
+    pub developer_provider_name: Option<String>,
+    /// Other IdentityPool members (AllowClassicFlow, SupportedLoginProviders, ...), as sent.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+pub struct IdentityService {
+    store: Arc<dyn Store>,
+    tokens: TokenSigner,
+    region: String,
+}
+
+impl IdentityService {
+    pub fn new(store: Arc<dyn Store>, tokens: TokenSigner, region: String) -> Self {
+        IdentityService {
+            store,
+            tokens,
+            region,
+        }
+    }
+
+    fn new_id(&self) -> String {
+        format!("{}:{}", self.region, uuid::Uuid::new_v4())
+    }
+
+    fn check_spec(spec: &PoolSpec) -> IdentityResult<()> {
+        validate::length(&spec.name, "identityPoolName", 1, 128)?;
+        validate::chars(&spec.name, "identityPoolName", r"[\w\s+=,.@-]+", |c| {
+            c.is_alphanumeric() || c == '_' || c.is_whitespace() || "+=,.@-".contains(c)
+        })?;
+        if let Some(dev) = &spec.developer_provider_name {
+            validate::length(dev, "developerProviderName", 1, 128)?;
+            validate::chars(dev, "developerProviderName", r"[\w._-]+", |c| {
+                c.is_alphanumeric() || "_.-".contains(c)
+            })?;
+        }
+        Ok(())
+    }
+
+    pub async fn create_pool(&self, spec: PoolSpec) -> IdentityResult<PoolRecord> {
+        Self::check_spec(&spec)?;
+        let pool = PoolRecord {
+            id: self.new_id(),
+            name: spec.name,
+            allow_unauthenticated: spec.allow_unauthenticated,
+            developer_provider_name: spec.developer_provider_name,
+            extra_json: serde_json::Value::Object(spec.extra).to_string(),
+            created_ms: now_ms(),
+        };
+        self.store.create_pool(&pool).await?;
+        Ok(pool)
+    }
+
+    pub async fn describe_pool(&self, pool_id: &str) -> IdentityResult<PoolRecord> {
+        validate::aws_id(pool_id, "identityPoolId")?;
+        self.store
+            .get_pool(pool_id)
+            .await?
+            .ok_or_else(|| pool_not_found(pool_id))
+    }
+
+    pub async fn update_pool(&self, pool_id: &str, spec: PoolSpec) -> IdentityResult<PoolRecord> {
+        Self::check_spec(&spec)?;
+        let current = self.describe_pool(pool_id).await?;
+        let developer_provider_name = match (
+            &current.developer_provider_name,
+            spec.developer_provider_name,
+        ) {
+            (Some(old), Some(new)) if *old != new => {
+                return Err(IdentityError::InvalidParameter(
+                    "DeveloperProviderName cannot be changed once it is set".into(),
+                ))
+            }
+            (Some(old), _) => Some(old.clone()),
+            (None, new) => new,
+        };
+        let pool = PoolRecord {
+            id: current.id,
+            name: spec.name,
+            allow_unauthenticated: spec.allow_unauthenticated,
+            developer_provider_name,
+            extra_json: serde_json::Value::Object(spec.extra).to_string(),
+            created_ms: current.created_ms,
+        };
+        if !self.store.update_pool(&pool).await? {
+            return Err(pool_not_found(pool_id));
+        }
+        Ok(pool)
+    }
+
+    pub async fn delete_pool(&self, pool_id: &str) -> IdentityResult<()> {
+        validate::aws_id(pool_id, "identityPoolId")?;
+        if self.store.delete_pool(pool_id).await? {
+            Ok(())
+        } else {
+            Err(pool_not_found(pool_id))
+        }
+    }
+
+    pub async fn list_pools(
+        &self,
+        max_results: i64,
+        next_token: Option<&str>,
+    ) -> IdentityResult<(Vec<PoolRecord>, Option<String>)> {
+        validate::range(max_results, "maxResults", 1, 60)?;
+        let after = self.open_cursor("pools", "", next_token)?;
+        let limit = max_results as usize;
+        let mut pools = self.store.list_pools(after.as_deref(), limit + 1).await?;
+        let next = self.next_cursor("pools", "", &mut pools, limit, |p| &p.id);
+        Ok((pools, next))
+    }
+
+    /// GetId without logins: a new unauthenticated identity, if the pool allows them.
+    pub async fn get_id(&self, pool_id: &str, has_logins: bool) -> IdentityResult<IdentityRecord> {
+        let pool = self.describe_pool(pool_id).await?;
+        if has_logins {
+            return Err(IdentityError::NotAuthorized(
+                "Logins are not supported by this cogsync version; only unauthenticated identities are"
+                    .into(),
+            ));
+        }
+        if !pool.allow_unauthenticated {
+            return Err(IdentityError::NotAuthorized(
+                "Unauthenticated access is not supported for this identity pool.".into(),
+            ));
+        }
+        let now = now_ms();
+        let identity = IdentityRecord {
+            id: self.new_id(),
+            pool_id: pool.id,
+            created_ms: now,
+            last_modified_ms: now,
+        };
+        self.store.create_identity(&identity).await?;
+        Ok(identity)
+    }
+
+    pub async fn list_identities(
+        &self,
+        pool_id: &str,
+        max_results: i64,
+        next_token: Option<&str>,
+    ) -> IdentityResult<(Vec<IdentityRecord>, Option<String>)> {
+        validate::range(max_results, "maxResults", 1, 60)?;
+        self.describe_pool(pool_id).await?;
+        let after = self.open_cursor("identities", pool_id, next_token)?;
+        let limit = max_results as usize;
+        let mut ids = self
+            .store
+            .list_identities(pool_id, after.as_deref(), limit + 1)
+            .await?;
+        let next = self.next_cursor("identities", pool_id, &mut ids, limit, |i| &i.id);
+        Ok((ids, next))
+    }
+
+    pub async fn describe_identity(&self, identity_id: &str) -> IdentityResult<IdentityRecord> {
+        validate::aws_id(identity_id, "identityId")?;
+        self.store
+            .get_identity(identity_id)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("Identity '{identity_id}' not found.")))
+    }
+
+    fn open_cursor(
+        &self,
+        purpose: &str,
+        scope: &str,
+        token: Option<&str>,
+    ) -> IdentityResult<Option<String>> {
+        match token {
+            None => Ok(None),
+            Some(t) => match self.tokens.open(purpose, t).as_deref() {
+                Some([s, last]) if s == scope => Ok(Some(last.clone())),
+                _ => Err(IdentityError::InvalidParameter("Invalid NextToken".into())),
+            },
+        }
+    }
+
+    fn next_cursor<T>(
+        &self,
+        purpose: &str,
+        scope: &str,
+        items: &mut Vec<T>,
+        limit: usize,
+        id: impl Fn(&T) -> &String,
+    ) -> Option<String> {
+        if items.len() <= limit {
+            return None;
+        }
+        items.truncate(limit);
+        items
+            .last()
+            .map(|last| self.tokens.seal(purpose, &[scope, id(last)]))
+    }
+}
+
+fn pool_not_found(pool_id: &str) -> IdentityError {
+    IdentityError::NotFound(format!("IdentityPool '{pool_id}' not found."))
+}

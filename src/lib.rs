@@ -1,0 +1,15 @@
+//! cogsync: a self-hosted server that speaks the Amazon Cognito Sync API (2014-06-30) and the
+//! Cognito Identity subset needed to create pools and identities.
+//!
+//! Layers, top-down: [`api`] (HTTP, wire formats, errors) → [`auth`] (SigV4, principals) →
+//! [`sync`] / [`identity`] (the rules) → [`store`] (persistence behind a trait).
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod identity;
+pub mod server;
+pub mod store;
+pub mod sync;
+pub mod timeutil;
+pub mod validate;

@@ -1,0 +1,133 @@
+//! The `cogsync` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use cogsync::auth::credentials::{CredentialSource, DeveloperCredentials};
+use cogsync::config::ServerConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "cogsync",
+    version,
+    about = "A self-hosted, wire-compatible Amazon Cognito Sync server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "COGSYNC_LISTEN")]
+        listen: SocketAddr,
+        /// Directory for the embedded database and generated credentials.
+        #[arg(long, default_value = "./cogsync-data", env = "COGSYNC_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Region used in new identity pool and identity ids.
+        #[arg(long, default_value = "us-east-1", env = "COGSYNC_REGION")]
+        region: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cogsync: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Serve {
+            listen,
+            data_dir,
+            region,
+        } => runtime.block_on(serve(listen, data_dir, region)),
+    }
+}
+
+async fn serve(listen: SocketAddr, data_dir: PathBuf, region: String) -> ExitCode {
+    let (credentials, source) = match DeveloperCredentials::resolve(&data_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cogsync: cannot load developer credentials: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match source {
+        CredentialSource::Generated => println!(
+            "Generated developer credentials (stored in {}; shown only this once):\n  \
+             AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}",
+            data_dir.display(),
+            credentials.access_key_id,
+            credentials.secret_access_key
+        ),
+        CredentialSource::Stored => tracing::info!(
+            access_key_id = %credentials.access_key_id,
+            "using developer credentials stored in the data directory"
+        ),
+        CredentialSource::Environment => tracing::info!(
+            access_key_id = %credentials.access_key_id,
+            "using developer credentials from the environment"
+        ),
+    }
+    let mut config = ServerConfig::new(listen, data_dir, credentials);
+    config.region = region;
+    let server = match cogsync::server::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cogsync: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(addr = %server.addr(), "cogsync is serving Cognito Sync and Cognito Identity");
+    println!("cogsync listening on http://{}", server.addr());
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    match server.shutdown().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cogsync: server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

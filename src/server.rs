@@ -1,0 +1,103 @@
+//! Starting and stopping the HTTP server: bind, open the store, serve until told to stop,
+//! then finish in-flight requests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, App};
+use crate::auth::Authenticator;
+use crate::config::ServerConfig;
+use crate::identity::IdentityService;
+use crate::store::{sqlite::SqliteStore, Store};
+use crate::sync::{tokens::TokenSigner, SyncService};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the store: {0}")]
+    Store(String),
+}
+
+/// A server running in the background of the current tokio runtime.
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The address actually bound (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Builds the application state over `store`.
+pub async fn build_app(config: &ServerConfig, store: Arc<dyn Store>) -> Result<App, StartError> {
+    let mut fresh = vec![0u8; 32];
+    getrandom::fill(&mut fresh).map_err(|e| StartError::Store(e.to_string()))?;
+    let key = store
+        .secret("token-signing-key", fresh)
+        .await
+        .map_err(|e| StartError::Store(e.to_string()))?;
+    let tokens = TokenSigner::new(key);
+    Ok(App {
+        sync: SyncService::new(store.clone(), tokens.clone(), config.limits),
+        identity: IdentityService::new(store, tokens, config.region.clone()),
+        auth: Authenticator::new(config.credentials.clone()),
+        account_id: config.account_id.clone(),
+    })
+}
+
+/// Opens the embedded store in the data directory, binds, and serves in the background.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    let store =
+        SqliteStore::open(&config.data_dir).map_err(|e| StartError::Store(e.to_string()))?;
+    let app = build_app(&config, Arc::new(store)).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Ok(RunningServer {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = api::router(Arc::new(app));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

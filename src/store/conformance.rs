@@ -1,0 +1,415 @@
+//! The store conformance suite: behaviour every [`Store`] backend must show, whatever engine
+//! is behind it. Each backend's tests call [`run_all`] on a fresh, empty store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::*;
+
+pub async fn run_all(store: Arc<dyn Store>) {
+    secrets_are_first_writer_wins(&*store).await;
+    pools_and_identities_round_trip_and_page(&*store).await;
+    updates_apply_the_plan_atomically(&*store).await;
+    a_refused_update_writes_nothing(&*store).await;
+    records_list_in_count_order_with_cursors(&*store).await;
+    delete_keeps_the_counter_and_marks_the_deletion(&*store).await;
+    concurrent_updates_on_one_dataset_are_serialised(store.clone()).await;
+    deleting_a_pool_removes_everything_under_it(&*store).await;
+}
+
+fn pool(id: &str) -> PoolRecord {
+    PoolRecord {
+        id: id.into(),
+        name: format!("name of {id}"),
+        allow_unauthenticated: true,
+        developer_provider_name: None,
+        extra_json: r#"{"AllowClassicFlow":true}"#.into(),
+        created_ms: 1,
+    }
+}
+
+fn identity(id: &str, pool_id: &str) -> IdentityRecord {
+    IdentityRecord {
+        id: id.into(),
+        pool_id: pool_id.into(),
+        created_ms: 2,
+        last_modified_ms: 2,
+    }
+}
+
+fn record(key: &str, value: Option<&str>, sync_count: i64) -> RecordRow {
+    RecordRow {
+        key: key.into(),
+        value: value.map(Into::into),
+        sync_count,
+        last_modified_ms: 10,
+        last_modified_by: "tester".into(),
+        device_last_modified_ms: Some(9),
+    }
+}
+
+/// A decider that bumps the counter and writes `records` (their counts set to the new one).
+fn bump(identity_id: &str, name: &str, records: Vec<RecordRow>) -> UpdateDecider {
+    let (identity_id, name) = (identity_id.to_owned(), name.to_owned());
+    Box::new(move |snap: &UpdateSnapshot| {
+        let count = snap.dataset.as_ref().map_or(0, |d| d.sync_count) + 1;
+        Ok(UpdatePlan {
+            dataset: DatasetRow {
+                identity_id,
+                name,
+                live: true,
+                sync_count: count,
+                creation_ms: 5,
+                last_modified_ms: 6,
+                last_modified_by: "tester".into(),
+                data_storage: 0,
+                num_records: records.len() as i64,
+                deleted_at_sync_count: snap.dataset.as_ref().and_then(|d| d.deleted_at_sync_count),
+            },
+            records: records
+                .into_iter()
+                .map(|r| RecordRow {
+                    sync_count: count,
+                    ..r
+                })
+                .collect(),
+        })
+    })
+}
+
+async fn setup(store: &dyn Store, pool_id: &str, identity_id: &str) {
+    store.create_pool(&pool(pool_id)).await.unwrap();
+    store
+        .create_identity(&identity(identity_id, pool_id))
+        .await
+        .unwrap();
+}
+
+async fn secrets_are_first_writer_wins(store: &dyn Store) {
+    let a = store.secret("k", b"first".to_vec()).await.unwrap();
+    let b = store.secret("k", b"second".to_vec()).await.unwrap();
+    assert_eq!(a, b"first");
+    assert_eq!(b, b"first");
+}
+
+async fn pools_and_identities_round_trip_and_page(store: &dyn Store) {
+    for id in ["r:01", "r:02", "r:03"] {
+        store.create_pool(&pool(id)).await.unwrap();
+    }
+    assert!(matches!(
+        store.create_pool(&pool("r:01")).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(store.get_pool("r:02").await.unwrap(), Some(pool("r:02")));
+    assert_eq!(store.get_pool("r:09").await.unwrap(), None);
+    let first = store.list_pools(None, 2).await.unwrap();
+    assert_eq!(
+        first.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["r:01", "r:02"]
+    );
+    let rest = store.list_pools(Some("r:02"), 2).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["r:03"]
+    );
+
+    let mut changed = pool("r:02");
+    changed.name = "renamed".into();
+    changed.developer_provider_name = Some("login.dev".into());
+    assert!(store.update_pool(&changed).await.unwrap());
+    assert_eq!(store.get_pool("r:02").await.unwrap(), Some(changed));
+    assert!(!store.update_pool(&pool("r:99")).await.unwrap());
+
+    for id in ["r:a1", "r:a2"] {
+        store.create_identity(&identity(id, "r:01")).await.unwrap();
+    }
+    store
+        .create_identity(&identity("r:b1", "r:02"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_identity("r:a2").await.unwrap(),
+        Some(identity("r:a2", "r:01"))
+    );
+    let ids = store.list_identities("r:01", None, 10).await.unwrap();
+    assert_eq!(
+        ids.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["r:a1", "r:a2"]
+    );
+    let ids = store
+        .list_identities("r:01", Some("r:a1"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["r:a2"]
+    );
+}
+
+async fn updates_apply_the_plan_atomically(store: &dyn Store) {
+    setup(store, "u:01", "u:i1").await;
+    let plan = store
+        .update_records(
+            "u:i1",
+            "ds",
+            vec!["a".into()],
+            bump("u:i1", "ds", vec![record("a", Some("1"), 0)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(plan.dataset.sync_count, 1);
+    let seen: Arc<std::sync::Mutex<Option<UpdateSnapshot>>> = Arc::default();
+    let seen2 = seen.clone();
+    let inner = bump("u:i1", "ds", vec![record("b", None, 0)]);
+    store
+        .update_records(
+            "u:i1",
+            "ds",
+            vec!["a".into(), "b".into()],
+            Box::new(move |s| {
+                *seen2.lock().unwrap() = Some(s.clone());
+                inner(s)
+            }),
+        )
+        .await
+        .unwrap();
+    let snap = seen.lock().unwrap().clone().unwrap();
+    assert_eq!(snap.dataset.as_ref().map(|d| d.sync_count), Some(1));
+    assert_eq!(
+        snap.existing.get("a").map(|r| r.value.clone()),
+        Some(Some("1".into()))
+    );
+    assert!(!snap.existing.contains_key("b"));
+    assert_eq!(snap.live_datasets, 1);
+
+    let d = store.get_dataset("u:i1", "ds").await.unwrap().unwrap();
+    assert_eq!((d.sync_count, d.live, d.num_records), (2, true, 1));
+    let page = store
+        .list_records("u:i1", "ds", 0, None, usize::MAX)
+        .await
+        .unwrap();
+    let got: HashMap<_, _> = page
+        .records
+        .iter()
+        .map(|r| (r.key.clone(), (r.value.clone(), r.sync_count)))
+        .collect();
+    assert_eq!(got["a"], (Some("1".into()), 1));
+    assert_eq!(got["b"], (None, 2), "tombstones are stored without a value");
+    assert_eq!(page.records[0].device_last_modified_ms, Some(9));
+}
+
+async fn a_refused_update_writes_nothing(store: &dyn Store) {
+    setup(store, "f:01", "f:i1").await;
+    store
+        .update_records(
+            "f:i1",
+            "ds",
+            vec!["a".into()],
+            bump("f:i1", "ds", vec![record("a", Some("1"), 0)]),
+        )
+        .await
+        .unwrap();
+    let refused = store
+        .update_records(
+            "f:i1",
+            "ds",
+            vec!["a".into()],
+            Box::new(|_| {
+                Err(Rejection::Conflict {
+                    key: "a".into(),
+                    stored: 1,
+                    sent: 0,
+                })
+            }),
+        )
+        .await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Rejected(Rejection::Conflict { .. }))
+    ));
+    let d = store.get_dataset("f:i1", "ds").await.unwrap().unwrap();
+    assert_eq!(d.sync_count, 1);
+    let refused_new = store
+        .update_records(
+            "f:i1",
+            "other",
+            vec![],
+            Box::new(|_| Err(Rejection::LimitExceeded("x".into()))),
+        )
+        .await;
+    assert!(refused_new.is_err());
+    assert_eq!(store.get_dataset("f:i1", "other").await.unwrap(), None);
+}
+
+async fn records_list_in_count_order_with_cursors(store: &dyn Store) {
+    setup(store, "l:01", "l:i1").await;
+    for keys in [vec!["c", "a"], vec!["b"], vec!["d", "e"]] {
+        let recs = keys.iter().map(|k| record(k, Some("v"), 0)).collect();
+        store
+            .update_records(
+                "l:i1",
+                "ds",
+                keys.iter().map(|k| k.to_string()).collect(),
+                bump("l:i1", "ds", recs),
+            )
+            .await
+            .unwrap();
+    }
+    let order = |p: &RecordsPage| {
+        p.records
+            .iter()
+            .map(|r| (r.sync_count, r.key.clone()))
+            .collect::<Vec<_>>()
+    };
+    let all = store
+        .list_records("l:i1", "ds", 0, None, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        order(&all),
+        [
+            (1, "a".into()),
+            (1, "c".into()),
+            (2, "b".into()),
+            (3, "d".into()),
+            (3, "e".into())
+        ]
+    );
+    assert!(!all.more);
+    let after1 = store
+        .list_records("l:i1", "ds", 1, None, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(after1.records.len(), 3);
+    let p1 = store.list_records("l:i1", "ds", 0, None, 2).await.unwrap();
+    assert!(p1.more);
+    assert_eq!(order(&p1), [(1, "a".into()), (1, "c".into())]);
+    let cursor = (1, "c".to_string());
+    let p2 = store
+        .list_records("l:i1", "ds", 0, Some(&cursor), 2)
+        .await
+        .unwrap();
+    assert_eq!(order(&p2), [(2, "b".into()), (3, "d".into())]);
+    let cursor = (3, "d".to_string());
+    let p3 = store
+        .list_records("l:i1", "ds", 0, Some(&cursor), 2)
+        .await
+        .unwrap();
+    assert_eq!(order(&p3), [(3, "e".into())]);
+    assert!(!p3.more);
+    let none = store
+        .list_records("l:i1", "missing", 0, None, 10)
+        .await
+        .unwrap();
+    assert!(none.dataset.is_none() && none.records.is_empty());
+}
+
+async fn delete_keeps_the_counter_and_marks_the_deletion(store: &dyn Store) {
+    setup(store, "d:01", "d:i1").await;
+    for _ in 0..3 {
+        store
+            .update_records(
+                "d:i1",
+                "ds",
+                vec!["a".into()],
+                bump("d:i1", "ds", vec![record("a", Some("v"), 0)]),
+            )
+            .await
+            .unwrap();
+    }
+    let before = store.delete_dataset("d:i1", "ds").await.unwrap().unwrap();
+    assert_eq!(
+        (before.sync_count, before.live, before.num_records),
+        (3, true, 1)
+    );
+    assert_eq!(
+        store.delete_dataset("d:i1", "ds").await.unwrap(),
+        None,
+        "a second delete finds nothing"
+    );
+    let after = store.get_dataset("d:i1", "ds").await.unwrap().unwrap();
+    assert_eq!(
+        (after.live, after.sync_count, after.deleted_at_sync_count),
+        (false, 3, Some(3))
+    );
+    assert!(store
+        .list_datasets("d:i1", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let page = store.list_records("d:i1", "ds", 0, None, 10).await.unwrap();
+    assert!(page.records.is_empty(), "records go with the dataset");
+    let plan = store
+        .update_records(
+            "d:i1",
+            "ds",
+            vec!["a".into()],
+            bump("d:i1", "ds", vec![record("a", Some("v"), 0)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.dataset.sync_count, 4,
+        "the counter continues after re-creation"
+    );
+    assert_eq!(
+        store.list_datasets("d:i1", None, 10).await.unwrap().len(),
+        1
+    );
+}
+
+async fn concurrent_updates_on_one_dataset_are_serialised(store: Arc<dyn Store>) {
+    setup(&*store, "c:01", "c:i1").await;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = format!("k{i}");
+                store
+                    .update_records(
+                        "c:i1",
+                        "ds",
+                        vec![key.clone()],
+                        bump("c:i1", "ds", vec![record(&key, Some("v"), 0)]),
+                    )
+                    .await
+                    .map(|p| p.dataset.sync_count)
+            })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for t in tasks {
+        counts.push(t.await.unwrap().unwrap());
+    }
+    counts.sort();
+    assert_eq!(
+        counts,
+        (1..=16).collect::<Vec<_>>(),
+        "every writer saw its predecessor's count"
+    );
+}
+
+async fn deleting_a_pool_removes_everything_under_it(store: &dyn Store) {
+    setup(store, "x:01", "x:i1").await;
+    store
+        .update_records(
+            "x:i1",
+            "ds",
+            vec!["a".into()],
+            bump("x:i1", "ds", vec![record("a", Some("v"), 0)]),
+        )
+        .await
+        .unwrap();
+    assert!(store.delete_pool("x:01").await.unwrap());
+    assert!(!store.delete_pool("x:01").await.unwrap());
+    assert_eq!(store.get_identity("x:i1").await.unwrap(), None);
+    assert_eq!(store.get_dataset("x:i1", "ds").await.unwrap(), None);
+    // The same ids can be used again from scratch.
+    setup(store, "x:01", "x:i1").await;
+    assert!(store
+        .list_records("x:i1", "ds", 0, None, 10)
+        .await
+        .unwrap()
+        .records
+        .is_empty());
+}

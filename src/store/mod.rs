@@ -1,0 +1,88 @@
+//! Persistence. The [`Store`] trait is all the services see; SQLite is the embedded default.
+//! Every backend must pass the shared conformance suite in [`conformance`].
+
+mod types;
+
+pub mod sqlite;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+
+pub use types::*;
+
+use async_trait::async_trait;
+
+/// A storage failure. `Rejected` carries the rules' own refusal out of a write transaction.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("update rejected: {0:?}")]
+    Rejected(Rejection),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything cogsync persists. Each method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Returns the named secret, storing `fresh` first if none exists yet (first caller wins).
+    async fn secret(&self, name: &str, fresh: Vec<u8>) -> StoreResult<Vec<u8>>;
+
+    async fn create_pool(&self, pool: &PoolRecord) -> StoreResult<()>;
+    async fn get_pool(&self, id: &str) -> StoreResult<Option<PoolRecord>>;
+    /// Pools ordered by id, strictly after `after`.
+    async fn list_pools(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<PoolRecord>>;
+    /// Replaces a pool's description; false when it does not exist.
+    async fn update_pool(&self, pool: &PoolRecord) -> StoreResult<bool>;
+    /// Deletes a pool with its identities, datasets and records; false when it did not exist.
+    async fn delete_pool(&self, id: &str) -> StoreResult<bool>;
+
+    async fn create_identity(&self, identity: &IdentityRecord) -> StoreResult<()>;
+    async fn get_identity(&self, id: &str) -> StoreResult<Option<IdentityRecord>>;
+    /// Identities of a pool ordered by id, strictly after `after`.
+    async fn list_identities(
+        &self,
+        pool_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityRecord>>;
+
+    /// A dataset's row, live or deleted.
+    async fn get_dataset(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>>;
+    /// Live datasets of an identity ordered by name, strictly after `after`.
+    async fn list_datasets(
+        &self,
+        identity_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DatasetRow>>;
+    /// The dataset row and its records with SyncCount > `after_sync_count`, ordered by
+    /// (SyncCount, key), strictly after `cursor`, at most `limit`, from one snapshot.
+    async fn list_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        after_sync_count: i64,
+        cursor: Option<&RecordCursor>,
+        limit: usize,
+    ) -> StoreResult<RecordsPage>;
+    /// Atomically: read the snapshot for `keys`, let `decide` plan, write the plan durably.
+    /// Concurrent calls on one dataset are serialised; a refusal writes nothing.
+    async fn update_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        keys: Vec<String>,
+        decide: UpdateDecider,
+    ) -> StoreResult<UpdatePlan>;
+    /// Marks a live dataset deleted (keeping its counter), drops its records and returns its
+    /// metadata as it was before the delete; None when there was no live dataset.
+    async fn delete_dataset(
+        &self,
+        identity_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<DatasetRow>>;
+}

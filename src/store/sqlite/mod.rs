@@ -1,0 +1,501 @@
+//! The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`, so every
+//! acknowledged write is fsync'd. One writer connection serialises writes; readers use a small
+//! pool of their own connections and see consistent snapshots.
+
+mod rows;
+mod schema;
+
+pub use schema::SCHEMA_VERSION;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{
+    DatasetRow, IdentityRecord, PoolRecord, RecordCursor, RecordsPage, Store, StoreError,
+    StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot,
+};
+use rows::{
+    dataset_from_row, identity_from_row, pool_from_row, record_from_row, DATASET_COLS, RECORD_COLS,
+};
+
+/// Readers kept open for reuse; more are opened on demand under load.
+const IDLE_READERS: usize = 8;
+
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: std::path::PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn backend<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `cogsync.sqlite3` in `dir` and applies migrations.
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(dir).map_err(backend)?;
+        let path = dir.join("cogsync.sqlite3");
+        let mut writer = open_connection(&path).map_err(backend)?;
+        schema::migrate(&mut writer).map_err(StoreError::Backend)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().ok().and_then(|mut v| v.pop());
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => open_connection(&inner.path).map_err(backend)?,
+            };
+            let result = f(&mut conn);
+            if let Ok(mut idle) = inner.readers.lock() {
+                if idle.len() < IDLE_READERS {
+                    idle.push(conn);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn secret(&self, name: &str, fresh: Vec<u8>) -> StoreResult<Vec<u8>> {
+        let name = name.to_owned();
+        self.write(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO secrets (name, value) VALUES (?1, ?2)",
+                params![name, fresh],
+            )
+            .map_err(backend)?;
+            c.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn create_pool(&self, pool: &PoolRecord) -> StoreResult<()> {
+        let p = pool.clone();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "INSERT OR IGNORE INTO identity_pools
+                     (id, name, allow_unauthenticated, developer_provider_name, extra_json, created_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![p.id, p.name, p.allow_unauthenticated, p.developer_provider_name, p.extra_json, p.created_ms],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::AlreadyExists(p.id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_pool(&self, id: &str) -> StoreResult<Option<PoolRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id, name, allow_unauthenticated, developer_provider_name, extra_json, created_ms
+                 FROM identity_pools WHERE id = ?1",
+                [id],
+                pool_from_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_pools(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<PoolRecord>> {
+        let after = after.unwrap_or("").to_owned();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id, name, allow_unauthenticated, developer_provider_name, extra_json, created_ms
+                     FROM identity_pools WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .map_err(backend)?;
+            let rows = st
+                .query_map(params![after, sql_limit(limit)], pool_from_row)
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn update_pool(&self, pool: &PoolRecord) -> StoreResult<bool> {
+        let p = pool.clone();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE identity_pools SET name = ?2, allow_unauthenticated = ?3,
+                     developer_provider_name = ?4, extra_json = ?5 WHERE id = ?1",
+                    params![
+                        p.id,
+                        p.name,
+                        p.allow_unauthenticated,
+                        p.developer_provider_name,
+                        p.extra_json
+                    ],
+                )
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_pool(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute("DELETE FROM identity_pools WHERE id = ?1", [id])
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn create_identity(&self, identity: &IdentityRecord) -> StoreResult<()> {
+        let i = identity.clone();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "INSERT OR IGNORE INTO identities (id, pool_id, created_ms, last_modified_ms)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![i.id, i.pool_id, i.created_ms, i.last_modified_ms],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::AlreadyExists(i.id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_identity(&self, id: &str) -> StoreResult<Option<IdentityRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id, pool_id, created_ms, last_modified_ms FROM identities WHERE id = ?1",
+                [id],
+                identity_from_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_identities(
+        &self,
+        pool_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityRecord>> {
+        let pool_id = pool_id.to_owned();
+        let after = after.unwrap_or("").to_owned();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id, pool_id, created_ms, last_modified_ms FROM identities
+                     WHERE pool_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                )
+                .map_err(backend)?;
+            let rows = st
+                .query_map(params![pool_id, after, sql_limit(limit)], identity_from_row)
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_dataset(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>> {
+        let (identity_id, name) = (identity_id.to_owned(), name.to_owned());
+        self.read(move |c| select_dataset(c, &identity_id, &name))
+            .await
+    }
+
+    async fn list_datasets(
+        &self,
+        identity_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DatasetRow>> {
+        let identity_id = identity_id.to_owned();
+        let after = after.unwrap_or("").to_owned();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {DATASET_COLS} FROM datasets
+                 WHERE identity_id = ?1 AND live = 1 AND name > ?2 ORDER BY name LIMIT ?3"
+            );
+            let mut st = c.prepare_cached(&sql).map_err(backend)?;
+            let rows = st
+                .query_map(
+                    params![identity_id, after, sql_limit(limit)],
+                    dataset_from_row,
+                )
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        after_sync_count: i64,
+        cursor: Option<&RecordCursor>,
+        limit: usize,
+    ) -> StoreResult<RecordsPage> {
+        let (identity_id, name) = (identity_id.to_owned(), name.to_owned());
+        let (cursor_count, cursor_key) = cursor.cloned().unwrap_or((i64::MIN, String::new()));
+        self.read(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let dataset = select_dataset(&tx, &identity_id, &name)?;
+            let mut records = Vec::new();
+            if dataset.as_ref().is_some_and(|d| d.live) {
+                let sql = format!(
+                    "SELECT {RECORD_COLS} FROM records
+                     WHERE identity_id = ?1 AND dataset_name = ?2 AND sync_count > ?3
+                       AND (sync_count, key) > (?4, ?5)
+                     ORDER BY sync_count, key LIMIT ?6"
+                );
+                let mut st = tx.prepare_cached(&sql).map_err(backend)?;
+                let rows = st
+                    .query_map(
+                        params![
+                            identity_id,
+                            name,
+                            after_sync_count,
+                            cursor_count,
+                            cursor_key,
+                            sql_limit(limit.saturating_add(1))
+                        ],
+                        record_from_row,
+                    )
+                    .map_err(backend)?;
+                records = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+            }
+            let more = records.len() > limit;
+            records.truncate(limit);
+            Ok(RecordsPage {
+                dataset,
+                records,
+                more,
+            })
+        })
+        .await
+    }
+
+    async fn update_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        keys: Vec<String>,
+        decide: UpdateDecider,
+    ) -> StoreResult<UpdatePlan> {
+        let (identity_id, name) = (identity_id.to_owned(), name.to_owned());
+        self.write(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let dataset = select_dataset(&tx, &identity_id, &name)?;
+            let mut existing = std::collections::HashMap::with_capacity(keys.len());
+            {
+                let sql = format!(
+                    "SELECT {RECORD_COLS} FROM records
+                     WHERE identity_id = ?1 AND dataset_name = ?2 AND key = ?3"
+                );
+                let mut st = tx.prepare_cached(&sql).map_err(backend)?;
+                for key in &keys {
+                    if let Some(r) = st
+                        .query_row(params![identity_id, name, key], record_from_row)
+                        .optional()
+                        .map_err(backend)?
+                    {
+                        existing.insert(key.clone(), r);
+                    }
+                }
+            }
+            let live_datasets: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM datasets WHERE identity_id = ?1 AND live = 1",
+                    [&identity_id],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            let snapshot = UpdateSnapshot { dataset, existing, live_datasets };
+            let plan = decide(&snapshot).map_err(StoreError::Rejected)?;
+            let d = &plan.dataset;
+            tx.execute(
+                "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms,
+                     last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (identity_id, name) DO UPDATE SET live = ?3, sync_count = ?4,
+                     creation_ms = ?5, last_modified_ms = ?6, last_modified_by = ?7,
+                     data_storage = ?8, num_records = ?9, deleted_at_sync_count = ?10",
+                params![identity_id, name, d.live, d.sync_count, d.creation_ms, d.last_modified_ms,
+                        d.last_modified_by, d.data_storage, d.num_records, d.deleted_at_sync_count],
+            )
+            .map_err(backend)?;
+            {
+                let mut st = tx
+                    .prepare_cached(
+                        "INSERT INTO records (identity_id, dataset_name, key, value, sync_count,
+                             last_modified_ms, last_modified_by, device_last_modified_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         ON CONFLICT (identity_id, dataset_name, key) DO UPDATE SET value = ?4,
+                             sync_count = ?5, last_modified_ms = ?6, last_modified_by = ?7,
+                             device_last_modified_ms = ?8",
+                    )
+                    .map_err(backend)?;
+                for r in &plan.records {
+                    st.execute(params![identity_id, name, r.key, r.value, r.sync_count,
+                                       r.last_modified_ms, r.last_modified_by, r.device_last_modified_ms])
+                        .map_err(backend)?;
+                }
+            }
+            tx.commit().map_err(backend)?;
+            Ok(plan)
+        })
+        .await
+    }
+
+    async fn delete_dataset(
+        &self,
+        identity_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<DatasetRow>> {
+        let (identity_id, name) = (identity_id.to_owned(), name.to_owned());
+        self.write(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let before = match select_dataset(&tx, &identity_id, &name)? {
+                Some(d) if d.live => d,
+                _ => return Ok(None),
+            };
+            tx.execute(
+                "DELETE FROM records WHERE identity_id = ?1 AND dataset_name = ?2",
+                params![identity_id, name],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "UPDATE datasets SET live = 0, data_storage = 0, num_records = 0,
+                     deleted_at_sync_count = sync_count
+                 WHERE identity_id = ?1 AND name = ?2",
+                params![identity_id, name],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(Some(before))
+        })
+        .await
+    }
+}
+
+fn select_dataset(
+    c: &Connection,
+    identity_id: &str,
+    name: &str,
+) -> StoreResult<Option<DatasetRow>> {
+    let sql = format!("SELECT {DATASET_COLS} FROM datasets WHERE identity_id = ?1 AND name = ?2");
+    c.prepare_cached(&sql)
+        .map_err(backend)?
+        .query_row(params![identity_id, name], dataset_from_row)
+        .optional()
+        .map_err(backend)
+}
+
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        (dir, Arc::new(store))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_passes_the_store_conformance_suite() {
+        let (_dir, store) = open();
+        crate::store::conformance::run_all(store).await;
+    }
+
+    #[test]
+    fn a_schema_newer_than_the_binary_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join("cogsync.sqlite3")).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let err = SqliteStore::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("newer than this cogsync understands"), "{err}");
+    }
+
+    #[test]
+    fn reopening_an_existing_database_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        drop(SqliteStore::open(dir.path()).unwrap());
+    }
+}

@@ -1,0 +1,93 @@
+//! Plain data that crosses the [`Store`](super::Store) boundary. No rules live here: the sync
+//! service decides, the store persists.
+
+/// An identity pool as Cognito Identity describes it. Fields the server does not interpret yet
+/// (login providers, tags, ...) travel as one JSON document so nothing a client sent is lost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolRecord {
+    pub id: String,
+    pub name: String,
+    pub allow_unauthenticated: bool,
+    pub developer_provider_name: Option<String>,
+    /// The remaining IdentityPool members, as the JSON object the client sent.
+    pub extra_json: String,
+    pub created_ms: i64,
+}
+
+/// One identity of a pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityRecord {
+    pub id: String,
+    pub pool_id: String,
+    pub created_ms: i64,
+    pub last_modified_ms: i64,
+}
+
+/// Dataset metadata, including the state kept after a delete (the counter and the marker).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetRow {
+    pub identity_id: String,
+    pub name: String,
+    /// False once deleted; the row stays so the counter never goes backwards.
+    pub live: bool,
+    pub sync_count: i64,
+    pub creation_ms: i64,
+    pub last_modified_ms: i64,
+    pub last_modified_by: String,
+    pub data_storage: i64,
+    pub num_records: i64,
+    /// The dataset SyncCount at its most recent deletion, if it was ever deleted.
+    pub deleted_at_sync_count: Option<i64>,
+}
+
+/// One record; `value == None` is a tombstone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordRow {
+    pub key: String,
+    pub value: Option<String>,
+    pub sync_count: i64,
+    pub last_modified_ms: i64,
+    pub last_modified_by: String,
+    pub device_last_modified_ms: Option<i64>,
+}
+
+/// What the store reads, inside the write transaction, for the rules to decide on.
+#[derive(Debug, Clone)]
+pub struct UpdateSnapshot {
+    pub dataset: Option<DatasetRow>,
+    /// Stored records for the keys named by the patches (absent keys were never written).
+    pub existing: std::collections::HashMap<String, RecordRow>,
+    /// Live datasets of the identity, this one included if live.
+    pub live_datasets: i64,
+}
+
+/// What the rules decided: the dataset's new metadata and every record to write.
+#[derive(Debug, Clone)]
+pub struct UpdatePlan {
+    pub dataset: DatasetRow,
+    pub records: Vec<RecordRow>,
+}
+
+/// A reason the rules refused an update; carried through the store unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rejection {
+    /// A patch's SyncCount differs from the stored record's.
+    Conflict { key: String, stored: i64, sent: i64 },
+    /// A quota would be exceeded.
+    LimitExceeded(String),
+}
+
+/// The rules, run by the store inside its write transaction.
+pub type UpdateDecider = Box<dyn FnOnce(&UpdateSnapshot) -> Result<UpdatePlan, Rejection> + Send>;
+
+/// One page of ListRecords, read from a single consistent snapshot.
+#[derive(Debug, Clone)]
+pub struct RecordsPage {
+    pub dataset: Option<DatasetRow>,
+    pub records: Vec<RecordRow>,
+    /// True when more records follow the last one returned.
+    pub more: bool,
+}
+
+/// Position after which a record listing continues: (record SyncCount, key).
+pub type RecordCursor = (i64, String);

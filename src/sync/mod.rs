@@ -1,0 +1,420 @@
+//! The Cognito Sync service: datasets and records of identities, with the sync-count rules
+//! real sync clients depend on. Pure Rust over the [`Store`] trait; no HTTP here.
+
+pub mod rules;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use crate::store::{DatasetRow, RecordRow, Rejection, Store, StoreError};
+use crate::timeutil::now_ms;
+use crate::validate::{self, Violation};
+pub use rules::{Limits, Patch, PatchOp};
+use tokens::TokenSigner;
+
+/// How long a SyncSessionToken from ListRecords stays valid for UpdateRecords.
+pub const SYNC_SESSION_TTL_MS: i64 = 60 * 60 * 1000;
+/// Largest page an explicit `maxResults` can ask for.
+pub const MAX_PAGE: i64 = 1024;
+
+/// Who is acting, as far as the sync rules care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// Developer (account) credentials: records show the account id as their modifier.
+    Developer { account_id: String },
+    /// Cognito Identity credentials bound to one identity of one pool.
+    Identity {
+        pool_id: String,
+        identity_id: String,
+    },
+}
+
+impl Caller {
+    fn modified_by(&self) -> &str {
+        match self {
+            Caller::Developer { account_id } => account_id,
+            Caller::Identity { identity_id, .. } => identity_id,
+        }
+    }
+}
+
+/// A refusal by the sync service; `api::error` maps each to its wire error in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    NotAuthorized(String),
+    #[error("Current SyncCount for: {key} is: {stored} not: {sent}")]
+    Conflict { key: String, stored: i64, sent: i64 },
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<Violation> for SyncError {
+    fn from(v: Violation) -> Self {
+        SyncError::InvalidParameter(v.0)
+    }
+}
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rejected(Rejection::Conflict { key, stored, sent }) => {
+                SyncError::Conflict { key, stored, sent }
+            }
+            StoreError::Rejected(Rejection::LimitExceeded(m)) => SyncError::LimitExceeded(m),
+            other => SyncError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type SyncResult<T> = Result<T, SyncError>;
+
+/// How a missing pool or identity is reported: operations whose model lists
+/// ResourceNotFoundException use it; the list operations, which do not, say InvalidParameter.
+#[derive(Clone, Copy)]
+enum Missing {
+    NotFound,
+    InvalidParameter,
+}
+
+/// Path members every dataset operation carries.
+#[derive(Debug, Clone)]
+pub struct DatasetRef {
+    pub pool_id: String,
+    pub identity_id: String,
+    pub dataset_name: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListRecordsInput {
+    pub last_sync_count: Option<i64>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListRecordsOutput {
+    pub records: Vec<RecordRow>,
+    pub next_token: Option<String>,
+    pub dataset_sync_count: i64,
+    pub last_modified_by: Option<String>,
+    pub dataset_exists: bool,
+    pub deleted_after_requested_sync_count: bool,
+    pub sync_session_token: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateRecordsInput {
+    pub device_id: Option<String>,
+    pub sync_session_token: Option<String>,
+    pub patches: Vec<Patch>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatasetsPage {
+    pub datasets: Vec<DatasetRow>,
+    pub next_token: Option<String>,
+}
+
+pub struct SyncService {
+    store: Arc<dyn Store>,
+    tokens: TokenSigner,
+    limits: Limits,
+}
+
+impl SyncService {
+    pub fn new(store: Arc<dyn Store>, tokens: TokenSigner, limits: Limits) -> Self {
+        SyncService {
+            store,
+            tokens,
+            limits,
+        }
+    }
+
+    /// Checks the path ids and that the identity exists in the pool.
+    async fn resolve(&self, pool_id: &str, identity_id: &str, missing: Missing) -> SyncResult<()> {
+        validate::aws_id(pool_id, "identityPoolId")?;
+        validate::aws_id(identity_id, "identityId")?;
+        let fail = |m: String| match missing {
+            Missing::NotFound => SyncError::NotFound(m),
+            Missing::InvalidParameter => SyncError::InvalidParameter(m),
+        };
+        if self.store.get_pool(pool_id).await?.is_none() {
+            return Err(fail(format!("Identity pool not found: {pool_id}")));
+        }
+        match self.store.get_identity(identity_id).await? {
+            Some(i) if i.pool_id == pool_id => Ok(()),
+            _ => Err(fail(format!(
+                "Identity not found in pool {pool_id}: {identity_id}"
+            ))),
+        }
+    }
+
+    async fn resolve_dataset(&self, r: &DatasetRef, missing: Missing) -> SyncResult<()> {
+        self.resolve(&r.pool_id, &r.identity_id, missing).await?;
+        validate::dataset_name(&r.dataset_name, "datasetName")?;
+        Ok(())
+    }
+
+    fn page_size(max_results: Option<i64>, cap: i64) -> SyncResult<usize> {
+        match max_results {
+            None => Ok(usize::MAX),
+            Some(n) => {
+                validate::range(n, "maxResults", 1, i64::MAX)?;
+                Ok(n.min(cap) as usize)
+            }
+        }
+    }
+
+    pub async fn list_datasets(
+        &self,
+        _caller: &Caller,
+        pool_id: &str,
+        identity_id: &str,
+        next_token: Option<&str>,
+        max_results: Option<i64>,
+    ) -> SyncResult<DatasetsPage> {
+        self.resolve(pool_id, identity_id, Missing::InvalidParameter)
+            .await?;
+        let limit = Self::page_size(max_results, MAX_PAGE)?;
+        let after = match next_token {
+            None => None,
+            Some(t) => match self.tokens.open("datasets", t).as_deref() {
+                Some([p, i, name]) if p == pool_id && i == identity_id => Some(name.clone()),
+                _ => return Err(SyncError::InvalidParameter("Invalid NextToken".into())),
+            },
+        };
+        let mut datasets = self
+            .store
+            .list_datasets(identity_id, after.as_deref(), limit.saturating_add(1))
+            .await?;
+        let next_token = if datasets.len() > limit {
+            datasets.truncate(limit);
+            datasets.last().map(|d| {
+                self.tokens
+                    .seal("datasets", &[pool_id, identity_id, &d.name])
+            })
+        } else {
+            None
+        };
+        Ok(DatasetsPage {
+            datasets,
+            next_token,
+        })
+    }
+
+    pub async fn describe_dataset(
+        &self,
+        _caller: &Caller,
+        r: &DatasetRef,
+    ) -> SyncResult<DatasetRow> {
+        self.resolve_dataset(r, Missing::NotFound).await?;
+        match self
+            .store
+            .get_dataset(&r.identity_id, &r.dataset_name)
+            .await?
+        {
+            Some(d) if d.live => Ok(d),
+            _ => Err(dataset_not_found(r)),
+        }
+    }
+
+    pub async fn delete_dataset(&self, _caller: &Caller, r: &DatasetRef) -> SyncResult<DatasetRow> {
+        self.resolve_dataset(r, Missing::NotFound).await?;
+        self.store
+            .delete_dataset(&r.identity_id, &r.dataset_name)
+            .await?
+            .ok_or_else(|| dataset_not_found(r))
+    }
+
+    pub async fn list_records(
+        &self,
+        _caller: &Caller,
+        r: &DatasetRef,
+        input: ListRecordsInput,
+    ) -> SyncResult<ListRecordsOutput> {
+        self.resolve_dataset(r, Missing::InvalidParameter).await?;
+        let after = input.last_sync_count.unwrap_or(0);
+        validate::range(after, "lastSyncCount", 0, i64::MAX)?;
+        let limit = Self::page_size(input.max_results, MAX_PAGE)?;
+        let after_text = after.to_string();
+        let cursor = match input.next_token.as_deref() {
+            None => None,
+            Some(t) => match self.tokens.open("records", t).as_deref() {
+                Some([p, i, d, a, count, key])
+                    if p == &r.pool_id
+                        && i == &r.identity_id
+                        && d == &r.dataset_name
+                        && a == &after_text =>
+                {
+                    let count = count
+                        .parse::<i64>()
+                        .map_err(|_| SyncError::InvalidParameter("Invalid NextToken".into()))?;
+                    Some((count, key.clone()))
+                }
+                _ => return Err(SyncError::InvalidParameter("Invalid NextToken".into())),
+            },
+        };
+        let page = self
+            .store
+            .list_records(
+                &r.identity_id,
+                &r.dataset_name,
+                after,
+                cursor.as_ref(),
+                limit,
+            )
+            .await?;
+        let live = page.dataset.as_ref().filter(|d| d.live);
+        if let Some(d) = live {
+            if after > d.sync_count {
+                return Err(SyncError::InvalidParameter(format!(
+                    "No such SyncCount: {after} exists for this Dataset"
+                )));
+            }
+        }
+        let deleted_after = after > 0
+            && page
+                .dataset
+                .as_ref()
+                .and_then(|d| d.deleted_at_sync_count)
+                .is_some_and(|deleted_at| deleted_at >= after);
+        let next_token = if page.more {
+            page.records.last().map(|last| {
+                self.tokens.seal(
+                    "records",
+                    &[
+                        &r.pool_id,
+                        &r.identity_id,
+                        &r.dataset_name,
+                        &after_text,
+                        &last.sync_count.to_string(),
+                        &last.key,
+                    ],
+                )
+            })
+        } else {
+            None
+        };
+        Ok(ListRecordsOutput {
+            records: page.records,
+            next_token,
+            dataset_sync_count: page.dataset.as_ref().map_or(0, |d| d.sync_count),
+            last_modified_by: live.map(|d| d.last_modified_by.clone()),
+            dataset_exists: live.is_some(),
+            deleted_after_requested_sync_count: deleted_after,
+            sync_session_token: self.issue_session_token(r),
+        })
+    }
+
+    fn issue_session_token(&self, r: &DatasetRef) -> String {
+        let expires = (now_ms() + SYNC_SESSION_TTL_MS).to_string();
+        let session = uuid::Uuid::new_v4().simple().to_string();
+        self.tokens.seal(
+            "sync-session",
+            &[
+                &r.pool_id,
+                &r.identity_id,
+                &r.dataset_name,
+                &session,
+                &expires,
+            ],
+        )
+    }
+
+    fn check_session_token(&self, r: &DatasetRef, token: Option<&str>) -> SyncResult<()> {
+        let token = token.ok_or_else(|| validate::missing("syncSessionToken"))?;
+        let valid = match self.tokens.open("sync-session", token).as_deref() {
+            Some([p, i, d, _session, expires]) => {
+                p == &r.pool_id
+                    && i == &r.identity_id
+                    && d == &r.dataset_name
+                    && expires.parse::<i64>().is_ok_and(|e| e > now_ms())
+            }
+            _ => false,
+        };
+        if valid {
+            Ok(())
+        } else {
+            Err(SyncError::InvalidParameter(
+                "SyncSessionToken not valid for these inputs".into(),
+            ))
+        }
+    }
+
+    /// Applies the patches atomically; returns every record written.
+    pub async fn update_records(
+        &self,
+        caller: &Caller,
+        r: &DatasetRef,
+        input: UpdateRecordsInput,
+    ) -> SyncResult<Vec<RecordRow>> {
+        validate::aws_id(&r.pool_id, "identityPoolId")?;
+        validate::aws_id(&r.identity_id, "identityId")?;
+        validate::dataset_name(&r.dataset_name, "datasetName")?;
+        if let Some(device) = &input.device_id {
+            validate::length(device, "deviceId", 1, 256)?;
+        }
+        validate_patches(&input.patches)?;
+        self.resolve(&r.pool_id, &r.identity_id, Missing::NotFound)
+            .await?;
+        self.check_session_token(r, input.sync_session_token.as_deref())?;
+        if input.patches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = input.patches.iter().map(|p| p.key.clone()).collect();
+        let (identity_id, name) = (r.identity_id.clone(), r.dataset_name.clone());
+        let modified_by = caller.modified_by().to_owned();
+        let limits = self.limits;
+        let patches = input.patches;
+        let plan = self
+            .store
+            .update_records(
+                &r.identity_id,
+                &r.dataset_name,
+                keys,
+                Box::new(move |snapshot| {
+                    rules::plan_update(
+                        snapshot,
+                        &patches,
+                        &identity_id,
+                        &name,
+                        &modified_by,
+                        now_ms(),
+                        limits,
+                    )
+                }),
+            )
+            .await?;
+        Ok(plan.records)
+    }
+}
+
+fn dataset_not_found(r: &DatasetRef) -> SyncError {
+    SyncError::NotFound(format!("Dataset not found: {}", r.dataset_name))
+}
+
+fn validate_patches(patches: &[Patch]) -> SyncResult<()> {
+    let mut seen = std::collections::HashSet::with_capacity(patches.len());
+    for (i, p) in patches.iter().enumerate() {
+        let member = |m: &str| format!("recordPatches.{}.member.{m}", i + 1);
+        validate::length(&p.key, &member("key"), 1, 1024)?;
+        if let Some(v) = &p.value {
+            validate::length(v, &member("value"), 0, 1_048_575)?;
+        }
+        validate::range(p.sync_count, &member("syncCount"), 0, i64::MAX)?;
+        if !seen.insert(p.key.as_str()) {
+            return Err(SyncError::InvalidParameter(format!(
+                "Duplicate key in RecordPatches: {}",
+                p.key
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! The UpdateRecords rules as a pure function over what the store read: conflict detection,
+//! the dataset counter, tombstones, storage figures and quotas. No I/O, so every rule is
+//! unit-tested here.
+
+use crate::store::{DatasetRow, RecordRow, Rejection, UpdatePlan, UpdateSnapshot};
+
+/// Quotas enforced before commit (Cognito Sync's documented defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub datasets_per_identity: i64,
+    pub records_per_dataset: i64,
+    /// Σ UTF-8 bytes of keys and values of live records.
+    pub bytes_per_dataset: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            datasets_per_identity: 20,
+            records_per_dataset: 1024,
+            bytes_per_dataset: 1024 * 1024,
+        }
+    }
+}
+
+/// What a patch does to its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchOp {
+    Replace,
+    Remove,
+}
+
+/// One validated RecordPatch.
+#[derive(Debug, Clone)]
+pub struct Patch {
+    pub op: PatchOp,
+    pub key: String,
+    /// `replace` without a Value stores the empty string; `remove` ignores any Value.
+    pub value: Option<String>,
+    pub sync_count: i64,
+    pub device_last_modified_ms: Option<i64>,
+}
+
+/// Bytes a live record counts toward DataStorage and the size quota.
+pub fn record_bytes(key: &str, value: &str) -> i64 {
+    (key.len() + value.len()) as i64
+}
+
+/// Decides an UpdateRecords call. Every patch must carry the stored record's SyncCount (0 for a
+/// key never written; a tombstone keeps its count) or the whole call is refused; on success
+/// the dataset counter rises by one and every written record takes the new count.
+pub fn plan_update(
+    snapshot: &UpdateSnapshot,
+    patches: &[Patch],
+    identity_id: &str,
+    dataset_name: &str,
+    modified_by: &str,
+    now_ms: i64,
+    limits: Limits,
+) -> Result<UpdatePlan, Rejection> {
+    let live = snapshot.dataset.as_ref().filter(|d| d.live);
+
+    for p in patches {
+        let stored = snapshot.existing.get(&p.key).map_or(0, |r| r.sync_count);
+        if p.sync_count != stored {
+            return Err(Rejection::Conflict {
+                key: p.key.clone(),
+                stored,
+                sent: p.sync_count,
+            });
+        }
+    }
+
+    if live.is_none() && snapshot.live_datasets >= limits.datasets_per_identity {
+        return Err(Rejection::LimitExceeded(format!(
+            "Dataset limit exceeded: an identity can have at most {} datasets",
+            limits.datasets_per_identity
+        )));
+    }
+
+    let new_count = snapshot.dataset.as_ref().map_or(0, |d| d.sync_count) + 1;
+    let (mut storage, mut num_records) = live.map_or((0, 0), |d| (d.data_storage, d.num_records));
+    let mut records = Vec::with_capacity(patches.len());
+    for p in patches {
+        if let Some(RecordRow {
+            value: Some(old), ..
+        }) = snapshot.existing.get(&p.key)
+        {
+            storage -= record_bytes(&p.key, old);
+            num_records -= 1;
+        }
+        let value = match p.op {
+            PatchOp::Replace => Some(p.value.clone().unwrap_or_default()),
+            PatchOp::Remove => None,
+        };
+        if let Some(v) = &value {
+            storage += record_bytes(&p.key, v);
+            num_records += 1;
+        }
+        records.push(RecordRow {
+            key: p.key.clone(),
+            value,
+            sync_count: new_count,
+            last_modified_ms: now_ms,
+            last_modified_by: modified_by.to_owned(),
+            device_last_modified_ms: p.device_last_modified_ms,
+        });
+    }
+
+    if num_records > limits.records_per_dataset {
+        return Err(Rejection::LimitExceeded(format!(
+            "Record limit exceeded: a dataset can hold at most {} records",
+            limits.records_per_dataset
+        )));
+    }
+    if storage > limits.bytes_per_dataset {
+        return Err(Rejection::LimitExceeded(format!(
+            "Dataset size limit exceeded: the keys and values of a dataset can total at most {} bytes",
+            limits.bytes_per_dataset
+        )));
+    }
+
+    Ok(UpdatePlan {
+        dataset: DatasetRow {
+            identity_id: identity_id.to_owned(),
+            name: dataset_name.to_owned(),
+            live: true,
+            sync_count: new_count,
+            creation_ms: live.map_or(now_ms, |d| d.creation_ms),
+            last_modified_ms: now_ms,
+            last_modified_by: modified_by.to_owned(),
+            data_storage: storage,
+            num_records,
+            deleted_at_sync_count: snapshot
+                .dataset
+                .as_ref()
+                .and_then(|d| d.deleted_at_sync_count),
+        },
+        records,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn patch(op: PatchOp, key: &str, value: Option<&str>, sync_count: i64) -> Patch {
+        Patch {
+            op,
+            key: key.into(),
+            value: value.map(Into::into),
+            sync_count,
+            device_last_modified_ms: None,
+        }
+    }
+
+    fn record(key: &str, value: Option<&str>, sync_count: i64) -> RecordRow {
+        RecordRow {
+            key: key.into(),
+            value: value.map(Into::into),
+            sync_count,
+            last_modified_ms: 1,
+            last_modified_by: "x".into(),
+            device_last_modified_ms: None,
+        }
+    }
+
+    fn dataset(sync_count: i64, live: bool, storage: i64, num: i64) -> DatasetRow {
+        DatasetRow {
+            identity_id: "i".into(),
+            name: "d".into(),
+            live,
+            sync_count,
+            creation_ms: 5,
+            last_modified_ms: 5,
+            last_modified_by: "x".into(),
+            data_storage: storage,
+            num_records: num,
+            deleted_at_sync_count: if live { None } else { Some(sync_count) },
+        }
+    }
+
+    fn snap(d: Option<DatasetRow>, existing: Vec<RecordRow>, live_datasets: i64) -> UpdateSnapshot {
+        UpdateSnapshot {
+            dataset: d,
+            existing: existing
+                .into_iter()
+                .map(|r| (r.key.clone(), r))
+                .collect::<HashMap<_, _>>(),
+            live_datasets,
+        }
+    }
+
+    fn plan(s: &UpdateSnapshot, p: &[Patch]) -> Result<UpdatePlan, Rejection> {
+        plan_update(s, p, "i", "d", "me", 100, Limits::default())
+    }
+
+    #[test]
+    fn first_write_creates_the_dataset_at_count_one() {
+        let p = plan(
+            &snap(None, vec![], 0),
+            &[patch(PatchOp::Replace, "k", Some("vv"), 0)],
+        )
+        .unwrap();
+        assert_eq!(p.dataset.sync_count, 1);
+        assert_eq!(p.dataset.creation_ms, 100);
+        assert_eq!((p.dataset.data_storage, p.dataset.num_records), (3, 1));
+        assert_eq!(p.records[0].sync_count, 1);
+    }
+
+    #[test]
+    fn a_stale_count_refuses_the_whole_call() {
+        let s = snap(
+            Some(dataset(5, true, 3, 1)),
+            vec![record("highScore", Some("10"), 5)],
+            1,
+        );
+        let err = plan(
+            &s,
+            &[
+                patch(PatchOp::Replace, "new", Some("a"), 0),
+                patch(PatchOp::Replace, "highScore", Some("10"), 4),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            Rejection::Conflict {
+                key: "highScore".into(),
+                stored: 5,
+                sent: 4
+            }
+        );
+    }
+
+    #[test]
+    fn a_new_key_must_be_sent_with_count_zero() {
+        let err = plan(
+            &snap(Some(dataset(3, true, 0, 0)), vec![], 1),
+            &[patch(PatchOp::Replace, "k", Some("v"), 2)],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            Rejection::Conflict {
+                key: "k".into(),
+                stored: 0,
+                sent: 2
+            }
+        );
+    }
+
+    #[test]
+    fn remove_leaves_a_tombstone_that_keeps_its_count_for_conflicts() {
+        let s = snap(
+            Some(dataset(2, true, 3, 1)),
+            vec![record("k", Some("vv"), 2)],
+            1,
+        );
+        let p = plan(&s, &[patch(PatchOp::Remove, "k", Some("ignored"), 2)]).unwrap();
+        assert_eq!(p.records[0].value, None);
+        assert_eq!(p.records[0].sync_count, 3);
+        assert_eq!((p.dataset.data_storage, p.dataset.num_records), (0, 0));
+
+        let s = snap(Some(dataset(3, true, 0, 0)), vec![record("k", None, 3)], 1);
+        assert!(plan(&s, &[patch(PatchOp::Replace, "k", Some("x"), 0)]).is_err());
+        assert!(plan(&s, &[patch(PatchOp::Replace, "k", Some("x"), 3)]).is_ok());
+    }
+
+    #[test]
+    fn recreating_a_deleted_dataset_continues_its_counter() {
+        let p = plan(
+            &snap(Some(dataset(7, false, 0, 0)), vec![], 0),
+            &[patch(PatchOp::Replace, "k", Some("v"), 0)],
+        )
+        .unwrap();
+        assert_eq!(p.dataset.sync_count, 8);
+        assert_eq!(p.dataset.creation_ms, 100);
+        assert_eq!(p.dataset.deleted_at_sync_count, Some(7));
+    }
+
+    #[test]
+    fn the_twenty_first_dataset_is_refused_but_existing_ones_still_write() {
+        let err = plan(
+            &snap(None, vec![], 20),
+            &[patch(PatchOp::Replace, "k", Some("v"), 0)],
+        )
+        .unwrap_err();
+        assert!(matches!(err, Rejection::LimitExceeded(m) if m.contains("20 datasets")));
+        assert!(plan(
+            &snap(Some(dataset(1, true, 0, 0)), vec![], 20),
+            &[patch(PatchOp::Replace, "k", Some("v"), 0)]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn record_and_size_quotas_count_live_records_only() {
+        let s = snap(Some(dataset(1, true, 2048, 1024)), vec![], 1);
+        let err = plan(&s, &[patch(PatchOp::Replace, "k", Some("v"), 0)]).unwrap_err();
+        assert!(matches!(err, Rejection::LimitExceeded(m) if m.contains("1024 records")));
+
+        let s = snap(Some(dataset(1, true, 1024 * 1024 - 1, 1)), vec![], 1);
+        assert!(
+            plan(&s, &[patch(PatchOp::Replace, "k", Some(""), 0)]).is_ok(),
+            "exactly 1 MiB fits"
+        );
+        let err = plan(&s, &[patch(PatchOp::Replace, "k", Some("v"), 0)]).unwrap_err();
+        assert!(matches!(err, Rejection::LimitExceeded(m) if m.contains("1048576 bytes")));
+
+        let s = snap(
+            Some(dataset(1, true, 2048, 1024)),
+            vec![record("k", Some("v"), 1)],
+            1,
+        );
+        assert!(
+            plan(&s, &[patch(PatchOp::Remove, "k", None, 1)]).is_ok(),
+            "removes are always allowed"
+        );
+    }
+
+    #[test]
+    fn replace_without_value_stores_the_empty_string() {
+        let p = plan(
+            &snap(None, vec![], 0),
+            &[patch(PatchOp::Replace, "k", None, 0)],
+        )
+        .unwrap();
+        assert_eq!(p.records[0].value.as_deref(), Some(""));
+    }
+}

@@ -1,0 +1,194 @@
+//! The service models' member constraints (length, pattern, enum, range), checked in full and
+//! reported in the AWS "1 validation error detected" form. Patterns are matched on the whole
+//! string, which is how the real services treat them.
+
+/// A constraint violation, already phrased for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation(pub String);
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub type Checked<T = ()> = Result<T, Violation>;
+
+const SHOWN_VALUE_CHARS: usize = 64;
+
+fn violation(value: &str, member: &str, constraint: &str) -> Violation {
+    let shown: String = value.chars().take(SHOWN_VALUE_CHARS).collect();
+    let ellipsis = if value.chars().count() > SHOWN_VALUE_CHARS {
+        "..."
+    } else {
+        ""
+    };
+    Violation(format!(
+        "1 validation error detected: Value '{shown}{ellipsis}' at '{member}' failed to satisfy \
+         constraint: Member must {constraint}"
+    ))
+}
+
+/// A required member that was not sent.
+pub fn missing(member: &str) -> Violation {
+    Violation(format!(
+        "1 validation error detected: Value null at '{member}' failed to satisfy constraint: \
+         Member must not be null"
+    ))
+}
+
+/// Length in characters (Unicode scalar values), as the models count it.
+pub fn length(value: &str, member: &str, min: usize, max: usize) -> Checked {
+    let n = value.chars().count();
+    if n < min {
+        return Err(violation(
+            value,
+            member,
+            &format!("have length greater than or equal to {min}"),
+        ));
+    }
+    if n > max {
+        return Err(violation(
+            value,
+            member,
+            &format!("have length less than or equal to {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// IdentityPoolId and IdentityId: 1..55 chars, `[\w-]+:[0-9a-f-]+`.
+pub fn aws_id(value: &str, member: &str) -> Checked {
+    length(value, member, 1, 55)?;
+    let ok = match value.split_once(':') {
+        Some((region, rest)) => {
+            !region.is_empty()
+                && region.chars().all(|c| word_char(c) || c == '-')
+                && !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c) || c == '-')
+        }
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(violation(
+            value,
+            member,
+            r"satisfy regular expression pattern: [\w-]+:[0-9a-f-]+",
+        ))
+    }
+}
+
+/// DatasetName: 1..128 chars, `[a-zA-Z0-9_.:-]+`.
+pub fn dataset_name(value: &str, member: &str) -> Checked {
+    length(value, member, 1, 128)?;
+    if value
+        .chars()
+        .all(|c| word_char(c) || matches!(c, '.' | ':' | '-'))
+    {
+        Ok(())
+    } else {
+        Err(violation(
+            value,
+            member,
+            "satisfy regular expression pattern: [a-zA-Z0-9_.:-]+",
+        ))
+    }
+}
+
+/// A value from a closed set.
+pub fn one_of(value: &str, member: &str, allowed: &[&str]) -> Checked {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(violation(
+            value,
+            member,
+            &format!("satisfy enum value set: [{}]", allowed.join(", ")),
+        ))
+    }
+}
+
+/// Every character matches `allowed` (a whole-string `[...]+` pattern), reported as `pattern`.
+pub fn chars(value: &str, member: &str, pattern: &str, allowed: impl Fn(char) -> bool) -> Checked {
+    if !value.is_empty() && value.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(violation(
+            value,
+            member,
+            &format!("satisfy regular expression pattern: {pattern}"),
+        ))
+    }
+}
+
+/// An integer within [min, max].
+pub fn range(value: i64, member: &str, min: i64, max: i64) -> Checked {
+    if value < min {
+        return Err(violation(
+            &value.to_string(),
+            member,
+            &format!("have value greater than or equal to {min}"),
+        ));
+    }
+    if value > max {
+        return Err(violation(
+            &value.to_string(),
+            member,
+            &format!("have value less than or equal to {max}"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_must_match_the_whole_pattern() {
+        assert!(aws_id(
+            "us-east-1:0b2f1c3d-aaaa-4bbb-8ccc-123456789abc",
+            "identityId"
+        )
+        .is_ok());
+        assert!(
+            aws_id("us-east-1:ABCDEF", "identityId").is_err(),
+            "uppercase hex is not in the pattern"
+        );
+        assert!(aws_id("us-east-1:abc/../x", "identityId").is_err());
+        assert!(aws_id(":abc", "identityId").is_err());
+        assert!(aws_id("us-east-1:", "identityId").is_err());
+        assert!(
+            aws_id(&format!("us-east-1:{}", "a".repeat(50)), "identityId").is_err(),
+            "over 55 chars"
+        );
+    }
+
+    #[test]
+    fn dataset_names_allow_dots_and_colons_only_among_punctuation() {
+        assert!(dataset_name("my.data_set-1:us-east-1:abc", "datasetName").is_ok());
+        assert!(dataset_name("a/b", "datasetName").is_err());
+        assert!(dataset_name("", "datasetName").is_err());
+        assert!(dataset_name(&"x".repeat(129), "datasetName").is_err());
+        assert!(dataset_name(&"x".repeat(128), "datasetName").is_ok());
+    }
+
+    #[test]
+    fn messages_name_the_member_and_truncate_long_values() {
+        let long = "v".repeat(500);
+        let msg = length(&long, "recordPatches.1.member.value", 0, 10)
+            .unwrap_err()
+            .0;
+        assert!(msg.starts_with("1 validation error detected: Value 'vvvv"));
+        assert!(msg.contains("at 'recordPatches.1.member.value'"));
+        assert!(msg.len() < 300);
+    }
+}
