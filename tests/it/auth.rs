@@ -1,0 +1,262 @@
+//! SigV4: wrong keys, bad signatures, skewed clocks and missing authentication are refused
+//! with 403 and the AWS error shapes; presigned requests work.
+
+use std::time::{Duration, SystemTime};
+
+use axum::http::Method;
+
+use crate::common::*;
+
+async fn describe(
+    c: &aws_sdk_cognitosync::Client,
+    pool: &str,
+    id: &str,
+) -> Result<(), (String, String)> {
+    c.list_datasets()
+        .identity_pool_id(pool)
+        .identity_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| code_of(&e))
+}
+
+#[tokio::test]
+async fn wrong_secrets_and_unknown_keys_are_refused() {
+    let s = TestServer::start().await;
+    let (pool, id) = s.pool_and_identity().await;
+    let (code, msg) = describe(&s.sync_with(ACCESS_KEY, "not-the-secret", None), &pool, &id)
+        .await
+        .unwrap_err();
+    assert_eq!(code, "InvalidSignatureException");
+    assert!(
+        msg.contains("signature we calculated does not match"),
+        "{msg}"
+    );
+    let (code, _) = describe(
+        &s.sync_with("AKIDUNKNOWN000000000", SECRET_KEY, None),
+        &pool,
+        &id,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code, "UnrecognizedClientException");
+    assert!(describe(&s.sync(), &pool, &id).await.is_ok());
+}
+
+#[tokio::test]
+async fn clock_skew_beyond_fifteen_minutes_is_refused() {
+    let s = TestServer::start().await;
+    let (pool, id) = s.pool_and_identity().await;
+    let now = SystemTime::now();
+    let past = now - Duration::from_secs(20 * 60);
+    let (code, msg) = describe(&s.sync_with(ACCESS_KEY, SECRET_KEY, Some(past)), &pool, &id)
+        .await
+        .unwrap_err();
+    assert_eq!(code, "InvalidSignatureException");
+    assert!(msg.starts_with("Signature expired"), "{msg}");
+    let future = now + Duration::from_secs(20 * 60);
+    let (code, msg) = describe(
+        &s.sync_with(ACCESS_KEY, SECRET_KEY, Some(future)),
+        &pool,
+        &id,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code, "InvalidSignatureException");
+    assert!(msg.starts_with("Signature not yet current"), "{msg}");
+    for skew in [
+        now - Duration::from_secs(10 * 60),
+        now + Duration::from_secs(10 * 60),
+    ] {
+        describe(&s.sync_with(ACCESS_KEY, SECRET_KEY, Some(skew)), &pool, &id)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn unsigned_tampered_and_misscoped_requests_are_refused() {
+    let s = TestServer::start().await;
+    let (pool, id) = s.pool_and_identity().await;
+    let path = format!(
+        "/identitypools/{}/identities/{}/datasets",
+        enc(&pool),
+        enc(&id)
+    );
+
+    let r = raw(&s.endpoint, Method::GET, &path, &[], b"", None).await;
+    assert_aws_error(&r, 403, "MissingAuthenticationTokenException");
+
+    let r = raw(
+        &s.endpoint,
+        Method::GET,
+        &path,
+        &[],
+        b"",
+        Some(Sign {
+            service: "cognito-identity",
+            ..Sign::default()
+        }),
+    )
+    .await;
+    assert_aws_error(&r, 403, "InvalidSignatureException");
+    assert!(r.body["message"].as_str().unwrap().contains("cognito-sync"));
+
+    // A signature over one query string does not cover another.
+    let signed = raw(
+        &s.endpoint,
+        Method::GET,
+        &format!("{path}?maxResults=1"),
+        &[],
+        b"",
+        Some(Sign::default()),
+    )
+    .await;
+    assert_eq!(signed.status, 200);
+
+    let r = raw(
+        &s.endpoint,
+        Method::GET,
+        &path,
+        &[
+            ("authorization", "AWS4-HMAC-SHA256 Credential=x"),
+            ("x-amz-date", "20260101T000000Z"),
+        ],
+        b"",
+        None,
+    )
+    .await;
+    assert_aws_error(&r, 403, "IncompleteSignatureException");
+}
+
+#[tokio::test]
+async fn a_signature_covers_the_body_even_without_a_content_hash_header() {
+    let s = TestServer::start().await;
+    let (pool, id) = s.pool_and_identity().await;
+    let c = s.sync();
+    let token = c
+        .list_records()
+        .identity_pool_id(&pool)
+        .identity_id(&id)
+        .dataset_name("ds")
+        .send()
+        .await
+        .unwrap()
+        .sync_session_token
+        .unwrap();
+    let path = format!(
+        "/identitypools/{}/identities/{}/datasets/ds",
+        enc(&pool),
+        enc(&id)
+    );
+    let body = format!(
+        r#"{{"SyncSessionToken":"{token}","RecordPatches":[{{"Op":"replace","Key":"k","Value":"v","SyncCount":0}}]}}"#
+    );
+
+    // Sign the real body, then send a different one under the same signature.
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let identity =
+        aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("cognito-sync")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let host = s.endpoint.trim_start_matches("http://").to_string();
+    let url = format!("{}{path}", s.endpoint);
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        [("host", host.as_str())].into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let (headers, _) = instructions.into_parts();
+    let hdrs: Vec<(&str, &str)> = headers.iter().map(|h| (h.name(), h.value())).collect();
+    let tampered = body.replace("\"v\"", "\"evil\"");
+    let r = raw(
+        &s.endpoint,
+        Method::POST,
+        &path,
+        &hdrs,
+        tampered.as_bytes(),
+        None,
+    )
+    .await;
+    assert_aws_error(&r, 403, "InvalidSignatureException");
+    let r = raw(
+        &s.endpoint,
+        Method::POST,
+        &path,
+        &hdrs,
+        body.as_bytes(),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn presigned_query_requests_are_accepted() {
+    use aws_sigv4::http_request::{
+        sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+    };
+    let s = TestServer::start().await;
+    let (pool, id) = s.pool_and_identity().await;
+    let path = format!(
+        "/identitypools/{}/identities/{}/datasets",
+        enc(&pool),
+        enc(&id)
+    );
+    let url = format!("{}{path}", s.endpoint);
+    let host = s.endpoint.trim_start_matches("http://").to_string();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(300));
+    let identity =
+        aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("cognito-sync")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "GET",
+        &url,
+        [("host", host.as_str())].into_iter(),
+        SignableBody::Bytes(b""),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let (_, query) = instructions.into_parts();
+    let qs: Vec<String> = query
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect();
+    let r = raw(
+        &s.endpoint,
+        Method::GET,
+        &format!("{path}?{}", qs.join("&")),
+        &[],
+        b"",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["Count"], 0);
+}

@@ -1,0 +1,332 @@
+//! Test harness: an in-process server with a temporary data directory, SDK clients pointed at
+//! it, and a raw signer for hand-made requests.
+
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sdk_cognitoidentity as cid;
+use aws_sdk_cognitosync as cs;
+use aws_smithy_async::time::StaticTimeSource;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use bytes::Bytes;
+use cogsync::auth::DeveloperCredentials;
+use cogsync::config::ServerConfig;
+use cogsync::server::RunningServer;
+use http_body_util::{BodyExt, Full};
+
+pub const ACCESS_KEY: &str = "AKIDTESTCOGSYNC00001";
+pub const SECRET_KEY: &str = "test/secret+key/for/cogsync/integration0";
+
+pub struct TestServer {
+    _server: RunningServer,
+    pub endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+pub fn dev_credentials() -> DeveloperCredentials {
+    DeveloperCredentials {
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: SECRET_KEY.into(),
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServerConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            dir.path().to_path_buf(),
+            dev_credentials(),
+        );
+        let server = cogsync::server::start(config).await.unwrap();
+        let endpoint = format!("http://{}", server.addr());
+        TestServer {
+            _server: server,
+            endpoint,
+            _dir: dir,
+        }
+    }
+
+    pub fn sync(&self) -> cs::Client {
+        self.sync_with(ACCESS_KEY, SECRET_KEY, None)
+    }
+
+    pub fn sync_with(&self, key: &str, secret: &str, clock: Option<SystemTime>) -> cs::Client {
+        sync_client(&self.endpoint, key, secret, clock)
+    }
+
+    pub fn identity(&self) -> cid::Client {
+        identity_client(&self.endpoint, ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// A new pool allowing unauthenticated identities, and one identity in it.
+    pub async fn pool_and_identity(&self) -> (String, String) {
+        let pool = self.new_pool(true).await;
+        let id = self.new_identity(&pool).await;
+        (pool, id)
+    }
+
+    pub async fn new_pool(&self, allow_unauthenticated: bool) -> String {
+        self.identity()
+            .create_identity_pool()
+            .identity_pool_name("test pool")
+            .allow_unauthenticated_identities(allow_unauthenticated)
+            .send()
+            .await
+            .unwrap()
+            .identity_pool_id
+    }
+
+    pub async fn new_identity(&self, pool: &str) -> String {
+        self.identity()
+            .get_id()
+            .identity_pool_id(pool)
+            .send()
+            .await
+            .unwrap()
+            .identity_id
+            .unwrap()
+    }
+}
+
+/// A raw HTTP response.
+pub struct Raw {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
+}
+
+/// Signing choices for [`raw`].
+pub struct Sign<'a> {
+    pub key: &'a str,
+    pub secret: &'a str,
+    pub service: &'a str,
+    pub time: SystemTime,
+}
+
+impl Default for Sign<'_> {
+    fn default() -> Self {
+        Sign {
+            key: ACCESS_KEY,
+            secret: SECRET_KEY,
+            service: "cognito-sync",
+            time: SystemTime::now(),
+        }
+    }
+}
+
+/// Sends a request built by hand, signed like the AWS SDKs sign non-S3 services (the path
+/// double-encoded, no `x-amz-content-sha256`) unless `sign` is None.
+pub async fn raw(
+    endpoint: &str,
+    method: Method,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    sign: Option<Sign<'_>>,
+) -> Raw {
+    use aws_sigv4::http_request::{
+        sign as sigv4_sign, SignableBody, SignableRequest, SigningSettings,
+    };
+    let uri = format!("{endpoint}{path_and_query}");
+    let mut req = Request::builder().method(method.clone()).uri(&uri);
+    let host = endpoint.trim_start_matches("http://").to_string();
+    req = req.header("host", &host);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut req = req.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
+    if let Some(s) = sign {
+        let identity = Credentials::new(s.key, s.secret, None, None, "raw").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name(s.service)
+            .time(s.time)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let signable_headers: Vec<(String, String)> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        let signable = SignableRequest::new(
+            method.as_str(),
+            &uri,
+            signable_headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
+        let (instructions, _) = sigv4_sign(signable, &params).unwrap().into_parts();
+        instructions.apply_to_request_http1x(&mut req);
+    }
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Raw {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Asserts the AWS error wire form: status, `x-amzn-ErrorType`, `__type`, and a message.
+pub fn assert_aws_error(r: &Raw, status: u16, shape: &str) {
+    assert_eq!(r.status.as_u16(), status, "body: {}", r.body);
+    assert_eq!(
+        r.headers
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok()),
+        Some(shape)
+    );
+    assert_eq!(r.body["__type"], shape, "body: {}", r.body);
+    assert!(
+        r.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "body: {}",
+        r.body
+    );
+    assert!(r.headers.contains_key("x-amzn-requestid"));
+}
+
+/// Percent-encodes `:` the way SDKs put ids into paths.
+pub fn enc(id: &str) -> String {
+    id.replace(':', "%3A")
+}
+
+/// Error code and message of any SDK error (service errors and unmodelled ones alike).
+pub fn code_of<E: cs::error::ProvideErrorMetadata>(e: &E) -> (String, String) {
+    (
+        e.code().unwrap_or("<none>").to_string(),
+        e.message().unwrap_or("").to_string(),
+    )
+}
+
+pub fn patch(
+    op: cs::types::Operation,
+    key: &str,
+    value: Option<&str>,
+    sync_count: i64,
+) -> cs::types::RecordPatch {
+    cs::types::RecordPatch::builder()
+        .op(op)
+        .key(key)
+        .set_value(value.map(Into::into))
+        .sync_count(sync_count)
+        .build()
+        .unwrap()
+}
+
+pub fn replace(key: &str, value: &str, sync_count: i64) -> cs::types::RecordPatch {
+    patch(cs::types::Operation::Replace, key, Some(value), sync_count)
+}
+
+pub fn remove(key: &str, sync_count: i64) -> cs::types::RecordPatch {
+    patch(cs::types::Operation::Remove, key, None, sync_count)
+}
+
+/// Pulls everything after `last`, following NextToken, like the Android and JS sync managers.
+pub async fn pull(
+    c: &cs::Client,
+    pool: &str,
+    id: &str,
+    ds: &str,
+    last: i64,
+) -> (
+    Vec<cs::types::Record>,
+    cs::operation::list_records::ListRecordsOutput,
+) {
+    let mut records = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = c
+            .list_records()
+            .identity_pool_id(pool)
+            .identity_id(id)
+            .dataset_name(ds)
+            .last_sync_count(last)
+            .max_results(1024)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        records.extend(out.records().iter().cloned());
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            return (records, out);
+        }
+    }
+}
+
+/// One UpdateRecords call with a fresh session token.
+pub async fn push(
+    c: &cs::Client,
+    pool: &str,
+    id: &str,
+    ds: &str,
+    patches: Vec<cs::types::RecordPatch>,
+) -> Result<Vec<cs::types::Record>, (String, String)> {
+    let token = c
+        .list_records()
+        .identity_pool_id(pool)
+        .identity_id(id)
+        .dataset_name(ds)
+        .send()
+        .await
+        .unwrap()
+        .sync_session_token
+        .unwrap();
+    c.update_records()
+        .identity_pool_id(pool)
+        .identity_id(id)
+        .dataset_name(ds)
+        .sync_session_token(token)
+        .set_record_patches(Some(patches))
+        .send()
+        .await
+        .map(|o| o.records().to_vec())
+        .map_err(|e| code_of(&e))
+}
+
+pub fn sync_client(
+    endpoint: &str,
+    key: &str,
+    secret: &str,
+    clock: Option<SystemTime>,
+) -> cs::Client {
+    let mut b = cs::Config::builder()
+        .behavior_version(cs::config::BehaviorVersion::latest())
+        .region(cs::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
+        .retry_config(cs::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http());
+    if let Some(t) = clock {
+        b = b.time_source(StaticTimeSource::new(t));
+    }
+    cs::Client::from_conf(b.build())
+}
+
+pub fn identity_client(endpoint: &str, key: &str, secret: &str) -> cid::Client {
+    let conf = cid::Config::builder()
+        .behavior_version(cid::config::BehaviorVersion::latest())
+        .region(cid::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
+        .retry_config(cid::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    cid::Client::from_conf(conf)
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests: the real server on 127.0.0.1:0, driven by the official AWS SDK crates and
+//! by raw SigV4-signed requests for what SDKs do not send. One binary, many modules, so the
+//! SDKs are linked once.
+
+mod common;
+
+mod auth;
+mod identity_api;
+mod raw_requests;
+mod restart;
+mod sync_flow;
+mod sync_limits;
+mod sync_race;
+mod sync_validation;
