@@ -7,7 +7,7 @@ use axum::http::Method;
 
 use crate::common::*;
 
-async fn describe(
+async fn try_list(
     c: &aws_sdk_cognitosync::Client,
     pool: &str,
     id: &str,
@@ -25,7 +25,7 @@ async fn describe(
 async fn wrong_secrets_and_unknown_keys_are_refused() {
     let s = TestServer::start().await;
     let (pool, id) = s.pool_and_identity().await;
-    let (code, msg) = describe(&s.sync_with(ACCESS_KEY, "not-the-secret", None), &pool, &id)
+    let (code, msg) = try_list(&s.sync_with(ACCESS_KEY, "not-the-secret", None), &pool, &id)
         .await
         .unwrap_err();
     assert_eq!(code, "InvalidSignatureException");
@@ -33,7 +33,7 @@ async fn wrong_secrets_and_unknown_keys_are_refused() {
         msg.contains("signature we calculated does not match"),
         "{msg}"
     );
-    let (code, _) = describe(
+    let (code, _) = try_list(
         &s.sync_with("AKIDUNKNOWN000000000", SECRET_KEY, None),
         &pool,
         &id,
@@ -41,7 +41,7 @@ async fn wrong_secrets_and_unknown_keys_are_refused() {
     .await
     .unwrap_err();
     assert_eq!(code, "UnrecognizedClientException");
-    assert!(describe(&s.sync(), &pool, &id).await.is_ok());
+    assert!(try_list(&s.sync(), &pool, &id).await.is_ok());
 }
 
 #[tokio::test]
@@ -50,13 +50,13 @@ async fn clock_skew_beyond_fifteen_minutes_is_refused() {
     let (pool, id) = s.pool_and_identity().await;
     let now = SystemTime::now();
     let past = now - Duration::from_secs(20 * 60);
-    let (code, msg) = describe(&s.sync_with(ACCESS_KEY, SECRET_KEY, Some(past)), &pool, &id)
+    let (code, msg) = try_list(&s.sync_with(ACCESS_KEY, SECRET_KEY, Some(past)), &pool, &id)
         .await
         .unwrap_err();
     assert_eq!(code, "InvalidSignatureException");
     assert!(msg.starts_with("Signature expired"), "{msg}");
     let future = now + Duration::from_secs(20 * 60);
-    let (code, msg) = describe(
+    let (code, msg) = try_list(
         &s.sync_with(ACCESS_KEY, SECRET_KEY, Some(future)),
         &pool,
         &id,
@@ -69,7 +69,7 @@ async fn clock_skew_beyond_fifteen_minutes_is_refused() {
         now - Duration::from_secs(10 * 60),
         now + Duration::from_secs(10 * 60),
     ] {
-        describe(&s.sync_with(ACCESS_KEY, SECRET_KEY, Some(skew)), &pool, &id)
+        try_list(&s.sync_with(ACCESS_KEY, SECRET_KEY, Some(skew)), &pool, &id)
             .await
             .unwrap();
     }
@@ -135,50 +135,18 @@ async fn a_signature_covers_the_body_even_without_a_content_hash_header() {
     let s = TestServer::start().await;
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
-    let token = c
-        .list_records()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds")
-        .send()
-        .await
-        .unwrap()
-        .sync_session_token
-        .unwrap();
-    let path = format!(
-        "/identitypools/{}/identities/{}/datasets/ds",
-        enc(&pool),
-        enc(&id)
-    );
+    let token = session_token(&c, &pool, &id, "ds").await;
+    let path = dataset_path(&pool, &id, "ds");
     let body = format!(
         r#"{{"SyncSessionToken":"{token}","RecordPatches":[{{"Op":"replace","Key":"k","Value":"v","SyncCount":0}}]}}"#
     );
 
     // Sign the real body, then send a different one under the same signature.
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-    let identity =
-        aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t").into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("cognito-sync")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let host = s.endpoint.trim_start_matches("http://").to_string();
-    let url = format!("{}{path}", s.endpoint);
-    let signable = SignableRequest::new(
-        "POST",
-        &url,
-        [("host", host.as_str())].into_iter(),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let (headers, _) = instructions.into_parts();
-    let hdrs: Vec<(&str, &str)> = headers.iter().map(|h| (h.name(), h.value())).collect();
+    let headers = signed_headers(&s.endpoint, "POST", &path, body.as_bytes());
+    let hdrs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let tampered = body.replace("\"v\"", "\"evil\"");
     let r = raw(
         &s.endpoint,
@@ -259,4 +227,29 @@ async fn presigned_query_requests_are_accepted() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["Count"], 0);
+}
+
+#[tokio::test]
+async fn a_signed_session_token_header_is_accepted() {
+    use aws_sdk_cognitosync as cs;
+    let s = TestServer::start().await;
+    let (pool, id) = s.pool_and_identity().await;
+    let creds = aws_credential_types::Credentials::new(
+        ACCESS_KEY,
+        SECRET_KEY,
+        Some("opaque-session-token".into()),
+        None,
+        "t",
+    );
+    let conf = cs::Config::builder()
+        .behavior_version(cs::config::BehaviorVersion::latest())
+        .region(cs::config::Region::new("eu-west-1"))
+        .endpoint_url(&s.endpoint)
+        .credentials_provider(creds)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    // x-amz-security-token is among the signed headers, and any region in the scope is fine.
+    try_list(&cs::Client::from_conf(conf), &pool, &id)
+        .await
+        .unwrap();
 }

@@ -125,9 +125,6 @@ pub async fn raw(
     body: &[u8],
     sign: Option<Sign<'_>>,
 ) -> Raw {
-    use aws_sigv4::http_request::{
-        sign as sigv4_sign, SignableBody, SignableRequest, SigningSettings,
-    };
     let uri = format!("{endpoint}{path_and_query}");
     let mut req = Request::builder().method(method.clone()).uri(&uri);
     let host = endpoint.trim_start_matches("http://").to_string();
@@ -137,32 +134,17 @@ pub async fn raw(
     }
     let mut req = req.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
     if let Some(s) = sign {
-        let identity = Credentials::new(s.key, s.secret, None, None, "raw").into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name(s.service)
-            .time(s.time)
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let signable_headers: Vec<(String, String)> = req
+        let to_sign: Vec<(String, String)> = req
             .headers()
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
             .collect();
-        let signable = SignableRequest::new(
-            method.as_str(),
-            &uri,
-            signable_headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(body),
-        )
-        .unwrap();
-        let (instructions, _) = sigv4_sign(signable, &params).unwrap().into_parts();
-        instructions.apply_to_request_http1x(&mut req);
+        for (k, v) in sigv4_headers(&s, method.as_str(), &uri, &to_sign, body) {
+            req.headers_mut().insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
     }
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
@@ -329,4 +311,114 @@ pub fn identity_client(endpoint: &str, key: &str, secret: &str) -> cid::Client {
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     cid::Client::from_conf(conf)
+}
+
+type SyncResult<O, E> = Result<O, cs::error::SdkError<E>>;
+
+/// A fresh SyncSessionToken for a dataset, from ListRecords.
+pub async fn session_token(c: &cs::Client, pool: &str, id: &str, ds: &str) -> String {
+    c.list_records()
+        .identity_pool_id(pool)
+        .identity_id(id)
+        .dataset_name(ds)
+        .send()
+        .await
+        .unwrap()
+        .sync_session_token
+        .unwrap()
+}
+
+pub async fn describe(
+    c: &cs::Client,
+    pool: &str,
+    id: &str,
+    ds: &str,
+) -> SyncResult<
+    cs::operation::describe_dataset::DescribeDatasetOutput,
+    cs::operation::describe_dataset::DescribeDatasetError,
+> {
+    c.describe_dataset()
+        .identity_pool_id(pool)
+        .identity_id(id)
+        .dataset_name(ds)
+        .send()
+        .await
+}
+
+pub async fn delete(
+    c: &cs::Client,
+    pool: &str,
+    id: &str,
+    ds: &str,
+) -> SyncResult<
+    cs::operation::delete_dataset::DeleteDatasetOutput,
+    cs::operation::delete_dataset::DeleteDatasetError,
+> {
+    c.delete_dataset()
+        .identity_pool_id(pool)
+        .identity_id(id)
+        .dataset_name(ds)
+        .send()
+        .await
+}
+
+/// The raw path of a dataset, with ids encoded as SDKs encode them.
+pub fn dataset_path(pool: &str, id: &str, ds: &str) -> String {
+    format!(
+        "/identitypools/{}/identities/{}/datasets/{ds}",
+        enc(pool),
+        enc(id)
+    )
+}
+
+/// SigV4 headers for a request, computed by the official signer with the SDKs' default
+/// settings (double-encoded path, no `x-amz-content-sha256`).
+pub fn sigv4_headers(
+    s: &Sign<'_>,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let identity = Credentials::new(s.key, s.secret, None, None, "raw").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(s.service)
+        .time(s.time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        method,
+        url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let (out, _) = instructions.into_parts();
+    out.iter()
+        .map(|h| (h.name().to_string(), h.value().to_string()))
+        .collect()
+}
+
+/// SigV4 headers for a Cognito Sync request signed with the developer credentials.
+pub fn signed_headers(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let host = endpoint.trim_start_matches("http://").to_string();
+    let url = format!("{endpoint}{path}");
+    sigv4_headers(
+        &Sign::default(),
+        method,
+        &url,
+        &[("host".into(), host)],
+        body,
+    )
 }

@@ -91,21 +91,8 @@ async fn a_conflict_has_the_exact_error_wire_form() {
     push(&c, &pool, &id, "ds", vec![replace("highScore", "1", 0)])
         .await
         .unwrap();
-    let token = c
-        .list_records()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds")
-        .send()
-        .await
-        .unwrap()
-        .sync_session_token
-        .unwrap();
-    let path = format!(
-        "/identitypools/{}/identities/{}/datasets/ds",
-        enc(&pool),
-        enc(&id)
-    );
+    let token = session_token(&c, &pool, &id, "ds").await;
+    let path = dataset_path(&pool, &id, "ds");
     let body = format!(
         r#"{{"SyncSessionToken":"{token}","RecordPatches":[{{"Op":"replace","Key":"highScore","Value":"9","SyncCount":0}}]}}"#
     );
@@ -231,11 +218,7 @@ async fn unknown_routes_answer_unknown_operation() {
 async fn oversized_bodies_are_refused_without_harm() {
     let s = TestServer::start().await;
     let (pool, id) = s.pool_and_identity().await;
-    let path = format!(
-        "/identitypools/{}/identities/{}/datasets/ds",
-        enc(&pool),
-        enc(&id)
-    );
+    let path = dataset_path(&pool, &id, "ds");
     let body = vec![b' '; cogsync::api::MAX_BODY_BYTES + 1];
     let r = raw(&s.endpoint, Method::POST, &path, &[], &body, None).await;
     assert_aws_error(&r, 413, "RequestEntityTooLargeException");

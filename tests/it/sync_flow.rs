@@ -254,14 +254,7 @@ async fn removed_records_stay_as_tombstones_that_other_devices_see() {
     let (recs, _) = pull(&c, &pool, &id, "ds", 0).await;
     assert_eq!(recs.len(), 2, "a full pull includes the tombstone");
 
-    let d = c
-        .describe_dataset()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds")
-        .send()
-        .await
-        .unwrap();
+    let d = describe(&c, &pool, &id, "ds").await.unwrap();
     assert_eq!(d.dataset().unwrap().num_records(), Some(1));
     assert_eq!(d.dataset().unwrap().data_storage(), Some(2));
 
@@ -300,14 +293,7 @@ async fn deleted_datasets_report_the_delete_and_recreate_with_a_rising_counter()
         .await
         .unwrap();
     }
-    let deleted = c
-        .delete_dataset()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds")
-        .send()
-        .await
-        .unwrap();
+    let deleted = delete(&c, &pool, &id, "ds").await.unwrap();
     let d = deleted.dataset().unwrap();
     assert_eq!(
         (d.dataset_name(), d.num_records()),
@@ -315,23 +301,9 @@ async fn deleted_datasets_report_the_delete_and_recreate_with_a_rising_counter()
         "the last metadata comes back"
     );
 
-    let err = c
-        .describe_dataset()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds")
-        .send()
-        .await
-        .unwrap_err();
+    let err = describe(&c, &pool, &id, "ds").await.unwrap_err();
     assert!(err.into_service_error().is_resource_not_found_exception());
-    let err = c
-        .delete_dataset()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds")
-        .send()
-        .await
-        .unwrap_err();
+    let err = delete(&c, &pool, &id, "ds").await.unwrap_err();
     assert!(err.into_service_error().is_resource_not_found_exception());
     assert_eq!(
         c.list_datasets()
@@ -395,16 +367,7 @@ async fn session_tokens_are_bound_to_their_dataset_and_unforgeable() {
     let s = TestServer::start().await;
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
-    let other_token = c
-        .list_records()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("other")
-        .send()
-        .await
-        .unwrap()
-        .sync_session_token
-        .unwrap();
+    let other_token = session_token(&c, &pool, &id, "other").await;
     assert!(!other_token.contains(['=', '&', ';', '+', '/']));
     for token in [other_token.as_str(), "forged-token", ""] {
         let err = c
@@ -426,13 +389,7 @@ async fn session_tokens_are_bound_to_their_dataset_and_unforgeable() {
             "token {token:?}"
         );
     }
-    let d = c
-        .describe_dataset()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds")
-        .send()
-        .await;
+    let d = describe(&c, &pool, &id, "ds").await;
     assert!(d.is_err(), "nothing was written with a bad token");
 }
 

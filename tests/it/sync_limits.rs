@@ -30,13 +30,7 @@ async fn an_identity_holds_at_most_twenty_datasets() {
     push(&c, &pool, &id, "ds0", vec![replace("k", "w", 1)])
         .await
         .unwrap();
-    c.delete_dataset()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds5")
-        .send()
-        .await
-        .unwrap();
+    delete(&c, &pool, &id, "ds5").await.unwrap();
     push(&c, &pool, &id, "ds20", vec![replace("k", "v", 0)])
         .await
         .unwrap();
@@ -62,14 +56,7 @@ async fn a_dataset_holds_at_most_1024_records() {
     push(&c, &pool, &id, "ds", full).await.unwrap();
     let msg = limit(push(&c, &pool, &id, "ds", vec![replace("one-more", "v", 0)]).await);
     assert!(msg.contains("1024 records"), "{msg}");
-    let d = c
-        .describe_dataset()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds")
-        .send()
-        .await
-        .unwrap();
+    let d = describe(&c, &pool, &id, "ds").await.unwrap();
     assert_eq!(
         d.dataset().unwrap().num_records(),
         Some(1024),
@@ -107,13 +94,6 @@ async fn a_dataset_holds_at_most_one_mebibyte_of_keys_and_values() {
     let wide = "é".repeat(524_288); // 1,048,576 bytes
     let msg = limit(push(&c, &pool2, &id2, "ds", vec![replace("k", &wide, 0)]).await);
     assert!(msg.contains("bytes"), "{msg}");
-    let d = c
-        .describe_dataset()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds")
-        .send()
-        .await
-        .unwrap();
+    let d = describe(&c, &pool, &id, "ds").await.unwrap();
     assert_eq!(d.dataset().unwrap().data_storage(), Some(1_048_576));
 }

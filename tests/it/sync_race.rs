@@ -7,16 +7,7 @@ async fn thirty_two_racers_with_the_same_counts_produce_exactly_one_winner() {
     let s = TestServer::start().await;
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
-    let token = c
-        .list_records()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("race")
-        .send()
-        .await
-        .unwrap()
-        .sync_session_token
-        .unwrap();
+    let token = session_token(&c, &pool, &id, "race").await;
     let tasks: Vec<_> = (0..32)
         .map(|n| {
             let (c, pool, id, token) = (s.sync(), pool.clone(), id.clone(), token.clone());

@@ -20,14 +20,7 @@ async fn path_members_must_satisfy_their_patterns_and_lengths() {
         (&pool, &id, "a%2Fb", "datasetName"),
     ];
     for (p, i, d, member) in cases {
-        let err = c
-            .describe_dataset()
-            .identity_pool_id(p)
-            .identity_id(i)
-            .dataset_name(d)
-            .send()
-            .await
-            .unwrap_err();
+        let err = describe(&c, p, i, d).await.unwrap_err();
         let (code, msg) = code_of(&err);
         assert_eq!(code, "InvalidParameterException", "{p} {i} {d}: {msg}");
         assert!(msg.contains(member), "{msg}");
@@ -69,29 +62,13 @@ async fn record_patches_are_validated_before_anything_is_written() {
         assert_eq!(code, "InvalidParameterException", "{msg}");
         assert!(msg.contains(needle), "expected {needle:?} in {msg}");
     }
-    let err = c
-        .describe_dataset()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds")
-        .send()
-        .await
-        .unwrap_err();
+    let err = describe(&c, &pool, &id, "ds").await.unwrap_err();
     assert!(
         err.into_service_error().is_resource_not_found_exception(),
         "nothing was created"
     );
 
-    let token = c
-        .list_records()
-        .identity_pool_id(&pool)
-        .identity_id(&id)
-        .dataset_name("ds")
-        .send()
-        .await
-        .unwrap()
-        .sync_session_token
-        .unwrap();
+    let token = session_token(&c, &pool, &id, "ds").await;
     let err = c
         .update_records()
         .identity_pool_id(&pool)
@@ -152,11 +129,7 @@ async fn query_parameters_are_validated() {
 async fn malformed_bodies_get_invalid_parameter() {
     let s = TestServer::start().await;
     let (pool, id) = s.pool_and_identity().await;
-    let path = format!(
-        "/identitypools/{}/identities/{}/datasets/ds",
-        enc(&pool),
-        enc(&id)
-    );
+    let path = dataset_path(&pool, &id, "ds");
     let bodies: [&[u8]; 6] = [
         b"{not json",
         b"[1,2]",
@@ -206,14 +179,7 @@ async fn unknown_pools_and_identities_are_reported_per_operation() {
         (ghost_pool, id.as_str()),
         (pool.as_str(), other_id.as_str()),
     ] {
-        let err = c
-            .describe_dataset()
-            .identity_pool_id(p)
-            .identity_id(i)
-            .dataset_name("ds")
-            .send()
-            .await
-            .unwrap_err();
+        let err = describe(&c, p, i, "ds").await.unwrap_err();
         assert!(err.into_service_error().is_resource_not_found_exception());
         let err = c
             .update_records()
@@ -226,14 +192,7 @@ async fn unknown_pools_and_identities_are_reported_per_operation() {
             .await
             .unwrap_err();
         assert!(err.into_service_error().is_resource_not_found_exception());
-        let err = c
-            .delete_dataset()
-            .identity_pool_id(p)
-            .identity_id(i)
-            .dataset_name("ds")
-            .send()
-            .await
-            .unwrap_err();
+        let err = delete(&c, p, i, "ds").await.unwrap_err();
         assert!(err.into_service_error().is_resource_not_found_exception());
     }
     // ...the list operations, which do not, say InvalidParameterException.
