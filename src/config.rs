@@ -14,6 +14,8 @@ pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// PostgreSQL URL; None selects the embedded SQLite database in `data_dir`.
+    pub database_url: Option<String>,
     /// Prefix of new pool and identity ids (`REGION:uuid`).
     pub region: String,
     pub account_id: String,
@@ -27,6 +29,7 @@ impl ServerConfig {
         ServerConfig {
             listen,
             data_dir,
+            database_url: None,
             region: "us-east-1".into(),
             account_id: DEFAULT_ACCOUNT_ID.into(),
             credentials,

@@ -11,5 +11,6 @@ pub mod identity;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod testing;
 pub mod timeutil;
 pub mod validate;

@@ -29,6 +29,10 @@ enum Command {
         /// Directory for the embedded database and generated credentials.
         #[arg(long, default_value = "./cogsync-data", env = "COGSYNC_DATA_DIR")]
         data_dir: PathBuf,
+        /// PostgreSQL URL (postgres://user@host:port/db); without it the embedded SQLite
+        /// database in the data directory is used.
+        #[arg(long, env = "COGSYNC_DATABASE_URL")]
+        database_url: Option<String>,
         /// Region used in new identity pool and identity ids.
         #[arg(long, default_value = "us-east-1", env = "COGSYNC_REGION")]
         region: String,
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -58,13 +63,36 @@ fn main() -> ExitCode {
         Command::Serve {
             listen,
             data_dir,
+            database_url,
             region,
-        } => runtime.block_on(serve(listen, data_dir, region)),
+        } => runtime.block_on(serve(listen, data_dir, database_url, region)),
     }
 }
 
-async fn serve(listen: SocketAddr, data_dir: PathBuf, region: String) -> ExitCode {
-    let (credentials, source) = match DeveloperCredentials::resolve(&data_dir) {
+async fn serve(
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    region: String,
+) -> ExitCode {
+    let store = match cogsync::server::open_store(database_url.as_deref(), &data_dir).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cogsync: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (resolved, kept_in) = match &database_url {
+        Some(_) => (
+            DeveloperCredentials::resolve_shared(&*store).await,
+            "the database".to_string(),
+        ),
+        None => (
+            DeveloperCredentials::resolve(&data_dir),
+            data_dir.display().to_string(),
+        ),
+    };
+    let (credentials, source) = match resolved {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cogsync: cannot load developer credentials: {e}");
@@ -73,15 +101,13 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf, region: String) -> ExitCod
     };
     match source {
         CredentialSource::Generated => println!(
-            "Generated developer credentials (stored in {}; shown only this once):\n  \
+            "Generated developer credentials (stored in {kept_in}; shown only this once):\n  \
              AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}",
-            data_dir.display(),
-            credentials.access_key_id,
-            credentials.secret_access_key
+            credentials.access_key_id, credentials.secret_access_key
         ),
         CredentialSource::Stored => tracing::info!(
             access_key_id = %credentials.access_key_id,
-            "using developer credentials stored in the data directory"
+            "using developer credentials stored in {kept_in}"
         ),
         CredentialSource::Environment => tracing::info!(
             access_key_id = %credentials.access_key_id,
@@ -90,7 +116,8 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf, region: String) -> ExitCod
     }
     let mut config = ServerConfig::new(listen, data_dir, credentials);
     config.region = region;
-    let server = match cogsync::server::start(config).await {
+    config.database_url = database_url;
+    let server = match cogsync::server::start_with_store(config, store).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cogsync: {e}");

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
@@ -12,7 +13,7 @@ use crate::api::{self, App};
 use crate::auth::Authenticator;
 use crate::config::ServerConfig;
 use crate::identity::IdentityService;
-use crate::store::{sqlite::SqliteStore, Store};
+use crate::store::{postgres::PostgresStore, sqlite::SqliteStore, Store};
 use crate::sync::{tokens::TokenSigner, SyncService};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,11 +66,31 @@ pub async fn build_app(config: &ServerConfig, store: Arc<dyn Store>) -> Result<A
     })
 }
 
-/// Opens the embedded store in the data directory, binds, and serves in the background.
+/// Opens the store: PostgreSQL when a database URL is given, else SQLite in `data_dir`.
+pub async fn open_store(
+    database_url: Option<&str>,
+    data_dir: &Path,
+) -> Result<Arc<dyn Store>, StartError> {
+    let failed = |e: crate::store::StoreError| StartError::Store(e.to_string());
+    let store: Arc<dyn Store> = match database_url {
+        Some(url) => Arc::new(PostgresStore::connect(url).await.map_err(failed)?),
+        None => Arc::new(SqliteStore::open(data_dir).map_err(failed)?),
+    };
+    Ok(store)
+}
+
+/// Opens the configured store, binds, and serves in the background.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
-    let store =
-        SqliteStore::open(&config.data_dir).map_err(|e| StartError::Store(e.to_string()))?;
-    let app = build_app(&config, Arc::new(store)).await?;
+    let store = open_store(config.database_url.as_deref(), &config.data_dir).await?;
+    start_with_store(config, store).await
+}
+
+/// Binds and serves over an already open store, in the background.
+pub async fn start_with_store(
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+) -> Result<RunningServer, StartError> {
+    let app = build_app(&config, store).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {

@@ -1,14 +1,18 @@
 //! Developer credentials: from `COGSYNC_ACCESS_KEY_ID` / `COGSYNC_SECRET_ACCESS_KEY`, or
-//! generated on first start and kept in the data directory (mode 0600).
+//! generated on first start and kept in the data directory (mode 0600), or, on a shared
+//! PostgreSQL database, in the database so every node has the same pair.
 
 use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::Store;
+
 pub const ACCESS_KEY_ENV: &str = "COGSYNC_ACCESS_KEY_ID";
 pub const SECRET_KEY_ENV: &str = "COGSYNC_SECRET_ACCESS_KEY";
 const FILE_NAME: &str = "developer-credentials.json";
+const STORE_SECRET_NAME: &str = "developer-credentials";
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeveloperCredentials {
@@ -54,17 +58,43 @@ impl DeveloperCredentials {
         })
     }
 
+    fn from_env() -> Option<Self> {
+        let id = std::env::var(ACCESS_KEY_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())?;
+        let secret = std::env::var(SECRET_KEY_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())?;
+        Some(DeveloperCredentials {
+            access_key_id: id,
+            secret_access_key: secret,
+        })
+    }
+
+    /// For a shared database: the environment first, else the pair kept in the database
+    /// (the first node to start generates it), so every node accepts the same credentials.
+    pub async fn resolve_shared(store: &dyn Store) -> std::io::Result<(Self, CredentialSource)> {
+        if let Some(creds) = Self::from_env() {
+            return Ok((creds, CredentialSource::Environment));
+        }
+        let fresh = Self::generate()?;
+        let stored = store
+            .secret(STORE_SECRET_NAME, serde_json::to_vec(&fresh)?)
+            .await
+            .map_err(std::io::Error::other)?;
+        let creds: Self = serde_json::from_slice(&stored)?;
+        let source = if creds == fresh {
+            CredentialSource::Generated
+        } else {
+            CredentialSource::Stored
+        };
+        Ok((creds, source))
+    }
+
     /// Environment first, then the stored file, else a new pair written to the file.
     pub fn resolve(data_dir: &Path) -> std::io::Result<(Self, CredentialSource)> {
-        if let (Ok(id), Ok(secret)) = (std::env::var(ACCESS_KEY_ENV), std::env::var(SECRET_KEY_ENV))
-        {
-            if !id.is_empty() && !secret.is_empty() {
-                let creds = DeveloperCredentials {
-                    access_key_id: id,
-                    secret_access_key: secret,
-                };
-                return Ok((creds, CredentialSource::Environment));
-            }
+        if let Some(creds) = Self::from_env() {
+            return Ok((creds, CredentialSource::Environment));
         }
         let path = data_dir.join(FILE_NAME);
         match std::fs::read(&path) {

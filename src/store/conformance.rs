@@ -55,8 +55,8 @@ fn bump(identity_id: &str, name: &str, records: Vec<RecordRow>) -> UpdateDecider
         let count = snap.dataset.as_ref().map_or(0, |d| d.sync_count) + 1;
         Ok(UpdatePlan {
             dataset: DatasetRow {
-                identity_id,
-                name,
+                identity_id: identity_id.clone(),
+                name: name.clone(),
                 live: true,
                 sync_count: count,
                 creation_ms: 5,
@@ -67,10 +67,10 @@ fn bump(identity_id: &str, name: &str, records: Vec<RecordRow>) -> UpdateDecider
                 deleted_at_sync_count: snap.dataset.as_ref().and_then(|d| d.deleted_at_sync_count),
             },
             records: records
-                .into_iter()
+                .iter()
                 .map(|r| RecordRow {
                     sync_count: count,
-                    ..r
+                    ..r.clone()
                 })
                 .collect(),
         })

@@ -3,6 +3,7 @@
 
 mod types;
 
+pub mod postgres;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -21,6 +22,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("storage backend failed: {0}")]
     Backend(String),
+    /// Contention the backend could not resolve within its retries; the client may retry.
+    #[error("storage backend too busy: {0}")]
+    Busy(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

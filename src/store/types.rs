@@ -77,8 +77,10 @@ pub enum Rejection {
     LimitExceeded(String),
 }
 
-/// The rules, run by the store inside its write transaction.
-pub type UpdateDecider = Box<dyn FnOnce(&UpdateSnapshot) -> Result<UpdatePlan, Rejection> + Send>;
+/// The rules, run by the store inside its write transaction. A backend that retries a
+/// transaction (after a serialization failure) runs them again on the fresh snapshot.
+pub type UpdateDecider =
+    Box<dyn Fn(&UpdateSnapshot) -> Result<UpdatePlan, Rejection> + Send + Sync>;
 
 /// One page of ListRecords, read from a single consistent snapshot.
 #[derive(Debug, Clone)]

@@ -17,10 +17,38 @@ use http_body_util::{BodyExt, Full};
 pub const ACCESS_KEY: &str = "AKIDTESTCOGSYNC00001";
 pub const SECRET_KEY: &str = "test/secret+key/for/cogsync/integration0";
 
+/// Runs each named `async fn(TestServer)` once per storage backend: as `sqlite::NAME`, and as
+/// `postgres::NAME` (skipped, with a message, when `COGSYNC_TEST_DATABASE_URL` is unset).
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::TestServer::start().await).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = concat!(module_path!(), "::", stringify!($name));
+                    if let Some(s) = crate::common::TestServer::start_postgres(test).await {
+                        super::$name(s).await
+                    }
+                }
+            )+
+        }
+    };
+}
+
 pub struct TestServer {
     _server: RunningServer,
     pub endpoint: String,
     _dir: tempfile::TempDir,
+    /// Dropped after the server: the database of a PostgreSQL-backed run.
+    pub database: Option<cogsync::testing::TestDatabase>,
 }
 
 pub fn dev_credentials() -> DeveloperCredentials {
@@ -32,18 +60,30 @@ pub fn dev_credentials() -> DeveloperCredentials {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A server on a fresh PostgreSQL database, or None when no test database is configured.
+    pub async fn start_postgres(test: &str) -> Option<Self> {
+        let db = cogsync::testing::TestDatabase::create(test).await?;
+        Some(Self::start_with(Some(db)).await)
+    }
+
+    async fn start_with(database: Option<cogsync::testing::TestDatabase>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = ServerConfig::new(
+        let mut config = ServerConfig::new(
             "127.0.0.1:0".parse().unwrap(),
             dir.path().to_path_buf(),
             dev_credentials(),
         );
+        config.database_url = database.as_ref().map(|d| d.url.clone());
         let server = cogsync::server::start(config).await.unwrap();
         let endpoint = format!("http://{}", server.addr());
         TestServer {
             _server: server,
             endpoint,
             _dir: dir,
+            database,
         }
     }
 

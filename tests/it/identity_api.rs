@@ -5,6 +5,14 @@ use axum::http::Method;
 
 use crate::common::*;
 
+backend_tests!(
+    pools_are_created_described_listed_updated_and_deleted,
+    get_id_creates_unauthenticated_identities_where_the_pool_allows,
+    identity_inputs_are_validated,
+    only_the_no_auth_operations_work_unsigned,
+    deleting_a_pool_removes_its_identities_and_data
+);
+
 fn is_lower_region_uuid(id: &str) -> bool {
     let Some((region, uuid)) = id.split_once(':') else {
         return false;
@@ -16,9 +24,7 @@ fn is_lower_region_uuid(id: &str) -> bool {
             .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c) || c == '-')
 }
 
-#[tokio::test]
-async fn pools_are_created_described_listed_updated_and_deleted() {
-    let s = TestServer::start().await;
+async fn pools_are_created_described_listed_updated_and_deleted(s: TestServer) {
     let c = s.identity();
     let created = c
         .create_identity_pool()
@@ -127,9 +133,7 @@ async fn pools_are_created_described_listed_updated_and_deleted() {
     assert!(err.into_service_error().is_resource_not_found_exception());
 }
 
-#[tokio::test]
-async fn get_id_creates_unauthenticated_identities_where_the_pool_allows() {
-    let s = TestServer::start().await;
+async fn get_id_creates_unauthenticated_identities_where_the_pool_allows(s: TestServer) {
     let c = s.identity();
     let open = s.new_pool(true).await;
     let closed = s.new_pool(false).await;
@@ -201,9 +205,7 @@ async fn get_id_creates_unauthenticated_identities_where_the_pool_allows() {
     assert!(err.into_service_error().is_resource_not_found_exception());
 }
 
-#[tokio::test]
-async fn identity_inputs_are_validated() {
-    let s = TestServer::start().await;
+async fn identity_inputs_are_validated(s: TestServer) {
     let c = s.identity();
     let err = c
         .create_identity_pool()
@@ -229,9 +231,7 @@ async fn identity_inputs_are_validated() {
     assert!(err.into_service_error().is_invalid_parameter_exception());
 }
 
-#[tokio::test]
-async fn only_the_no_auth_operations_work_unsigned() {
-    let s = TestServer::start().await;
+async fn only_the_no_auth_operations_work_unsigned(s: TestServer) {
     let pool = s.new_pool(true).await;
     let target = |op: &str| format!("AWSCognitoIdentityService.{op}");
     let get_id = target("GetId");
@@ -294,9 +294,7 @@ async fn only_the_no_auth_operations_work_unsigned() {
     assert_aws_error(&r, 501, "NotImplementedException");
 }
 
-#[tokio::test]
-async fn deleting_a_pool_removes_its_identities_and_data() {
-    let s = TestServer::start().await;
+async fn deleting_a_pool_removes_its_identities_and_data(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     push(&s.sync(), &pool, &id, "ds", vec![replace("k", "v", 0)])
         .await

@@ -2,10 +2,14 @@
 //! by raw SigV4-signed requests for what SDKs do not send. One binary, many modules, so the
 //! SDKs are linked once.
 
+#[macro_use]
 mod common;
 
 mod auth;
 mod identity_api;
+mod multi_node;
+mod pg_connection_loss;
+mod process;
 mod raw_requests;
 mod restart;
 mod sync_flow;

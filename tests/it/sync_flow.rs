@@ -4,9 +4,16 @@ use std::collections::HashMap;
 
 use crate::common::*;
 
-#[tokio::test]
-async fn two_devices_pull_push_conflict_and_resolve() {
-    let s = TestServer::start().await;
+backend_tests!(
+    two_devices_pull_push_conflict_and_resolve,
+    records_page_with_url_safe_tokens_and_without_max_results_come_whole,
+    removed_records_stay_as_tombstones_that_other_devices_see,
+    deleted_datasets_report_the_delete_and_recreate_with_a_rising_counter,
+    session_tokens_are_bound_to_their_dataset_and_unforgeable,
+    device_timestamps_round_trip_with_millisecond_precision
+);
+
+async fn two_devices_pull_push_conflict_and_resolve(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let (a, b) = (s.sync(), s.sync());
 
@@ -140,9 +147,7 @@ async fn two_devices_pull_push_conflict_and_resolve() {
     assert_eq!(list.datasets()[0].dataset_name(), Some("game"));
 }
 
-#[tokio::test]
-async fn records_page_with_url_safe_tokens_and_without_max_results_come_whole() {
-    let s = TestServer::start().await;
+async fn records_page_with_url_safe_tokens_and_without_max_results_come_whole(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     for batch in 0..3 {
@@ -224,9 +229,7 @@ async fn records_page_with_url_safe_tokens_and_without_max_results_come_whole() 
     assert_eq!(code_of(&err).0, "InvalidParameterException");
 }
 
-#[tokio::test]
-async fn removed_records_stay_as_tombstones_that_other_devices_see() {
-    let s = TestServer::start().await;
+async fn removed_records_stay_as_tombstones_that_other_devices_see(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     push(
@@ -277,9 +280,7 @@ async fn removed_records_stay_as_tombstones_that_other_devices_see() {
     );
 }
 
-#[tokio::test]
-async fn deleted_datasets_report_the_delete_and_recreate_with_a_rising_counter() {
-    let s = TestServer::start().await;
+async fn deleted_datasets_report_the_delete_and_recreate_with_a_rising_counter(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     for n in 0..3 {
@@ -362,9 +363,7 @@ async fn deleted_datasets_report_the_delete_and_recreate_with_a_rising_counter()
     );
 }
 
-#[tokio::test]
-async fn session_tokens_are_bound_to_their_dataset_and_unforgeable() {
-    let s = TestServer::start().await;
+async fn session_tokens_are_bound_to_their_dataset_and_unforgeable(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     let other_token = session_token(&c, &pool, &id, "other").await;
@@ -393,9 +392,7 @@ async fn session_tokens_are_bound_to_their_dataset_and_unforgeable() {
     assert!(d.is_err(), "nothing was written with a bad token");
 }
 
-#[tokio::test]
-async fn device_timestamps_round_trip_with_millisecond_precision() {
-    let s = TestServer::start().await;
+async fn device_timestamps_round_trip_with_millisecond_precision(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     let when = aws_sdk_cognitosync::primitives::DateTime::from_millis(1_704_164_645_678);

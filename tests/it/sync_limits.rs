@@ -2,15 +2,19 @@
 
 use crate::common::*;
 
+backend_tests!(
+    an_identity_holds_at_most_twenty_datasets,
+    a_dataset_holds_at_most_1024_records,
+    a_dataset_holds_at_most_one_mebibyte_of_keys_and_values
+);
+
 fn limit(r: Result<Vec<aws_sdk_cognitosync::types::Record>, (String, String)>) -> String {
     let (code, message) = r.unwrap_err();
     assert_eq!(code, "LimitExceededException", "{message}");
     message
 }
 
-#[tokio::test]
-async fn an_identity_holds_at_most_twenty_datasets() {
-    let s = TestServer::start().await;
+async fn an_identity_holds_at_most_twenty_datasets(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     for n in 0..20 {
@@ -45,9 +49,7 @@ async fn an_identity_holds_at_most_twenty_datasets() {
     assert_eq!(list.count(), 20);
 }
 
-#[tokio::test]
-async fn a_dataset_holds_at_most_1024_records() {
-    let s = TestServer::start().await;
+async fn a_dataset_holds_at_most_1024_records(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     let full: Vec<_> = (0..1024)
@@ -77,9 +79,7 @@ async fn a_dataset_holds_at_most_1024_records() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn a_dataset_holds_at_most_one_mebibyte_of_keys_and_values() {
-    let s = TestServer::start().await;
+async fn a_dataset_holds_at_most_one_mebibyte_of_keys_and_values(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     // "k" + 1,048,575 bytes = exactly 1 MiB: allowed.

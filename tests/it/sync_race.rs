@@ -2,9 +2,12 @@
 
 use crate::common::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn thirty_two_racers_with_the_same_counts_produce_exactly_one_winner() {
-    let s = TestServer::start().await;
+backend_tests!(
+    thirty_two_racers_with_the_same_counts_produce_exactly_one_winner,
+    concurrent_writers_of_different_keys_all_land
+);
+
+async fn thirty_two_racers_with_the_same_counts_produce_exactly_one_winner(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     let token = session_token(&c, &pool, &id, "race").await;
@@ -38,9 +41,7 @@ async fn thirty_two_racers_with_the_same_counts_produce_exactly_one_winner() {
     assert_eq!(out.dataset_sync_count(), Some(wins));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_writers_of_different_keys_all_land() {
-    let s = TestServer::start().await;
+async fn concurrent_writers_of_different_keys_all_land(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let tasks: Vec<_> = (0..16)
         .map(|n| {

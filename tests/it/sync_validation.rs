@@ -5,9 +5,15 @@ use axum::http::Method;
 
 use crate::common::*;
 
-#[tokio::test]
-async fn path_members_must_satisfy_their_patterns_and_lengths() {
-    let s = TestServer::start().await;
+backend_tests!(
+    path_members_must_satisfy_their_patterns_and_lengths,
+    record_patches_are_validated_before_anything_is_written,
+    query_parameters_are_validated,
+    malformed_bodies_get_invalid_parameter,
+    unknown_pools_and_identities_are_reported_per_operation
+);
+
+async fn path_members_must_satisfy_their_patterns_and_lengths(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     let upper = id.to_uppercase();
@@ -27,9 +33,7 @@ async fn path_members_must_satisfy_their_patterns_and_lengths() {
     }
 }
 
-#[tokio::test]
-async fn record_patches_are_validated_before_anything_is_written() {
-    let s = TestServer::start().await;
+async fn record_patches_are_validated_before_anything_is_written(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     let long_key = "k".repeat(1025);
@@ -83,9 +87,7 @@ async fn record_patches_are_validated_before_anything_is_written() {
     assert!(code_of(&err).1.contains("deviceId"));
 }
 
-#[tokio::test]
-async fn query_parameters_are_validated() {
-    let s = TestServer::start().await;
+async fn query_parameters_are_validated(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     let list = |last: Option<i64>, max: Option<i32>, next: Option<&str>| {
@@ -125,9 +127,7 @@ async fn query_parameters_are_validated() {
     assert_aws_error(&r, 400, "InvalidParameterException");
 }
 
-#[tokio::test]
-async fn malformed_bodies_get_invalid_parameter() {
-    let s = TestServer::start().await;
+async fn malformed_bodies_get_invalid_parameter(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let path = dataset_path(&pool, &id, "ds");
     let bodies: [&[u8]; 6] = [
@@ -167,9 +167,7 @@ async fn malformed_bodies_get_invalid_parameter() {
         .contains("syncSessionToken"));
 }
 
-#[tokio::test]
-async fn unknown_pools_and_identities_are_reported_per_operation() {
-    let s = TestServer::start().await;
+async fn unknown_pools_and_identities_are_reported_per_operation(s: TestServer) {
     let (pool, id) = s.pool_and_identity().await;
     let (other_pool, other_id) = s.pool_and_identity().await;
     let c = s.sync();

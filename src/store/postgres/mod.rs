@@ -1,0 +1,541 @@
+//! The scale-out backend: PostgreSQL (and, by keeping to portable SQL, CockroachDB and
+//! YugabyteDB), shared by any number of stateless cogsync nodes.
+//!
+//! Client: tokio-postgres with a deadpool pool. Both are async-native, small, and need no
+//! database at build time (sqlx's checked macros would); every query here is plain SQL.
+//!
+//! Writes to one identity's data are serialised by a row lock on the identity
+//! (`SELECT … FOR NO KEY UPDATE`), which also keeps the per-identity dataset quota exact under
+//! concurrent creators; the lock is compatible with the key-share locks foreign keys take, so
+//! it cannot deadlock with inserts. Serialization failures and deadlocks are retried a bounded
+//! number of times, then reported as contention.
+
+mod rows;
+mod schema;
+
+pub use schema::SCHEMA_VERSION;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, NoTls, Transaction};
+
+use super::{
+    DatasetRow, IdentityRecord, PoolRecord, RecordCursor, RecordsPage, Store, StoreError,
+    StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot,
+};
+use rows::{DATASET_COLS, IDENTITY_COLS, POOL_COLS, RECORD_COLS};
+
+/// Connections kept per node.
+const POOL_SIZE: usize = 16;
+/// Attempts of a write transaction that hits a serialization failure or deadlock.
+const WRITE_ATTEMPTS: usize = 5;
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+fn db_error(e: tokio_postgres::Error) -> StoreError {
+    match e.code() {
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            StoreError::Busy(e.to_string())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Backend(format!("no database connection: {e}"))
+}
+
+impl PostgresStore {
+    /// Connects to `url` (a `postgres://` URL or key=value string) and applies migrations.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+            StoreError::Backend(format!("bad database URL: {e}"))
+        })?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let store = PostgresStore { pool };
+        let mut last = String::new();
+        // Nodes starting together may race on CREATE TABLE IF NOT EXISTS; a retry settles it.
+        for _ in 0..3 {
+            let mut client = store.pool.get().await.map_err(pool_error)?;
+            match schema::migrate(&mut client).await {
+                Ok(()) => return Ok(store),
+                Err(e) if e.contains("newer than this cogsync") => {
+                    return Err(StoreError::Backend(e))
+                }
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(StoreError::Backend(last))
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pool_error)
+    }
+}
+
+/// Takes the identity's write lock; fails if the identity no longer exists.
+async fn lock_identity(tx: &Transaction<'_>, identity_id: &str) -> StoreResult<()> {
+    tx.query_opt(
+        "SELECT 1 FROM identities WHERE id = $1 FOR NO KEY UPDATE",
+        &[&identity_id],
+    )
+    .await
+    .map_err(db_error)?
+    .map(|_| ())
+    .ok_or_else(|| StoreError::Backend(format!("identity {identity_id} no longer exists")))
+}
+
+async fn select_dataset(
+    tx: &Transaction<'_>,
+    identity_id: &str,
+    name: &str,
+) -> StoreResult<Option<DatasetRow>> {
+    let sql = format!("SELECT {DATASET_COLS} FROM datasets WHERE identity_id = $1 AND name = $2");
+    tx.query_opt(&sql, &[&identity_id, &name])
+        .await
+        .map_err(db_error)?
+        .map(|r| rows::dataset(&r))
+        .transpose()
+        .map_err(db_error)
+}
+
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+impl PostgresStore {
+    async fn try_update(
+        &self,
+        identity_id: &str,
+        name: &str,
+        keys: &[String],
+        decide: &UpdateDecider,
+    ) -> StoreResult<UpdatePlan> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        lock_identity(&tx, identity_id).await?;
+        let dataset = select_dataset(&tx, identity_id, name).await?;
+        let sql = format!(
+            "SELECT {RECORD_COLS} FROM records
+             WHERE identity_id = $1 AND dataset_name = $2 AND key = ANY($3)"
+        );
+        let found = tx
+            .query(&sql, &[&identity_id, &name, &keys])
+            .await
+            .map_err(db_error)?;
+        let existing: HashMap<String, _> = rows::all(&found, rows::record)
+            .map_err(db_error)?
+            .into_iter()
+            .map(|r| (r.key.clone(), r))
+            .collect();
+        let live_datasets: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM datasets WHERE identity_id = $1 AND live",
+                &[&identity_id],
+            )
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(db_error)?;
+        let snapshot = UpdateSnapshot {
+            dataset,
+            existing,
+            live_datasets,
+        };
+        let plan = decide(&snapshot).map_err(StoreError::Rejected)?;
+        let d = &plan.dataset;
+        tx.execute(
+            "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms,
+                 last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (identity_id, name) DO UPDATE SET live = EXCLUDED.live,
+                 sync_count = EXCLUDED.sync_count, creation_ms = EXCLUDED.creation_ms,
+                 last_modified_ms = EXCLUDED.last_modified_ms,
+                 last_modified_by = EXCLUDED.last_modified_by,
+                 data_storage = EXCLUDED.data_storage, num_records = EXCLUDED.num_records,
+                 deleted_at_sync_count = EXCLUDED.deleted_at_sync_count",
+            &[&identity_id, &name, &d.live, &d.sync_count, &d.creation_ms, &d.last_modified_ms,
+              &d.last_modified_by, &d.data_storage, &d.num_records, &d.deleted_at_sync_count],
+        )
+        .await
+        .map_err(db_error)?;
+        let keys: Vec<&str> = plan.records.iter().map(|r| r.key.as_str()).collect();
+        let values: Vec<Option<&str>> = plan.records.iter().map(|r| r.value.as_deref()).collect();
+        let counts: Vec<i64> = plan.records.iter().map(|r| r.sync_count).collect();
+        let modified: Vec<i64> = plan.records.iter().map(|r| r.last_modified_ms).collect();
+        let by: Vec<&str> = plan
+            .records
+            .iter()
+            .map(|r| r.last_modified_by.as_str())
+            .collect();
+        let device: Vec<Option<i64>> = plan
+            .records
+            .iter()
+            .map(|r| r.device_last_modified_ms)
+            .collect();
+        tx.execute(
+            "INSERT INTO records (identity_id, dataset_name, key, value, sync_count,
+                 last_modified_ms, last_modified_by, device_last_modified_ms)
+             SELECT $1, $2, k, v, c, m, b, d
+             FROM UNNEST($3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[])
+                  AS u(k, v, c, m, b, d)
+             ON CONFLICT (identity_id, dataset_name, key) DO UPDATE SET value = EXCLUDED.value,
+                 sync_count = EXCLUDED.sync_count, last_modified_ms = EXCLUDED.last_modified_ms,
+                 last_modified_by = EXCLUDED.last_modified_by,
+                 device_last_modified_ms = EXCLUDED.device_last_modified_ms",
+            &[&identity_id, &name, &keys, &values, &counts, &modified, &by, &device],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(plan)
+    }
+
+    async fn try_delete(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        lock_identity(&tx, identity_id).await?;
+        let before = match select_dataset(&tx, identity_id, name).await? {
+            Some(d) if d.live => d,
+            _ => return Ok(None),
+        };
+        tx.execute(
+            "DELETE FROM records WHERE identity_id = $1 AND dataset_name = $2",
+            &[&identity_id, &name],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.execute(
+            "UPDATE datasets SET live = FALSE, data_storage = 0, num_records = 0,
+                 deleted_at_sync_count = sync_count
+             WHERE identity_id = $1 AND name = $2",
+            &[&identity_id, &name],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Some(before))
+    }
+}
+
+/// Runs a write transaction again after serialization failures, a bounded number of times.
+macro_rules! retry_busy {
+    ($attempt:expr) => {{
+        let mut outcome = $attempt;
+        for _ in 1..WRITE_ATTEMPTS {
+            match outcome {
+                Err(StoreError::Busy(_)) => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    outcome = $attempt;
+                }
+                _ => break,
+            }
+        }
+        outcome
+    }};
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn secret(&self, name: &str, fresh: Vec<u8>) -> StoreResult<Vec<u8>> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &fresh],
+            )
+            .await
+            .map_err(db_error)?;
+        client
+            .query_one("SELECT value FROM secrets WHERE name = $1", &[&name])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(db_error)
+    }
+
+    async fn create_pool(&self, p: &PoolRecord) -> StoreResult<()> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO identity_pools (id, name, allow_unauthenticated, developer_provider_name,
+                     extra_json, created_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                &[&p.id, &p.name, &p.allow_unauthenticated, &p.developer_provider_name, &p.extra_json, &p.created_ms],
+            )
+            .await
+            .map_err(db_error)?;
+        if n == 0 {
+            return Err(StoreError::AlreadyExists(p.id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn get_pool(&self, id: &str) -> StoreResult<Option<PoolRecord>> {
+        let sql = format!("SELECT {POOL_COLS} FROM identity_pools WHERE id = $1");
+        self.client()
+            .await?
+            .query_opt(&sql, &[&id])
+            .await
+            .map_err(db_error)?
+            .map(|r| rows::pool(&r))
+            .transpose()
+            .map_err(db_error)
+    }
+
+    async fn list_pools(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<PoolRecord>> {
+        let sql =
+            format!("SELECT {POOL_COLS} FROM identity_pools WHERE id > $1 ORDER BY id LIMIT $2");
+        let found = self
+            .client()
+            .await?
+            .query(&sql, &[&after.unwrap_or(""), &sql_limit(limit)])
+            .await
+            .map_err(db_error)?;
+        rows::all(&found, rows::pool).map_err(db_error)
+    }
+
+    async fn update_pool(&self, p: &PoolRecord) -> StoreResult<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE identity_pools SET name = $2, allow_unauthenticated = $3,
+                     developer_provider_name = $4, extra_json = $5 WHERE id = $1",
+                &[
+                    &p.id,
+                    &p.name,
+                    &p.allow_unauthenticated,
+                    &p.developer_provider_name,
+                    &p.extra_json,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(n > 0)
+    }
+
+    async fn delete_pool(&self, id: &str) -> StoreResult<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute("DELETE FROM identity_pools WHERE id = $1", &[&id])
+            .await
+            .map_err(db_error)?;
+        Ok(n > 0)
+    }
+
+    async fn create_identity(&self, i: &IdentityRecord) -> StoreResult<()> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO identities (id, pool_id, created_ms, last_modified_ms)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                &[&i.id, &i.pool_id, &i.created_ms, &i.last_modified_ms],
+            )
+            .await
+            .map_err(db_error)?;
+        if n == 0 {
+            return Err(StoreError::AlreadyExists(i.id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn get_identity(&self, id: &str) -> StoreResult<Option<IdentityRecord>> {
+        let sql = format!("SELECT {IDENTITY_COLS} FROM identities WHERE id = $1");
+        self.client()
+            .await?
+            .query_opt(&sql, &[&id])
+            .await
+            .map_err(db_error)?
+            .map(|r| rows::identity(&r))
+            .transpose()
+            .map_err(db_error)
+    }
+
+    async fn list_identities(
+        &self,
+        pool_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityRecord>> {
+        let sql = format!(
+            "SELECT {IDENTITY_COLS} FROM identities WHERE pool_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let found = self
+            .client()
+            .await?
+            .query(&sql, &[&pool_id, &after.unwrap_or(""), &sql_limit(limit)])
+            .await
+            .map_err(db_error)?;
+        rows::all(&found, rows::identity).map_err(db_error)
+    }
+
+    async fn get_dataset(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        select_dataset(&tx, identity_id, name).await
+    }
+
+    async fn list_datasets(
+        &self,
+        identity_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DatasetRow>> {
+        let sql = format!(
+            "SELECT {DATASET_COLS} FROM datasets
+             WHERE identity_id = $1 AND live AND name > $2 ORDER BY name LIMIT $3"
+        );
+        let found = self
+            .client()
+            .await?
+            .query(
+                &sql,
+                &[&identity_id, &after.unwrap_or(""), &sql_limit(limit)],
+            )
+            .await
+            .map_err(db_error)?;
+        rows::all(&found, rows::dataset).map_err(db_error)
+    }
+
+    async fn list_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        after_sync_count: i64,
+        cursor: Option<&RecordCursor>,
+        limit: usize,
+    ) -> StoreResult<RecordsPage> {
+        let (cursor_count, cursor_key) = cursor.cloned().unwrap_or((i64::MIN, String::new()));
+        let mut client = self.client().await?;
+        // One snapshot for the dataset row and its records.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db_error)?;
+        let dataset = select_dataset(&tx, identity_id, name).await?;
+        let mut records = Vec::new();
+        if dataset.as_ref().is_some_and(|d| d.live) {
+            let sql = format!(
+                "SELECT {RECORD_COLS} FROM records
+                 WHERE identity_id = $1 AND dataset_name = $2 AND sync_count > $3
+                   AND (sync_count, key) > ($4, $5)
+                 ORDER BY sync_count, key LIMIT $6"
+            );
+            let found = tx
+                .query(
+                    &sql,
+                    &[
+                        &identity_id,
+                        &name,
+                        &after_sync_count,
+                        &cursor_count,
+                        &cursor_key,
+                        &sql_limit(limit.saturating_add(1)),
+                    ],
+                )
+                .await
+                .map_err(db_error)?;
+            records = rows::all(&found, rows::record).map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        let more = records.len() > limit;
+        records.truncate(limit);
+        Ok(RecordsPage {
+            dataset,
+            records,
+            more,
+        })
+    }
+
+    async fn update_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        keys: Vec<String>,
+        decide: UpdateDecider,
+    ) -> StoreResult<UpdatePlan> {
+        retry_busy!(self.try_update(identity_id, name, &keys, &decide).await)
+    }
+
+    async fn delete_dataset(
+        &self,
+        identity_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<DatasetRow>> {
+        retry_busy!(self.try_delete(identity_id, name).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_passes_the_store_conformance_suite() {
+        let Some(db) =
+            crate::testing::TestDatabase::create("postgres_passes_the_store_conformance_suite")
+                .await
+        else {
+            return;
+        };
+        let store = PostgresStore::connect(&db.url).await.unwrap();
+        crate::store::conformance::run_all(Arc::new(store)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn migrations_are_idempotent_and_refuse_a_newer_schema() {
+        let Some(db) = crate::testing::TestDatabase::create(
+            "migrations_are_idempotent_and_refuse_a_newer_schema",
+        )
+        .await
+        else {
+            return;
+        };
+        drop(PostgresStore::connect(&db.url).await.unwrap());
+        let store = PostgresStore::connect(&db.url).await.unwrap();
+        store
+            .client()
+            .await
+            .unwrap()
+            .execute("UPDATE cogsync_schema SET version = version + 1", &[])
+            .await
+            .unwrap();
+        let err = PostgresStore::connect(&db.url)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("newer than this cogsync understands"), "{err}");
+    }
+}

@@ -1,0 +1,69 @@
+//! Running the real `cogsync` binary as a child process.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+pub struct Proc {
+    pub child: Child,
+    pub endpoint: String,
+    pub stdout: Vec<String>,
+}
+
+/// Starts `cogsync serve` on a free port with `extra` arguments; `creds` None leaves the
+/// credential variables unset. Returns once the server has printed its address.
+pub fn spawn(data_dir: &Path, creds: Option<(&str, &str)>, extra: &[&str]) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cogsync"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .env_remove("COGSYNC_ACCESS_KEY_ID")
+        .env_remove("COGSYNC_SECRET_ACCESS_KEY")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some((k, s)) = creds {
+        cmd.env("COGSYNC_ACCESS_KEY_ID", k)
+            .env("COGSYNC_SECRET_ACCESS_KEY", s);
+    }
+    let mut p = Proc {
+        child: cmd.spawn().unwrap(),
+        endpoint: String::new(),
+        stdout: Vec::new(),
+    };
+    let mut reader = BufReader::new(p.child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "cogsync exited early: {:?}",
+            p.stdout
+        );
+        let line = line.trim_end().to_string();
+        if let Some(addr) = line.strip_prefix("cogsync listening on ") {
+            p.endpoint = addr.to_string();
+            p.stdout.push(line);
+            return p;
+        }
+        p.stdout.push(line);
+    }
+}
+
+impl Drop for Proc {
+    /// A failing test must not leave a server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends SIGTERM and waits for the exit.
+pub fn sigterm(p: &mut Proc) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(p.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    p.child.wait().unwrap()
+}
