@@ -15,6 +15,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     delete_keeps_the_counter_and_marks_the_deletion(&*store).await;
     concurrent_updates_on_one_dataset_are_serialised(store.clone()).await;
     deleting_a_pool_removes_everything_under_it(&*store).await;
+    logins_link_once_and_follow_merges(&*store).await;
 }
 
 fn pool(id: &str) -> PoolRecord {
@@ -65,6 +66,7 @@ fn bump(identity_id: &str, name: &str, records: Vec<RecordRow>) -> UpdateDecider
                 data_storage: 0,
                 num_records: records.len() as i64,
                 deleted_at_sync_count: snap.dataset.as_ref().and_then(|d| d.deleted_at_sync_count),
+                merged_into: snap.dataset.as_ref().and_then(|d| d.merged_into.clone()),
             },
             records: records
                 .iter()
@@ -412,4 +414,135 @@ async fn deleting_a_pool_removes_everything_under_it(store: &dyn Store) {
         .unwrap()
         .records
         .is_empty());
+}
+
+async fn logins_link_once_and_follow_merges(store: &dyn Store) {
+    setup(store, "m:01", "m:a").await;
+    store
+        .create_identity(&identity("m:b", "m:01"))
+        .await
+        .unwrap();
+    store
+        .add_login("m:01", "prov", "alice", "m:a")
+        .await
+        .unwrap();
+    for owner in ["m:a", "m:b"] {
+        assert!(matches!(
+            store.add_login("m:01", "prov", "alice", owner).await,
+            Err(StoreError::AlreadyExists(_))
+        ));
+    }
+    assert_eq!(
+        store
+            .find_login("m:01", "prov", "alice")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("m:a")
+    );
+    assert_eq!(
+        store.find_login("m:01", "prov", "nobody").await.unwrap(),
+        None
+    );
+    store.add_login("m:01", "prov", "bob", "m:b").await.unwrap();
+
+    // Identity b: "game" with a live record and a tombstone, and "other".
+    let keys = vec!["k1".to_string(), "k2".to_string()];
+    let recs = vec![record("k1", Some("v1"), 0), record("k2", None, 0)];
+    store
+        .update_records("m:b", "game", keys, bump("m:b", "game", recs))
+        .await
+        .unwrap();
+    let again = vec![record("k1", Some("v1b"), 0)];
+    store
+        .update_records("m:b", "game", vec!["k1".into()], bump("m:b", "game", again))
+        .await
+        .unwrap();
+    store
+        .update_records(
+            "m:b",
+            "other",
+            vec!["x".into()],
+            bump("m:b", "other", vec![record("x", Some("y"), 0)]),
+        )
+        .await
+        .unwrap();
+
+    let created = store.merge_identity("m:b", "m:a", 77).await.unwrap();
+    assert_eq!(created, ["game.m:b", "other.m:b"]);
+    assert_eq!(
+        store.get_identity("m:b").await.unwrap(),
+        None,
+        "the source identity is gone"
+    );
+    assert_eq!(
+        store
+            .find_login("m:01", "prov", "bob")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("m:a")
+    );
+    assert_eq!(
+        store.logins_of("m:a").await.unwrap(),
+        [
+            ("prov".to_string(), "alice".to_string()),
+            ("prov".to_string(), "bob".to_string())
+        ]
+    );
+    let d = store.get_dataset("m:a", "game.m:b").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            d.live,
+            d.sync_count,
+            d.creation_ms,
+            d.merged_into.as_deref()
+        ),
+        (true, 1, 77, Some("game"))
+    );
+    let page = store
+        .list_records("m:a", "game.m:b", 0, None, usize::MAX)
+        .await
+        .unwrap();
+    let got: Vec<_> = page
+        .records
+        .iter()
+        .map(|r| (r.key.as_str(), r.value.as_deref(), r.sync_count))
+        .collect();
+    assert_eq!(
+        got,
+        [("k1", Some("v1b"), 1)],
+        "live records copied intact at count 1; tombstones dropped"
+    );
+
+    let base = store
+        .list_records("m:a", "game", 0, None, 10)
+        .await
+        .unwrap();
+    assert!(base.dataset.is_none());
+    assert_eq!(
+        base.merged,
+        ["game.m:b"],
+        "the base name reports the merge even before it exists"
+    );
+    store.delete_dataset("m:a", "game.m:b").await.unwrap();
+    assert!(store
+        .list_records("m:a", "game", 0, None, 10)
+        .await
+        .unwrap()
+        .merged
+        .is_empty());
+
+    assert!(!store
+        .remove_login("m:01", "prov", "alice", "m:b")
+        .await
+        .unwrap());
+    assert!(store
+        .remove_login("m:01", "prov", "alice", "m:a")
+        .await
+        .unwrap());
+    assert!(store.delete_identity("m:a").await.unwrap());
+    assert!(!store.delete_identity("m:a").await.unwrap());
+    assert_eq!(store.find_login("m:01", "prov", "bob").await.unwrap(), None);
+    assert_eq!(store.get_dataset("m:a", "other.m:b").await.unwrap(), None);
 }

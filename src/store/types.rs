@@ -38,6 +38,9 @@ pub struct DatasetRow {
     pub num_records: i64,
     /// The dataset SyncCount at its most recent deletion, if it was ever deleted.
     pub deleted_at_sync_count: Option<i64>,
+    /// For a dataset copied in by an identity merge (`<name>.<old identity>`): the `<name>`
+    /// whose ListRecords reports it in `MergedDatasetNames`.
+    pub merged_into: Option<String>,
 }
 
 /// One record; `value == None` is a tombstone.
@@ -89,6 +92,8 @@ pub struct RecordsPage {
     pub records: Vec<RecordRow>,
     /// True when more records follow the last one returned.
     pub more: bool,
+    /// Live datasets merged into this one (their names).
+    pub merged: Vec<String>,
 }
 
 /// Position after which a record listing continues: (record SyncCount, key).

@@ -135,6 +135,8 @@ pub fn plan_update(
                 .dataset
                 .as_ref()
                 .and_then(|d| d.deleted_at_sync_count),
+            // A re-created dataset is no longer a merge copy.
+            merged_into: live.and_then(|d| d.merged_into.clone()),
         },
         records,
     })
@@ -178,6 +180,7 @@ mod tests {
             data_storage: storage,
             num_records: num,
             deleted_at_sync_count: if live { None } else { Some(sync_count) },
+            merged_into: None,
         }
     }
 

@@ -169,16 +169,18 @@ impl PostgresStore {
         let d = &plan.dataset;
         tx.execute(
             "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms,
-                 last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count,
+                 merged_into)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (identity_id, name) DO UPDATE SET live = EXCLUDED.live,
                  sync_count = EXCLUDED.sync_count, creation_ms = EXCLUDED.creation_ms,
                  last_modified_ms = EXCLUDED.last_modified_ms,
                  last_modified_by = EXCLUDED.last_modified_by,
                  data_storage = EXCLUDED.data_storage, num_records = EXCLUDED.num_records,
-                 deleted_at_sync_count = EXCLUDED.deleted_at_sync_count",
+                 deleted_at_sync_count = EXCLUDED.deleted_at_sync_count,
+                 merged_into = EXCLUDED.merged_into",
             &[&identity_id, &name, &d.live, &d.sync_count, &d.creation_ms, &d.last_modified_ms,
-              &d.last_modified_by, &d.data_storage, &d.num_records, &d.deleted_at_sync_count],
+              &d.last_modified_by, &d.data_storage, &d.num_records, &d.deleted_at_sync_count, &d.merged_into],
         )
         .await
         .map_err(db_error)?;
@@ -466,6 +468,18 @@ impl Store for PostgresStore {
                 .map_err(db_error)?;
             records = rows::all(&found, rows::record).map_err(db_error)?;
         }
+        let merged = tx
+            .query(
+                "SELECT name FROM datasets WHERE identity_id = $1 AND merged_into = $2 AND live
+                 ORDER BY name",
+                &[&identity_id, &name],
+            )
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| r.try_get::<_, String>(0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         let more = records.len() > limit;
         records.truncate(limit);
@@ -473,6 +487,7 @@ impl Store for PostgresStore {
             dataset,
             records,
             more,
+            merged,
         })
     }
 
@@ -492,6 +507,170 @@ impl Store for PostgresStore {
         name: &str,
     ) -> StoreResult<Option<DatasetRow>> {
         retry_busy!(self.try_delete(identity_id, name).await)
+    }
+
+    async fn find_login(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<String>> {
+        self.client()
+            .await?
+            .query_opt(
+                "SELECT identity_id FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3",
+                &[&pool_id, &provider, &subject],
+            )
+            .await
+            .map_err(db_error)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(db_error)
+    }
+
+    async fn logins_of(&self, identity_id: &str) -> StoreResult<Vec<(String, String)>> {
+        self.client()
+            .await?
+            .query(
+                "SELECT provider, subject FROM logins WHERE identity_id = $1 ORDER BY provider, subject",
+                &[&identity_id],
+            )
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(db_error)
+    }
+
+    async fn add_login(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+        identity_id: &str,
+    ) -> StoreResult<()> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO logins (pool_id, provider, subject, identity_id) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (pool_id, provider, subject) DO NOTHING",
+                &[&pool_id, &provider, &subject, &identity_id],
+            )
+            .await
+            .map_err(db_error)?;
+        if n == 0 {
+            return Err(StoreError::AlreadyExists(format!("{provider}/{subject}")));
+        }
+        Ok(())
+    }
+
+    async fn remove_login(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+        identity_id: &str,
+    ) -> StoreResult<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3 AND identity_id = $4",
+                &[&pool_id, &provider, &subject, &identity_id],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(n > 0)
+    }
+
+    async fn delete_identity(&self, id: &str) -> StoreResult<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute("DELETE FROM identities WHERE id = $1", &[&id])
+            .await
+            .map_err(db_error)?;
+        Ok(n > 0)
+    }
+
+    async fn merge_identity(
+        &self,
+        source: &str,
+        dest: &str,
+        now_ms: i64,
+    ) -> StoreResult<Vec<String>> {
+        retry_busy!(self.try_merge(source, dest, now_ms).await)
+    }
+}
+
+impl PostgresStore {
+    async fn try_merge(&self, source: &str, dest: &str, now_ms: i64) -> StoreResult<Vec<String>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        // Both identities' write locks, in id order so two merges cannot deadlock.
+        let mut ids = [source, dest];
+        ids.sort();
+        for id in ids {
+            lock_identity(&tx, id).await?;
+        }
+        let names: Vec<String> = tx
+            .query(
+                "SELECT name FROM datasets WHERE identity_id = $1 AND live ORDER BY name",
+                &[&source],
+            )
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(db_error)?;
+        let mut created = Vec::with_capacity(names.len());
+        for name in names {
+            let merged = format!("{name}.{source}");
+            tx.execute(
+                "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms, last_modified_ms,
+                     last_modified_by, data_storage, num_records, deleted_at_sync_count, merged_into)
+                 SELECT $1, $2, TRUE, 1, $3, $3, last_modified_by, data_storage, num_records, NULL, $4
+                 FROM datasets WHERE identity_id = $5 AND name = $4
+                 ON CONFLICT (identity_id, name) DO UPDATE SET live = TRUE, sync_count = 1,
+                     creation_ms = EXCLUDED.creation_ms, last_modified_ms = EXCLUDED.last_modified_ms,
+                     last_modified_by = EXCLUDED.last_modified_by, data_storage = EXCLUDED.data_storage,
+                     num_records = EXCLUDED.num_records, deleted_at_sync_count = NULL,
+                     merged_into = EXCLUDED.merged_into",
+                &[&dest, &merged, &now_ms, &name, &source],
+            )
+            .await
+            .map_err(db_error)?;
+            tx.execute(
+                "DELETE FROM records WHERE identity_id = $1 AND dataset_name = $2",
+                &[&dest, &merged],
+            )
+            .await
+            .map_err(db_error)?;
+            tx.execute(
+                "INSERT INTO records (identity_id, dataset_name, key, value, sync_count, last_modified_ms,
+                     last_modified_by, device_last_modified_ms)
+                 SELECT $1, $2, key, value, 1, last_modified_ms, last_modified_by, device_last_modified_ms
+                 FROM records WHERE identity_id = $3 AND dataset_name = $4 AND value IS NOT NULL",
+                &[&dest, &merged, &source, &name],
+            )
+            .await
+            .map_err(db_error)?;
+            created.push(merged);
+        }
+        tx.execute(
+            "UPDATE logins SET identity_id = $1 WHERE identity_id = $2",
+            &[&dest, &source],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.execute("DELETE FROM identities WHERE id = $1", &[&source])
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(created)
     }
 }
 

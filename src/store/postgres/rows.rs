@@ -10,7 +10,8 @@ pub const POOL_COLS: &str =
 pub const IDENTITY_COLS: &str = "id, pool_id, created_ms, last_modified_ms";
 
 pub const DATASET_COLS: &str = "identity_id, name, live, sync_count, creation_ms, \
-    last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count";
+    last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count, \
+    merged_into";
 
 pub const RECORD_COLS: &str =
     "key, value, sync_count, last_modified_ms, last_modified_by, device_last_modified_ms";
@@ -49,6 +50,7 @@ pub fn dataset(r: &Row) -> R<DatasetRow> {
         data_storage: r.try_get(7)?,
         num_records: r.try_get(8)?,
         deleted_at_sync_count: r.try_get(9)?,
+        merged_into: r.try_get(10)?,
     })
 }
 

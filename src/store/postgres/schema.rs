@@ -4,7 +4,8 @@
 use tokio_postgres::Client;
 
 /// Each entry upgrades the schema by one version; never edit a shipped entry, append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE secrets (
     name  TEXT PRIMARY KEY,
     value BYTEA NOT NULL
@@ -51,7 +52,20 @@ CREATE TABLE records (
         REFERENCES datasets(identity_id, name) ON DELETE CASCADE
 );
 CREATE INDEX records_by_count ON records(identity_id, dataset_name, sync_count, key);
-"#];
+"#,
+    r#"
+CREATE TABLE logins (
+    pool_id     TEXT NOT NULL REFERENCES identity_pools(id) ON DELETE CASCADE,
+    provider    TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    identity_id TEXT NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    PRIMARY KEY (pool_id, provider, subject)
+);
+CREATE INDEX logins_by_identity ON logins(identity_id, provider, subject);
+ALTER TABLE datasets ADD COLUMN merged_into TEXT;
+CREATE INDEX datasets_by_merge ON datasets(identity_id, merged_into);
+"#,
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

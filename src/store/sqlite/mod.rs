@@ -329,12 +329,25 @@ impl Store for SqliteStore {
                     .map_err(backend)?;
                 records = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
             }
+            let merged = {
+                let mut st = tx
+                    .prepare_cached(
+                        "SELECT name FROM datasets WHERE identity_id = ?1 AND merged_into = ?2 AND live = 1
+                         ORDER BY name",
+                    )
+                    .map_err(backend)?;
+                let rows = st
+                    .query_map(params![identity_id, name], |r| r.get::<_, String>(0))
+                    .map_err(backend)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
+            };
             let more = records.len() > limit;
             records.truncate(limit);
             Ok(RecordsPage {
                 dataset,
                 records,
                 more,
+                merged,
             })
         })
         .await
@@ -382,13 +395,15 @@ impl Store for SqliteStore {
             let d = &plan.dataset;
             tx.execute(
                 "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms,
-                     last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count,
+                     merged_into)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (identity_id, name) DO UPDATE SET live = ?3, sync_count = ?4,
                      creation_ms = ?5, last_modified_ms = ?6, last_modified_by = ?7,
-                     data_storage = ?8, num_records = ?9, deleted_at_sync_count = ?10",
+                     data_storage = ?8, num_records = ?9, deleted_at_sync_count = ?10,
+                     merged_into = ?11",
                 params![identity_id, name, d.live, d.sync_count, d.creation_ms, d.last_modified_ms,
-                        d.last_modified_by, d.data_storage, d.num_records, d.deleted_at_sync_count],
+                        d.last_modified_by, d.data_storage, d.num_records, d.deleted_at_sync_count, d.merged_into],
             )
             .map_err(backend)?;
             {
@@ -442,6 +457,159 @@ impl Store for SqliteStore {
             .map_err(backend)?;
             tx.commit().map_err(backend)?;
             Ok(Some(before))
+        })
+        .await
+    }
+
+    async fn find_login(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<String>> {
+        let (p, pr, s) = (pool_id.to_owned(), provider.to_owned(), subject.to_owned());
+        self.read(move |c| {
+            c.query_row(
+                "SELECT identity_id FROM logins WHERE pool_id = ?1 AND provider = ?2 AND subject = ?3",
+                params![p, pr, s],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn logins_of(&self, identity_id: &str) -> StoreResult<Vec<(String, String)>> {
+        let id = identity_id.to_owned();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached("SELECT provider, subject FROM logins WHERE identity_id = ?1 ORDER BY provider, subject")
+                .map_err(backend)?;
+            let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn add_login(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+        identity_id: &str,
+    ) -> StoreResult<()> {
+        let (p, pr, s, i) = (
+            pool_id.to_owned(),
+            provider.to_owned(),
+            subject.to_owned(),
+            identity_id.to_owned(),
+        );
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "INSERT OR IGNORE INTO logins (pool_id, provider, subject, identity_id) VALUES (?1, ?2, ?3, ?4)",
+                    params![p, pr, s, i],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::AlreadyExists(format!("{pr}/{s}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_login(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+        identity_id: &str,
+    ) -> StoreResult<bool> {
+        let (p, pr, s, i) = (
+            pool_id.to_owned(),
+            provider.to_owned(),
+            subject.to_owned(),
+            identity_id.to_owned(),
+        );
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM logins WHERE pool_id = ?1 AND provider = ?2 AND subject = ?3 AND identity_id = ?4",
+                    params![p, pr, s, i],
+                )
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_identity(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute("DELETE FROM identities WHERE id = ?1", [id])
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn merge_identity(
+        &self,
+        source: &str,
+        dest: &str,
+        now_ms: i64,
+    ) -> StoreResult<Vec<String>> {
+        let (source, dest) = (source.to_owned(), dest.to_owned());
+        self.write(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let names: Vec<String> = {
+                let mut st = tx
+                    .prepare_cached("SELECT name FROM datasets WHERE identity_id = ?1 AND live = 1 ORDER BY name")
+                    .map_err(backend)?;
+                let rows = st.query_map([&source], |r| r.get(0)).map_err(backend)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
+            };
+            let mut created = Vec::with_capacity(names.len());
+            for name in names {
+                let merged = format!("{name}.{source}");
+                tx.execute(
+                    "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms, last_modified_ms,
+                         last_modified_by, data_storage, num_records, deleted_at_sync_count, merged_into)
+                     SELECT ?1, ?2, 1, 1, ?3, ?3, last_modified_by, data_storage, num_records, NULL, ?4
+                     FROM datasets WHERE identity_id = ?5 AND name = ?4
+                     ON CONFLICT (identity_id, name) DO UPDATE SET live = 1, sync_count = 1,
+                         creation_ms = excluded.creation_ms, last_modified_ms = excluded.last_modified_ms,
+                         last_modified_by = excluded.last_modified_by, data_storage = excluded.data_storage,
+                         num_records = excluded.num_records, deleted_at_sync_count = NULL,
+                         merged_into = excluded.merged_into",
+                    params![dest, merged, now_ms, name, source],
+                )
+                .map_err(backend)?;
+                tx.execute(
+                    "DELETE FROM records WHERE identity_id = ?1 AND dataset_name = ?2",
+                    params![dest, merged],
+                )
+                .map_err(backend)?;
+                tx.execute(
+                    "INSERT INTO records (identity_id, dataset_name, key, value, sync_count, last_modified_ms,
+                         last_modified_by, device_last_modified_ms)
+                     SELECT ?1, ?2, key, value, 1, last_modified_ms, last_modified_by, device_last_modified_ms
+                     FROM records WHERE identity_id = ?3 AND dataset_name = ?4 AND value IS NOT NULL",
+                    params![dest, merged, source, name],
+                )
+                .map_err(backend)?;
+                created.push(merged);
+            }
+            tx.execute("UPDATE logins SET identity_id = ?1 WHERE identity_id = ?2", params![dest, source])
+                .map_err(backend)?;
+            tx.execute("DELETE FROM identities WHERE id = ?1", [&source]).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(created)
         })
         .await
     }

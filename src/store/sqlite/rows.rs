@@ -5,7 +5,8 @@ use rusqlite::Row;
 use crate::store::{DatasetRow, IdentityRecord, PoolRecord, RecordRow};
 
 pub const DATASET_COLS: &str = "identity_id, name, live, sync_count, creation_ms, \
-    last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count";
+    last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count, \
+    merged_into";
 
 pub const RECORD_COLS: &str =
     "key, value, sync_count, last_modified_ms, last_modified_by, device_last_modified_ms";
@@ -22,6 +23,7 @@ pub fn dataset_from_row(r: &Row<'_>) -> rusqlite::Result<DatasetRow> {
         data_storage: r.get(7)?,
         num_records: r.get(8)?,
         deleted_at_sync_count: r.get(9)?,
+        merged_into: r.get(10)?,
     })
 }
 
