@@ -21,6 +21,10 @@ pub struct ServerConfig {
     pub account_id: String,
     pub credentials: DeveloperCredentials,
     pub limits: Limits,
+    /// Lifetime of the temporary credentials GetCredentialsForIdentity vends.
+    pub credentials_ttl_ms: i64,
+    /// OpenID Connect providers whose tokens are accepted as logins.
+    pub oidc_providers: Vec<crate::identity::oidc::OidcProvider>,
 }
 
 impl ServerConfig {
@@ -34,6 +38,8 @@ impl ServerConfig {
             account_id: DEFAULT_ACCOUNT_ID.into(),
             credentials,
             limits: Limits::default(),
+            credentials_ttl_ms: crate::auth::session::DEFAULT_LIFETIME_MS,
+            oidc_providers: Vec::new(),
         }
     }
 }

@@ -13,4 +13,5 @@ pub mod store;
 pub mod sync;
 pub mod testing;
 pub mod timeutil;
+pub mod tokens;
 pub mod validate;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use cogsync::auth::credentials::{CredentialSource, DeveloperCredentials};
 use cogsync::config::ServerConfig;
+use cogsync::identity::oidc::OidcProvider;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +34,13 @@ enum Command {
         /// database in the data directory is used.
         #[arg(long, env = "COGSYNC_DATABASE_URL")]
         database_url: Option<String>,
+        /// JSON file listing the OpenID Connect providers whose ID tokens are accepted as logins
+        /// (see the README).
+        #[arg(long, env = "COGSYNC_OIDC_PROVIDERS")]
+        oidc_providers: Option<PathBuf>,
+        /// Lifetime in seconds of the temporary credentials GetCredentialsForIdentity vends.
+        #[arg(long, default_value_t = 3600, env = "COGSYNC_CREDENTIALS_TTL", value_parser = clap::value_parser!(u32).range(60..=43_200))]
+        credentials_ttl: u32,
         /// Region used in new identity pool and identity ids.
         #[arg(long, default_value = "us-east-1", env = "COGSYNC_REGION")]
         region: String,
@@ -64,17 +72,49 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             database_url,
+            oidc_providers,
+            credentials_ttl,
             region,
-        } => runtime.block_on(serve(listen, data_dir, database_url, region)),
+        } => runtime.block_on(serve(Options {
+            listen,
+            data_dir,
+            database_url,
+            oidc_providers,
+            credentials_ttl,
+            region,
+        })),
     }
 }
 
-async fn serve(
+/// `serve`'s options.
+struct Options {
     listen: SocketAddr,
     data_dir: PathBuf,
     database_url: Option<String>,
+    oidc_providers: Option<PathBuf>,
+    credentials_ttl: u32,
     region: String,
-) -> ExitCode {
+}
+
+async fn serve(o: Options) -> ExitCode {
+    let Options {
+        listen,
+        data_dir,
+        database_url,
+        oidc_providers,
+        credentials_ttl,
+        region,
+    } = o;
+    let oidc = match &oidc_providers {
+        Some(path) => match OidcProvider::load_all(path) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("cogsync: cannot load OIDC providers: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Vec::new(),
+    };
     let store = match cogsync::server::open_store(database_url.as_deref(), &data_dir).await {
         Ok(s) => s,
         Err(e) => {
@@ -117,6 +157,8 @@ async fn serve(
     let mut config = ServerConfig::new(listen, data_dir, credentials);
     config.region = region;
     config.database_url = database_url;
+    config.oidc_providers = oidc;
+    config.credentials_ttl_ms = i64::from(credentials_ttl) * 1000;
     let server = match cogsync::server::start_with_store(config, store).await {
         Ok(s) => s,
         Err(e) => {

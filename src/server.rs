@@ -10,11 +10,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, App};
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, SessionIssuer};
 use crate::config::ServerConfig;
 use crate::identity::IdentityService;
 use crate::store::{postgres::PostgresStore, sqlite::SqliteStore, Store};
-use crate::sync::{tokens::TokenSigner, SyncService};
+use crate::sync::SyncService;
+use crate::tokens::TokenSigner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -60,8 +61,16 @@ pub async fn build_app(config: &ServerConfig, store: Arc<dyn Store>) -> Result<A
     let tokens = TokenSigner::new(key);
     Ok(App {
         sync: SyncService::new(store.clone(), tokens.clone(), config.limits),
-        identity: IdentityService::new(store, tokens, config.region.clone()),
-        auth: Authenticator::new(config.credentials.clone()),
+        identity: IdentityService::new(
+            store,
+            tokens.clone(),
+            config.region.clone(),
+            config.oidc_providers.clone(),
+        ),
+        auth: Authenticator::new(
+            config.credentials.clone(),
+            SessionIssuer::new(tokens.clone(), config.credentials_ttl_ms),
+        ),
         account_id: config.account_id.clone(),
     })
 }

@@ -22,6 +22,8 @@ pub enum ErrorCode {
     IncompleteSignature,
     InvalidSignature,
     UnrecognizedClient,
+    ExpiredToken,
+    DeveloperUserAlreadyRegistered,
     UnknownOperation,
     NotImplemented,
     RequestEntityTooLarge,
@@ -41,6 +43,8 @@ impl ErrorCode {
             ErrorCode::IncompleteSignature => "IncompleteSignatureException",
             ErrorCode::InvalidSignature => "InvalidSignatureException",
             ErrorCode::UnrecognizedClient => "UnrecognizedClientException",
+            ErrorCode::ExpiredToken => "ExpiredTokenException",
+            ErrorCode::DeveloperUserAlreadyRegistered => "DeveloperUserAlreadyRegisteredException",
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::NotImplemented => "NotImplementedException",
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLargeException",
@@ -54,14 +58,17 @@ impl ErrorCode {
             | ErrorCode::MissingAuthenticationToken
             | ErrorCode::IncompleteSignature
             | ErrorCode::InvalidSignature
-            | ErrorCode::UnrecognizedClient => StatusCode::FORBIDDEN,
+            | ErrorCode::UnrecognizedClient
+            | ErrorCode::ExpiredToken => StatusCode::FORBIDDEN,
             ErrorCode::ResourceNotFound | ErrorCode::UnknownOperation => StatusCode::NOT_FOUND,
             ErrorCode::ResourceConflict => StatusCode::CONFLICT,
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::InvalidParameter | ErrorCode::LimitExceeded => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidParameter
+            | ErrorCode::LimitExceeded
+            | ErrorCode::DeveloperUserAlreadyRegistered => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -75,7 +82,8 @@ impl ErrorCode {
             ErrorCode::MissingAuthenticationToken
             | ErrorCode::IncompleteSignature
             | ErrorCode::InvalidSignature
-            | ErrorCode::UnrecognizedClient => StatusCode::FORBIDDEN,
+            | ErrorCode::UnrecognizedClient
+            | ErrorCode::ExpiredToken => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -166,6 +174,10 @@ impl From<IdentityError> for ApiError {
             IdentityError::InvalidParameter(_) => ErrorCode::InvalidParameter,
             IdentityError::NotFound(_) => ErrorCode::ResourceNotFound,
             IdentityError::NotAuthorized(_) => ErrorCode::NotAuthorized,
+            IdentityError::Conflict(_) => ErrorCode::ResourceConflict,
+            IdentityError::DeveloperUserAlreadyRegistered(_) => {
+                ErrorCode::DeveloperUserAlreadyRegistered
+            }
             IdentityError::Internal(_) => ErrorCode::InternalError,
         };
         let message = match e {
@@ -185,6 +197,7 @@ impl From<AuthError> for ApiError {
             AuthError::Missing => ErrorCode::MissingAuthenticationToken,
             AuthError::Incomplete(_) => ErrorCode::IncompleteSignature,
             AuthError::UnrecognizedClient => ErrorCode::UnrecognizedClient,
+            AuthError::ExpiredToken => ErrorCode::ExpiredToken,
             AuthError::InvalidSignature(_) => ErrorCode::InvalidSignature,
         };
         ApiError::new(code, e.to_string())

@@ -100,16 +100,21 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
     };
 
     if let (true, Some(op)) = (is_identity, target.as_deref()) {
-        if !identity_handlers::is_unsigned(op) {
-            if let Err(e) = app.auth.authenticate(&view, "cognito-identity") {
-                return (
-                    Err(ApiError::from(e).with_protocol(Protocol::AwsJson)),
-                    "identity",
-                );
+        let principal = if identity_handlers::is_unsigned(op) {
+            None
+        } else {
+            match app.auth.authenticate(&view, "cognito-identity") {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    return (
+                        Err(ApiError::from(e).with_protocol(Protocol::AwsJson)),
+                        "identity",
+                    )
+                }
             }
-        }
+        };
         return (
-            identity_handlers::dispatch(app, op, &body).await,
+            identity_handlers::dispatch(app, op, principal.as_ref(), &body).await,
             "identity",
         );
     }

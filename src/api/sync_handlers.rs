@@ -89,24 +89,72 @@ fn record_json(r: &RecordRow) -> Value {
     v
 }
 
-/// The caller as the sync rules see it, after the access rules for `route`.
-fn caller_for(app: &App, principal: &Principal, route: &Route) -> Result<Caller, ApiError> {
-    match principal {
-        Principal::Developer { .. } => Ok(Caller::Developer {
+/// Which credentials an operation accepts (spec §3: the model's documentation of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    DeveloperOnly,
+    IdentityOnly,
+    Either,
+}
+
+fn access(op: SyncOp) -> Access {
+    match op {
+        SyncOp::BulkPublish
+        | SyncOp::DescribeIdentityPoolUsage
+        | SyncOp::GetBulkPublishDetails
+        | SyncOp::GetCognitoEvents
+        | SyncOp::GetIdentityPoolConfiguration
+        | SyncOp::ListIdentityPoolUsage
+        | SyncOp::SetCognitoEvents
+        | SyncOp::SetIdentityPoolConfiguration => Access::DeveloperOnly,
+        SyncOp::RegisterDevice | SyncOp::SubscribeToDataset | SyncOp::UnsubscribeFromDataset => {
+            Access::IdentityOnly
+        }
+        SyncOp::DeleteDataset
+        | SyncOp::DescribeDataset
+        | SyncOp::DescribeIdentityUsage
+        | SyncOp::ListDatasets
+        | SyncOp::ListRecords
+        | SyncOp::UpdateRecords => Access::Either,
+    }
+}
+
+fn refuse(message: String) -> ApiError {
+    ApiError::new(ErrorCode::NotAuthorized, message)
+}
+
+/// The caller as the sync rules see it, after the access rules for `route`: the operation
+/// must accept the kind of credentials, and identity credentials reach only their own
+/// identity in their own pool, and only while that identity exists (not merged or deleted).
+async fn caller_for(app: &App, principal: &Principal, route: &Route) -> Result<Caller, ApiError> {
+    let op = route.op.name();
+    match (access(route.op), principal) {
+        (Access::IdentityOnly, Principal::Developer { .. }) => Err(refuse(format!(
+            "{op} requires Cognito Identity credentials (from GetCredentialsForIdentity)"
+        ))),
+        (Access::DeveloperOnly, Principal::Identity { .. }) => {
+            Err(refuse(format!("{op} requires developer credentials")))
+        }
+        (_, Principal::Developer { .. }) => Ok(Caller::Developer {
             account_id: app.account_id.clone(),
         }),
-        Principal::Identity {
-            pool_id,
-            identity_id,
-            ..
-        } => {
-            if !route.pool_id.is_empty() && route.pool_id != *pool_id
-                || !route.identity_id.is_empty() && route.identity_id != *identity_id
-            {
-                return Err(ApiError::new(
-                    ErrorCode::NotAuthorized,
-                    "These credentials may only access their own identity's data",
-                ));
+        (
+            _,
+            Principal::Identity {
+                pool_id,
+                identity_id,
+                ..
+            },
+        ) => {
+            if route.pool_id != *pool_id || route.identity_id != *identity_id {
+                return Err(refuse(format!(
+                    "These credentials may only access identity {identity_id} of pool {pool_id}"
+                )));
+            }
+            if !app.identity.identity_active(pool_id, identity_id).await? {
+                return Err(refuse(format!(
+                    "Identity {identity_id} no longer exists (deleted or merged); get new credentials"
+                )));
             }
             Ok(Caller::Identity {
                 pool_id: pool_id.clone(),
@@ -168,7 +216,7 @@ pub async fn dispatch(
     raw_query: Option<&str>,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let caller = caller_for(app, principal, route)?;
+    let caller = caller_for(app, principal, route).await?;
     let query = Query::parse(raw_query);
     let sync = &app.sync;
     match route.op {
@@ -214,7 +262,7 @@ pub async fn dispatch(
                 "DatasetSyncCount": out.dataset_sync_count,
                 "DatasetExists": out.dataset_exists,
                 "DatasetDeletedAfterRequestedSyncCount": out.deleted_after_requested_sync_count,
-                "MergedDatasetNames": [],
+                "MergedDatasetNames": out.merged_dataset_names,
                 "SyncSessionToken": out.sync_session_token,
             });
             if let Some(t) = out.next_token {

@@ -1,9 +1,12 @@
-//! Authentication: SigV4 verification and the principal a request acts as.
+//! Authentication: SigV4 verification and the principal a request acts as, from developer
+//! credentials or from temporary credentials vended to a Cognito identity.
 
 pub mod credentials;
+pub mod session;
 pub mod sigv4;
 
 pub use credentials::DeveloperCredentials;
+pub use session::{SessionIdentity, SessionIssuer, TemporaryCredentials};
 pub use sigv4::{AuthError, RequestView};
 
 use time::OffsetDateTime;
@@ -15,7 +18,6 @@ pub enum Principal {
     /// identity.
     Developer { access_key_id: String },
     /// Temporary credentials vended by Cognito Identity, bound to one identity of one pool.
-    /// (Issued by a later version; the type exists so access rules can be written against it.)
     Identity {
         access_key_id: String,
         pool_id: String,
@@ -26,11 +28,25 @@ pub enum Principal {
 /// Verifies signatures against the credentials the server knows.
 pub struct Authenticator {
     developer: DeveloperCredentials,
+    sessions: SessionIssuer,
 }
 
 impl Authenticator {
-    pub fn new(developer: DeveloperCredentials) -> Self {
-        Authenticator { developer }
+    pub fn new(developer: DeveloperCredentials, sessions: SessionIssuer) -> Self {
+        Authenticator {
+            developer,
+            sessions,
+        }
+    }
+
+    /// Temporary credentials for an identity (what GetCredentialsForIdentity returns).
+    pub fn issue_credentials(
+        &self,
+        pool_id: &str,
+        identity_id: &str,
+    ) -> std::io::Result<TemporaryCredentials> {
+        self.sessions
+            .issue(pool_id, identity_id, crate::timeutil::now_ms())
     }
 
     /// Verifies `req` as signed for `service` (`cognito-sync` or `cognito-identity`).
@@ -48,12 +64,26 @@ impl Authenticator {
         service: &str,
         now: OffsetDateTime,
     ) -> Result<Principal, AuthError> {
-        let dev = &self.developer;
-        let verified = sigv4::verify(req, service, now, |key, _token| {
-            (key == dev.access_key_id).then(|| dev.secret_access_key.clone())
+        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        let mut session: Option<SessionIdentity> = None;
+        let verified = sigv4::verify(req, service, now, |key, token| {
+            if key == self.developer.access_key_id {
+                return Ok(self.developer.secret_access_key.clone());
+            }
+            let token = token.ok_or(AuthError::UnrecognizedClient)?;
+            let (secret, who) = self.sessions.verify(key, token, now_ms)?;
+            session = Some(who);
+            Ok(secret)
         })?;
-        Ok(Principal::Developer {
-            access_key_id: verified.access_key_id,
+        Ok(match session {
+            None => Principal::Developer {
+                access_key_id: verified.access_key_id,
+            },
+            Some(who) => Principal::Identity {
+                access_key_id: verified.access_key_id,
+                pool_id: who.pool_id,
+                identity_id: who.identity_id,
+            },
         })
     }
 }

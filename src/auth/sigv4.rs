@@ -32,6 +32,8 @@ pub enum AuthError {
     Incomplete(String),
     #[error("The security token included in the request is invalid.")]
     UnrecognizedClient,
+    #[error("The security token included in the request is expired")]
+    ExpiredToken,
     #[error("{0}")]
     InvalidSignature(String),
 }
@@ -348,7 +350,7 @@ pub fn verify(
     req: &RequestView<'_>,
     service: &str,
     now: OffsetDateTime,
-    secret_for: impl FnOnce(&str, Option<&str>) -> Option<String>,
+    secret_for: impl FnOnce(&str, Option<&str>) -> Result<String, AuthError>,
 ) -> Result<Verified, AuthError> {
     let query = query_pairs(req.raw_query);
     let p = parse(req, &query)?;
@@ -358,8 +360,7 @@ pub fn verify(
         )));
     }
     check_time(&p, now)?;
-    let secret = secret_for(&p.access_key_id, p.session_token.as_deref())
-        .ok_or(AuthError::UnrecognizedClient)?;
+    let secret = secret_for(&p.access_key_id, p.session_token.as_deref())?;
     let mut signed_headers = p.signed_headers.clone();
     signed_headers
         .iter_mut()

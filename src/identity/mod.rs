@@ -1,11 +1,18 @@
-//! The Cognito Identity subset: identity pools and unauthenticated identities. Ids are
-//! `REGION:uuid` in lowercase, like the real service's.
+//! The Cognito Identity subset: identity pools, identities (unauthenticated, developer
+//! authenticated, OpenID Connect), logins and merges. Ids are `REGION:uuid` in lowercase,
+//! like the real service's.
+
+mod logins;
+pub mod oidc;
+pub mod openid;
+
+pub use openid::COGNITO_PROVIDER;
 
 use std::sync::Arc;
 
 use crate::store::{IdentityRecord, PoolRecord, Store, StoreError};
-use crate::sync::tokens::TokenSigner;
 use crate::timeutil::now_ms;
+use crate::tokens::TokenSigner;
 use crate::validate::{self, Violation};
 
 /// A refusal by the identity service; mapped to wire errors in `api::error`.
@@ -17,6 +24,10 @@ pub enum IdentityError {
     NotFound(String),
     #[error("{0}")]
     NotAuthorized(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    DeveloperUserAlreadyRegistered(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -48,14 +59,24 @@ pub struct PoolSpec {
 pub struct IdentityService {
     store: Arc<dyn Store>,
     tokens: TokenSigner,
+    openid: openid::OpenIdTokens,
+    oidc: Vec<oidc::OidcProvider>,
     region: String,
 }
 
 impl IdentityService {
-    pub fn new(store: Arc<dyn Store>, tokens: TokenSigner, region: String) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        tokens: TokenSigner,
+        region: String,
+        oidc: Vec<oidc::OidcProvider>,
+    ) -> Self {
+        let openid = openid::OpenIdTokens::new(&tokens);
         IdentityService {
             store,
             tokens,
+            openid,
+            oidc,
             region,
         }
     }
@@ -149,31 +170,6 @@ impl IdentityService {
         let mut pools = self.store.list_pools(after.as_deref(), limit + 1).await?;
         let next = self.next_cursor("pools", "", &mut pools, limit, |p| &p.id);
         Ok((pools, next))
-    }
-
-    /// GetId without logins: a new unauthenticated identity, if the pool allows them.
-    pub async fn get_id(&self, pool_id: &str, has_logins: bool) -> IdentityResult<IdentityRecord> {
-        let pool = self.describe_pool(pool_id).await?;
-        if has_logins {
-            return Err(IdentityError::NotAuthorized(
-                "Logins are not supported by this cogsync version; only unauthenticated identities are"
-                    .into(),
-            ));
-        }
-        if !pool.allow_unauthenticated {
-            return Err(IdentityError::NotAuthorized(
-                "Unauthenticated access is not supported for this identity pool.".into(),
-            ));
-        }
-        let now = now_ms();
-        let identity = IdentityRecord {
-            id: self.new_id(),
-            pool_id: pool.id,
-            created_ms: now,
-            last_modified_ms: now,
-        };
-        self.store.create_identity(&identity).await?;
-        Ok(identity)
     }
 
     pub async fn list_identities(

@@ -2,15 +2,14 @@
 //! real sync clients depend on. Pure Rust over the [`Store`] trait; no HTTP here.
 
 pub mod rules;
-pub mod tokens;
 
 use std::sync::Arc;
 
 use crate::store::{DatasetRow, RecordRow, Rejection, Store, StoreError};
 use crate::timeutil::now_ms;
+use crate::tokens::TokenSigner;
 use crate::validate::{self, Violation};
 pub use rules::{Limits, Patch, PatchOp};
-use tokens::TokenSigner;
 
 /// How long a SyncSessionToken from ListRecords stays valid for UpdateRecords.
 pub const SYNC_SESSION_TTL_MS: i64 = 60 * 60 * 1000;
@@ -107,6 +106,8 @@ pub struct ListRecordsOutput {
     pub dataset_exists: bool,
     pub deleted_after_requested_sync_count: bool,
     pub sync_session_token: String,
+    /// Datasets merged into this one from other identities (`<name>.<identity>`).
+    pub merged_dataset_names: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -310,6 +311,7 @@ impl SyncService {
             dataset_exists: live.is_some(),
             deleted_after_requested_sync_count: deleted_after,
             sync_session_token: self.issue_session_token(r),
+            merged_dataset_names: page.merged,
         })
     }
 

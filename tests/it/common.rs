@@ -69,7 +69,19 @@ impl TestServer {
         Some(Self::start_with(Some(db)).await)
     }
 
+    /// A SQLite-backed server with a configuration adjusted by `f`.
+    pub async fn start_custom(f: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::start_configured(None, f).await
+    }
+
     async fn start_with(database: Option<cogsync::testing::TestDatabase>) -> Self {
+        Self::start_configured(database, |_| {}).await
+    }
+
+    async fn start_configured(
+        database: Option<cogsync::testing::TestDatabase>,
+        f: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig::new(
             "127.0.0.1:0".parse().unwrap(),
@@ -77,6 +89,8 @@ impl TestServer {
             dev_credentials(),
         );
         config.database_url = database.as_ref().map(|d| d.url.clone());
+        config.oidc_providers = oidc().providers.clone();
+        f(&mut config);
         let server = cogsync::server::start(config).await.unwrap();
         let endpoint = format!("http://{}", server.addr());
         TestServer {
@@ -142,6 +156,8 @@ pub struct Sign<'a> {
     pub secret: &'a str,
     pub service: &'a str,
     pub time: SystemTime,
+    /// Session token of temporary credentials.
+    pub token: Option<&'a str>,
 }
 
 impl Default for Sign<'_> {
@@ -151,6 +167,7 @@ impl Default for Sign<'_> {
             secret: SECRET_KEY,
             service: "cognito-sync",
             time: SystemTime::now(),
+            token: None,
         }
     }
 }
@@ -421,7 +438,8 @@ pub fn sigv4_headers(
     body: &[u8],
 ) -> Vec<(String, String)> {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-    let identity = Credentials::new(s.key, s.secret, None, None, "raw").into();
+    let identity =
+        Credentials::new(s.key, s.secret, s.token.map(str::to_owned), None, "raw").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
@@ -461,4 +479,134 @@ pub fn signed_headers(
         &[("host".into(), host)],
         body,
     )
+}
+
+/// A Cognito Sync client signing with `creds` (temporary credentials carry a session token).
+pub fn sync_as(endpoint: &str, creds: Credentials) -> cs::Client {
+    let conf = cs::Config::builder()
+        .behavior_version(cs::config::BehaviorVersion::latest())
+        .region(cs::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .retry_config(cs::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    cs::Client::from_conf(conf)
+}
+
+/// GetCredentialsForIdentity through the SDK, as SDK credentials.
+pub async fn credentials_for(
+    s: &TestServer,
+    id: &str,
+    logins: &[(&str, &str)],
+) -> Result<Credentials, (String, String)> {
+    let mut req = s.identity().get_credentials_for_identity().identity_id(id);
+    for (p, t) in logins {
+        req = req.logins(*p, *t);
+    }
+    let out = req.send().await.map_err(|e| code_of(&e))?;
+    let c = out.credentials().unwrap();
+    Ok(Credentials::new(
+        c.access_key_id().unwrap(),
+        c.secret_key().unwrap(),
+        c.session_token().map(str::to_owned),
+        None,
+        "cognito-identity",
+    ))
+}
+
+/// GetId with logins through the SDK.
+pub async fn get_id_with(
+    s: &TestServer,
+    pool: &str,
+    logins: &[(&str, &str)],
+) -> Result<String, (String, String)> {
+    let mut req = s.identity().get_id().identity_pool_id(pool);
+    for (p, t) in logins {
+        req = req.logins(*p, *t);
+    }
+    req.send()
+        .await
+        .map(|o| o.identity_id.unwrap())
+        .map_err(|e| code_of(&e))
+}
+
+pub const OIDC_AUDIENCE: &str = "cogsync-test-client";
+
+/// Two OpenID Connect providers with signing keys made for this test run.
+pub struct OidcFixture {
+    pub providers: Vec<cogsync::identity::oidc::OidcProvider>,
+    keys: Vec<jsonwebtoken::EncodingKey>,
+}
+
+/// The test OIDC providers: index 0 is `id.example.com`, index 1 is `login.example.org`.
+pub fn oidc() -> &'static OidcFixture {
+    static FIXTURE: std::sync::OnceLock<OidcFixture> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        use base64::Engine;
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        use p256::pkcs8::EncodePrivateKey;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut providers = Vec::new();
+        let mut keys = Vec::new();
+        for host in ["id.example.com", "login.example.org"] {
+            let secret = loop {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes).unwrap();
+                if let Ok(k) = p256::SecretKey::from_slice(&bytes) {
+                    break k;
+                }
+            };
+            let point = secret.public_key().to_encoded_point(false);
+            let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(serde_json::json!({"keys": [{
+                "kty": "EC", "crv": "P-256", "kid": format!("{host}-key"), "alg": "ES256", "use": "sig",
+                "x": b64.encode(point.x().unwrap()), "y": b64.encode(point.y().unwrap()),
+            }]}))
+            .unwrap();
+            providers.push(cogsync::identity::oidc::OidcProvider::new(
+                format!("arn:aws:iam::000000000000:oidc-provider/{host}"),
+                format!("https://{host}"),
+                vec![OIDC_AUDIENCE.to_string()],
+                jwks,
+            ));
+            keys.push(jsonwebtoken::EncodingKey::from_ec_der(secret.to_pkcs8_der().unwrap().as_bytes()));
+        }
+        OidcFixture { providers, keys }
+    })
+}
+
+impl OidcFixture {
+    /// An ES256 ID token from provider `i` for `sub`, expiring `ttl_s` seconds from now.
+    pub fn token(&self, i: usize, sub: &str, aud: &str, ttl_s: i64) -> String {
+        let p = &self.providers[i];
+        let now = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(format!("{}-key", p.name));
+        let claims = serde_json::json!({"iss": p.issuer, "sub": sub, "aud": aud, "iat": now, "exp": now + ttl_s});
+        jsonwebtoken::encode(&header, &claims, &self.keys[i]).unwrap()
+    }
+
+    /// Provider `i`'s Logins key.
+    pub fn name(&self, i: usize) -> &str {
+        &self.providers[i].name
+    }
+}
+
+/// A pool that accepts the test OIDC providers and a developer provider `login.myapp`.
+pub async fn login_pool(s: &TestServer, allow_unauthenticated: bool) -> String {
+    s.identity()
+        .create_identity_pool()
+        .identity_pool_name("logins")
+        .allow_unauthenticated_identities(allow_unauthenticated)
+        .developer_provider_name("login.myapp")
+        .set_open_id_connect_provider_arns(Some(
+            oidc().providers.iter().map(|p| p.arn.clone()).collect(),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id
 }

@@ -281,14 +281,17 @@ async fn only_the_no_auth_operations_work_unsigned(s: TestServer) {
     )
     .await;
     assert_aws_error(&r, 400, "UnknownOperationException");
-    let later = target("GetCredentialsForIdentity");
+    let later = target("GetIdentityPoolRoles");
     let r = raw(
         &s.endpoint,
         Method::POST,
         "/",
         &[("x-amz-target", later.as_str())],
-        b"{}",
-        None,
+        format!(r#"{{"IdentityPoolId":"{pool}"}}"#).as_bytes(),
+        Some(Sign {
+            service: "cognito-identity",
+            ..Sign::default()
+        }),
     )
     .await;
     assert_aws_error(&r, 501, "NotImplementedException");

@@ -7,6 +7,8 @@ mod common;
 
 mod auth;
 mod identity_api;
+mod identity_credentials;
+mod logins;
 mod multi_node;
 mod pg_connection_loss;
 mod process;

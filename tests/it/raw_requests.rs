@@ -160,6 +160,20 @@ async fn the_twelve_later_operations_answer_not_implemented() {
             "",
         ),
     ];
+    // Push operations take identity credentials, the rest developer credentials.
+    let device = credentials_for(&s, &id, &[]).await.unwrap();
+    let signer = |path: &str| {
+        if path.contains("/device") || path.contains("/subscriptions/") {
+            Sign {
+                key: device.access_key_id(),
+                secret: device.secret_access_key(),
+                token: device.session_token(),
+                ..Sign::default()
+            }
+        } else {
+            Sign::default()
+        }
+    };
     for (method, path, body) in cases {
         let r = raw(
             &s.endpoint,
@@ -167,7 +181,7 @@ async fn the_twelve_later_operations_answer_not_implemented() {
             &path,
             &[],
             body.as_bytes(),
-            Some(Sign::default()),
+            Some(signer(&path)),
         )
         .await;
         assert_aws_error(&r, 501, "NotImplementedException");

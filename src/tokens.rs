@@ -1,4 +1,5 @@
-//! Tamper-proof, URL-safe tokens: SyncSessionTokens and pagination NextTokens.
+//! Tamper-proof, URL-safe tokens (SyncSessionTokens, pagination NextTokens, session tokens of
+//! temporary credentials) and keys derived from the server secret.
 //!
 //! A token is `base64url(json fields) "." base64url(hmac)`, with no padding, so it never holds
 //! `=`, `&`, `;`, `+` or `/` (old Android marshallers build query strings without encoding).
@@ -45,6 +46,19 @@ impl TokenSigner {
             URL_SAFE_NO_PAD.encode(&payload),
             URL_SAFE_NO_PAD.encode(mac)
         )
+    }
+
+    /// A value derived from the server secret for `purpose` and `input` (32 bytes), so every
+    /// node sharing the secret derives the same one.
+    pub fn derive(&self, purpose: &str, input: &[u8]) -> Vec<u8> {
+        let Ok(mut mac) = HmacSha256::new_from_slice(&self.key) else {
+            return Vec::new();
+        };
+        mac.update(b"derive\0");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(input);
+        mac.finalize().into_bytes().to_vec()
     }
 
     /// The fields of a token sealed for `purpose`, or None if it is malformed or forged.
