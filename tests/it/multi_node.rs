@@ -87,6 +87,25 @@ async fn sixty_four_racers_over_two_nodes_produce_one_winner() {
         .unwrap();
     assert_eq!(written.records()[0].sync_count(), Some(1));
 
+    // Temporary credentials vended by node 0 are accepted by node 1.
+    let vended = identity_client(&c.nodes[0].endpoint, ACCESS_KEY, SECRET_KEY)
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let v = vended.credentials().unwrap();
+    let creds = aws_credential_types::Credentials::new(
+        v.access_key_id().unwrap(),
+        v.secret_key().unwrap(),
+        v.session_token().map(str::to_owned),
+        None,
+        "cognito-identity",
+    );
+    let device = sync_as(&c.nodes[1].endpoint, creds);
+    let (records, _) = pull(&device, &pool, &id, "warmup", 0).await;
+    assert_eq!(records.len(), 1);
+
     let tasks: Vec<_> = (0..64)
         .map(|n| {
             let (client, pool, id, token) = (c.sync(n), pool.clone(), id.clone(), token.clone());
