@@ -192,3 +192,103 @@ mod tests {
         assert!(msg.len() < 300);
     }
 }
+
+fn split_prefix<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
+    value.strip_prefix(prefix)
+}
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
+}
+
+/// ApplicationArn: `arn:aws:sns:[-0-9a-z]+:\d+:app/[A-Z_]+/[a-zA-Z0-9_.-]+`.
+pub fn application_arn(value: &str, member: &str) -> Checked {
+    let ok = (|| {
+        let rest = split_prefix(value, "arn:aws:sns:")?;
+        let (region, rest) = rest.split_once(':')?;
+        let (account, rest) = rest.split_once(':')?;
+        let rest = rest.strip_prefix("app/")?;
+        let (platform, name) = rest.split_once('/')?;
+        let region_ok = !region.is_empty()
+            && region
+                .chars()
+                .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_lowercase());
+        let platform_ok =
+            !platform.is_empty() && platform.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        Some(region_ok && digits(account) && platform_ok && name_ok)
+    })()
+    .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(violation(
+            value,
+            member,
+            r"satisfy regular expression pattern: arn:aws:sns:[-0-9a-z]+:\d+:app/[A-Z_]+/[a-zA-Z0-9_.-]+",
+        ))
+    }
+}
+
+/// AssumeRoleArn: 20..2048 chars, `arn:aws:iam::\d+:role/.*`.
+pub fn role_arn(value: &str, member: &str) -> Checked {
+    length(value, member, 20, 2048)?;
+    let ok = split_prefix(value, "arn:aws:iam::")
+        .and_then(|rest| rest.split_once(":role/"))
+        .is_some_and(|(account, path)| digits(account) && !path.contains(['\n', '\r']));
+    if ok {
+        Ok(())
+    } else {
+        Err(violation(
+            value,
+            member,
+            r"satisfy regular expression pattern: arn:aws:iam::\d+:role/.*",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod arn_tests {
+    use super::*;
+
+    #[test]
+    fn application_arns_follow_the_model_pattern() {
+        assert!(application_arn("arn:aws:sns:us-east-1:123456789012:app/GCM/MyApp", "a").is_ok());
+        assert!(application_arn(
+            "arn:aws:sns:us-east-1:123456789012:app/APNS_SANDBOX/my.app-1",
+            "a"
+        )
+        .is_ok());
+        for bad in [
+            "arn:aws:sns:US-EAST-1:123456789012:app/GCM/MyApp",
+            "arn:aws:sns:us-east-1:12x:app/GCM/MyApp",
+            "arn:aws:sns:us-east-1:123456789012:app/gcm/MyApp",
+            "arn:aws:sns:us-east-1:123456789012:app/GCM/",
+            "arn:aws:sns:us-east-1:123456789012:topic/GCM/MyApp",
+            "arn:aws:sns:us-east-1:123456789012:app/GCM/My App",
+        ] {
+            assert!(application_arn(bad, "a").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn role_arns_follow_the_model_pattern_and_length() {
+        assert!(role_arn("arn:aws:iam::123456789012:role/cognito-sync", "r").is_ok());
+        assert!(role_arn("arn:aws:iam::123456789012:role/", "r").is_ok());
+        let short = role_arn("arn:aws:iam::1:role", "r").unwrap_err().0;
+        assert!(
+            short.contains("length greater than or equal to 20"),
+            "{short}"
+        );
+        assert!(role_arn("arn:aws:iam::abc:role/cognito-sync", "r").is_err());
+        assert!(role_arn("arn:aws:iam::123456789012:user/cognito-sync", "r").is_err());
+        assert!(role_arn(
+            &format!("arn:aws:iam::123456789012:role/{}", "x".repeat(2048)),
+            "r"
+        )
+        .is_err());
+    }
+}

@@ -12,6 +12,7 @@ use crate::sync::SyncError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidParameter,
+    ConcurrentModification,
     NotAuthorized,
     ResourceNotFound,
     ResourceConflict,
@@ -33,6 +34,7 @@ impl ErrorCode {
     pub fn shape(self) -> &'static str {
         match self {
             ErrorCode::InvalidParameter => "InvalidParameterException",
+            ErrorCode::ConcurrentModification => "ConcurrentModificationException",
             ErrorCode::NotAuthorized => "NotAuthorizedException",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
             ErrorCode::ResourceConflict => "ResourceConflictException",
@@ -67,6 +69,7 @@ impl ErrorCode {
             ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::InvalidParameter
+            | ErrorCode::ConcurrentModification
             | ErrorCode::LimitExceeded
             | ErrorCode::DeveloperUserAlreadyRegistered => StatusCode::BAD_REQUEST,
         }
@@ -155,6 +158,7 @@ impl From<SyncError> for ApiError {
             SyncError::NotAuthorized(_) => ErrorCode::NotAuthorized,
             SyncError::Conflict { .. } => ErrorCode::ResourceConflict,
             SyncError::LimitExceeded(_) => ErrorCode::LimitExceeded,
+            SyncError::ConcurrentModification(_) => ErrorCode::ConcurrentModification,
             SyncError::Internal(_) => ErrorCode::InternalError,
         };
         let message = match e {

@@ -10,7 +10,10 @@ use super::json;
 use super::route::{Route, SyncOp};
 use super::App;
 use crate::auth::Principal;
-use crate::store::{DatasetRow, RecordRow};
+use std::collections::BTreeMap;
+
+use crate::store::{DatasetRow, RecordRow, Usage};
+use crate::sync::pool_admin::{CognitoStreams, PoolConfiguration, PushSync};
 use crate::sync::{Caller, DatasetRef, ListRecordsInput, Patch, PatchOp, UpdateRecordsInput};
 use crate::timeutil::ms_to_epoch_seconds;
 
@@ -164,6 +167,42 @@ async fn caller_for(app: &App, principal: &Principal, route: &Route) -> Result<C
     }
 }
 
+/// A body member read into its typed form; a wrong shape is an InvalidParameterException.
+fn typed_member<T: serde::de::DeserializeOwned>(
+    body: &json::Object,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    match body.get(name).filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| ApiError::invalid(format!("Member '{name}' is malformed: {e}"))),
+    }
+}
+
+fn configuration_json(pool_id: &str, c: &PoolConfiguration) -> Value {
+    let mut out = json!({ "IdentityPoolId": pool_id });
+    if let Some(p) = &c.push_sync {
+        out["PushSync"] = json!(p);
+    }
+    if let Some(s) = &c.cognito_streams {
+        out["CognitoStreams"] = json!(s);
+    }
+    out
+}
+
+fn pool_usage_json(pool_id: &str, u: &Usage) -> Value {
+    let mut out = json!({
+        "IdentityPoolId": pool_id,
+        "SyncSessionsCount": u.sync_sessions,
+        "DataStorage": u.data_storage,
+    });
+    if let Some(ms) = u.last_modified_ms {
+        out["LastModifiedDate"] = json!(ms_to_epoch_seconds(ms));
+    }
+    out
+}
+
 fn dataset_ref(route: &Route) -> DatasetRef {
     DatasetRef {
         pool_id: route.pool_id.clone(),
@@ -286,6 +325,65 @@ pub async fn dispatch(
             Ok(ok_json(
                 json!({ "Records": written.iter().map(record_json).collect::<Vec<_>>() }),
             ))
+        }
+        SyncOp::GetIdentityPoolConfiguration => {
+            let c = sync.get_configuration(&route.pool_id).await?;
+            Ok(ok_json(configuration_json(&route.pool_id, &c)))
+        }
+        SyncOp::SetIdentityPoolConfiguration => {
+            let body = json::object(body)?;
+            let push = typed_member::<PushSync>(&body, "PushSync")?;
+            let streams = typed_member::<CognitoStreams>(&body, "CognitoStreams")?;
+            let c = sync
+                .set_configuration(&route.pool_id, push, streams)
+                .await?;
+            Ok(ok_json(configuration_json(&route.pool_id, &c)))
+        }
+        SyncOp::GetCognitoEvents => {
+            let events = sync.get_events(&route.pool_id).await?;
+            Ok(ok_json(json!({ "Events": events })))
+        }
+        SyncOp::SetCognitoEvents => {
+            let body = json::object(body)?;
+            let events = typed_member::<BTreeMap<String, String>>(&body, "Events")?
+                .ok_or_else(|| crate::validate::missing("events"))?;
+            sync.set_events(&route.pool_id, events).await?;
+            Ok(ok_json(json!({})))
+        }
+        SyncOp::DescribeIdentityUsage => {
+            let u = sync
+                .identity_usage(&caller, &route.pool_id, &route.identity_id)
+                .await?;
+            let mut usage = json!({
+                "IdentityId": route.identity_id,
+                "IdentityPoolId": route.pool_id,
+                "DatasetCount": u.dataset_count,
+                "DataStorage": u.data_storage,
+            });
+            if let Some(ms) = u.last_modified_ms {
+                usage["LastModifiedDate"] = json!(ms_to_epoch_seconds(ms));
+            }
+            Ok(ok_json(json!({ "IdentityUsage": usage })))
+        }
+        SyncOp::DescribeIdentityPoolUsage => {
+            let u = sync.pool_usage(&route.pool_id).await?;
+            Ok(ok_json(
+                json!({ "IdentityPoolUsage": pool_usage_json(&route.pool_id, &u) }),
+            ))
+        }
+        SyncOp::ListIdentityPoolUsage => {
+            let (pools, max, next) = sync
+                .list_pool_usage(query.int("maxResults")?, query.get("nextToken"))
+                .await?;
+            let mut out = json!({
+                "IdentityPoolUsages": pools.iter().map(|p| pool_usage_json(&p.pool_id, &p.usage)).collect::<Vec<_>>(),
+                "MaxResults": max,
+                "Count": pools.len(),
+            });
+            if let Some(t) = next {
+                out["NextToken"] = json!(t);
+            }
+            Ok(ok_json(out))
         }
         other => Err(ApiError::new(
             ErrorCode::NotImplemented,

@@ -16,6 +16,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_updates_on_one_dataset_are_serialised(store.clone()).await;
     deleting_a_pool_removes_everything_under_it(&*store).await;
     logins_link_once_and_follow_merges(&*store).await;
+    pool_settings_are_compare_and_set(&*store).await;
+    usage_sums_the_datasets_of_an_identity_and_a_pool(&*store).await;
 }
 
 fn pool(id: &str) -> PoolRecord {
@@ -545,4 +547,111 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
     assert!(!store.delete_identity("m:a").await.unwrap());
     assert_eq!(store.find_login("m:01", "prov", "bob").await.unwrap(), None);
     assert_eq!(store.get_dataset("m:a", "other.m:b").await.unwrap(), None);
+}
+
+async fn pool_settings_are_compare_and_set(store: &dyn Store) {
+    store.create_pool(&pool("s:01")).await.unwrap();
+    assert_eq!(
+        store.get_pool_settings("s:01").await.unwrap(),
+        PoolSettings::default()
+    );
+    let first = PoolSettings {
+        version: 1,
+        push_sync: Some(r#"{"ApplicationArns":[]}"#.into()),
+        cognito_streams: None,
+        events: "{}".into(),
+    };
+    assert!(store.put_pool_settings("s:01", &first).await.unwrap());
+    assert!(
+        !store.put_pool_settings("s:01", &first).await.unwrap(),
+        "version 1 exists already"
+    );
+    let second = PoolSettings {
+        version: 2,
+        cognito_streams: Some(r#"{"StreamName":"s"}"#.into()),
+        events: r#"{"SyncTrigger":"f"}"#.into(),
+        ..first.clone()
+    };
+    assert!(store.put_pool_settings("s:01", &second).await.unwrap());
+    assert!(
+        !store.put_pool_settings("s:01", &second).await.unwrap(),
+        "a stale writer loses"
+    );
+    let stale = PoolSettings {
+        version: 2,
+        ..first.clone()
+    };
+    assert!(!store.put_pool_settings("s:01", &stale).await.unwrap());
+    assert_eq!(store.get_pool_settings("s:01").await.unwrap(), second);
+    assert!(store.delete_pool("s:01").await.unwrap());
+    assert_eq!(
+        store.get_pool_settings("s:01").await.unwrap(),
+        PoolSettings::default()
+    );
+}
+
+async fn usage_sums_the_datasets_of_an_identity_and_a_pool(store: &dyn Store) {
+    setup(store, "g:01", "g:a").await;
+    store
+        .create_identity(&identity("g:b", "g:01"))
+        .await
+        .unwrap();
+    assert_eq!(store.identity_usage("g:a").await.unwrap(), Usage::default());
+    assert_eq!(store.pool_usage("g:01").await.unwrap(), Usage::default());
+    let write = |id: &'static str, ds: &'static str, storage: i64, modified: i64| {
+        let decide: UpdateDecider = Box::new(move |snap: &UpdateSnapshot| {
+            Ok(UpdatePlan {
+                dataset: DatasetRow {
+                    identity_id: id.into(),
+                    name: ds.into(),
+                    live: true,
+                    sync_count: snap.dataset.as_ref().map_or(0, |d| d.sync_count) + 1,
+                    creation_ms: 1,
+                    last_modified_ms: modified,
+                    last_modified_by: "t".into(),
+                    data_storage: storage,
+                    num_records: 1,
+                    deleted_at_sync_count: None,
+                    merged_into: None,
+                },
+                records: vec![],
+            })
+        });
+        store.update_records(id, ds, vec![], decide)
+    };
+    write("g:a", "one", 10, 100).await.unwrap();
+    write("g:a", "one", 12, 200).await.unwrap();
+    write("g:a", "two", 5, 150).await.unwrap();
+    write("g:b", "one", 7, 300).await.unwrap();
+    let a = store.identity_usage("g:a").await.unwrap();
+    assert_eq!(
+        a,
+        Usage {
+            dataset_count: 2,
+            data_storage: 17,
+            sync_sessions: 3,
+            last_modified_ms: Some(200)
+        }
+    );
+    let p = store.pool_usage("g:01").await.unwrap();
+    assert_eq!(
+        p,
+        Usage {
+            dataset_count: 3,
+            data_storage: 24,
+            sync_sessions: 4,
+            last_modified_ms: Some(300)
+        }
+    );
+    store.delete_dataset("g:a", "one").await.unwrap();
+    let a = store.identity_usage("g:a").await.unwrap();
+    assert_eq!(
+        a,
+        Usage {
+            dataset_count: 1,
+            data_storage: 5,
+            sync_sessions: 3,
+            last_modified_ms: Some(150)
+        }
+    );
 }

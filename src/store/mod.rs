@@ -127,4 +127,14 @@ pub trait Store: Send + Sync {
         dest: &str,
         now_ms: i64,
     ) -> StoreResult<Vec<String>>;
+
+    /// A pool's settings (the default, version 0, when never set).
+    async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings>;
+    /// Stores `settings` if the stored version is `settings.version - 1` (compare-and-set);
+    /// false when another writer got there first.
+    async fn put_pool_settings(&self, pool_id: &str, settings: &PoolSettings) -> StoreResult<bool>;
+    /// Usage of one identity's datasets.
+    async fn identity_usage(&self, identity_id: &str) -> StoreResult<Usage>;
+    /// Usage of every dataset of a pool's identities.
+    async fn pool_usage(&self, pool_id: &str) -> StoreResult<Usage>;
 }

@@ -96,5 +96,40 @@ pub struct RecordsPage {
     pub merged: Vec<String>,
 }
 
+/// A pool's Cognito Sync settings, versioned for optimistic concurrency. The parts are the
+/// JSON the service validated; `version` 0 means never set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSettings {
+    pub version: i64,
+    pub push_sync: Option<String>,
+    pub cognito_streams: Option<String>,
+    /// A JSON object of event type → function.
+    pub events: String,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            version: 0,
+            push_sync: None,
+            cognito_streams: None,
+            events: "{}".into(),
+        }
+    }
+}
+
+/// Usage figures, computed from the datasets in one consistent read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Live datasets.
+    pub dataset_count: i64,
+    /// Σ DataStorage of live datasets.
+    pub data_storage: i64,
+    /// Σ SyncCount over datasets, deleted ones included: one per successful UpdateRecords.
+    pub sync_sessions: i64,
+    /// The latest LastModifiedDate of a live dataset.
+    pub last_modified_ms: Option<i64>,
+}
+
 /// Position after which a record listing continues: (record SyncCount, key).
 pub type RecordCursor = (i64, String);

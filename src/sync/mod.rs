@@ -1,6 +1,7 @@
 //! The Cognito Sync service: datasets and records of identities, with the sync-count rules
 //! real sync clients depend on. Pure Rust over the [`Store`] trait; no HTTP here.
 
+pub mod pool_admin;
 pub mod rules;
 
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub enum SyncError {
     #[error("{0}")]
     LimitExceeded(String),
     #[error("{0}")]
+    ConcurrentModification(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -77,7 +80,7 @@ pub type SyncResult<T> = Result<T, SyncError>;
 /// How a missing pool or identity is reported: operations whose model lists
 /// ResourceNotFoundException use it; the list operations, which do not, say InvalidParameter.
 #[derive(Clone, Copy)]
-enum Missing {
+pub(crate) enum Missing {
     NotFound,
     InvalidParameter,
 }

@@ -11,6 +11,7 @@ mod identity_credentials;
 mod logins;
 mod multi_node;
 mod pg_connection_loss;
+mod pool_admin;
 mod process;
 mod raw_requests;
 mod restart;

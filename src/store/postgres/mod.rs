@@ -24,8 +24,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls, Transaction};
 
 use super::{
-    DatasetRow, IdentityRecord, PoolRecord, RecordCursor, RecordsPage, Store, StoreError,
-    StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot,
+    DatasetRow, IdentityRecord, PoolRecord, PoolSettings, RecordCursor, RecordsPage, Store,
+    StoreError, StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
 };
 use rows::{DATASET_COLS, IDENTITY_COLS, POOL_COLS, RECORD_COLS};
 
@@ -46,7 +46,12 @@ fn db_error(e: tokio_postgres::Error) -> StoreError {
         {
             StoreError::Busy(e.to_string())
         }
-        _ => StoreError::Backend(e.to_string()),
+        _ => {
+            let detail = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            StoreError::Backend(format!("{e}{detail}"))
+        }
     }
 }
 
@@ -603,6 +608,89 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<String>> {
         retry_busy!(self.try_merge(source, dest, now_ms).await)
     }
+
+    async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT version, push_sync, cognito_streams, events FROM pool_settings WHERE pool_id = $1",
+                &[&pool_id],
+            )
+            .await
+            .map_err(db_error)?;
+        match row {
+            None => Ok(PoolSettings::default()),
+            Some(r) => Ok(PoolSettings {
+                version: r.try_get(0).map_err(db_error)?,
+                push_sync: r.try_get(1).map_err(db_error)?,
+                cognito_streams: r.try_get(2).map_err(db_error)?,
+                events: r.try_get(3).map_err(db_error)?,
+            }),
+        }
+    }
+
+    async fn put_pool_settings(&self, pool_id: &str, s: &PoolSettings) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let n = if s.version == 1 {
+            client
+                .execute(
+                    "INSERT INTO pool_settings (pool_id, version, push_sync, cognito_streams, events)
+                     VALUES ($1, 1, $2, $3, $4) ON CONFLICT (pool_id) DO NOTHING",
+                    &[&pool_id, &s.push_sync, &s.cognito_streams, &s.events],
+                )
+                .await
+        } else {
+            client
+                .execute(
+                    "UPDATE pool_settings SET version = $2::BIGINT, push_sync = $3, cognito_streams = $4, events = $5
+                     WHERE pool_id = $1 AND version = $2::BIGINT - 1",
+                    &[&pool_id, &s.version, &s.push_sync, &s.cognito_streams, &s.events],
+                )
+                .await
+        }
+        .map_err(db_error)?;
+        Ok(n == 1)
+    }
+
+    async fn identity_usage(&self, identity_id: &str) -> StoreResult<Usage> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT COUNT(*) FILTER (WHERE live), COALESCE(SUM(data_storage), 0)::BIGINT,
+                     COALESCE(SUM(sync_count), 0)::BIGINT, MAX(CASE WHEN live THEN last_modified_ms END)
+                 FROM datasets WHERE identity_id = $1",
+                &[&identity_id],
+            )
+            .await
+            .map_err(db_error)?;
+        usage_from_row(&row).map_err(db_error)
+    }
+
+    async fn pool_usage(&self, pool_id: &str) -> StoreResult<Usage> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT COUNT(*) FILTER (WHERE d.live), COALESCE(SUM(d.data_storage), 0)::BIGINT,
+                     COALESCE(SUM(d.sync_count), 0)::BIGINT, MAX(CASE WHEN d.live THEN d.last_modified_ms END)
+                 FROM datasets d JOIN identities i ON i.id = d.identity_id WHERE i.pool_id = $1",
+                &[&pool_id],
+            )
+            .await
+            .map_err(db_error)?;
+        usage_from_row(&row).map_err(db_error)
+    }
+}
+
+fn usage_from_row(r: &tokio_postgres::Row) -> Result<Usage, tokio_postgres::Error> {
+    Ok(Usage {
+        dataset_count: r.try_get(0)?,
+        data_storage: r.try_get(1)?,
+        sync_sessions: r.try_get(2)?,
+        last_modified_ms: r.try_get(3)?,
+    })
 }
 
 impl PostgresStore {

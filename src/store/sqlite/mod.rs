@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    DatasetRow, IdentityRecord, PoolRecord, RecordCursor, RecordsPage, Store, StoreError,
-    StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot,
+    DatasetRow, IdentityRecord, PoolRecord, PoolSettings, RecordCursor, RecordsPage, Store,
+    StoreError, StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
 };
 use rows::{
     dataset_from_row, identity_from_row, pool_from_row, record_from_row, DATASET_COLS, RECORD_COLS,
@@ -613,6 +613,89 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings> {
+        let id = pool_id.to_owned();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT version, push_sync, cognito_streams, events FROM pool_settings WHERE pool_id = ?1",
+                [id],
+                |r| {
+                    Ok(PoolSettings {
+                        version: r.get(0)?,
+                        push_sync: r.get(1)?,
+                        cognito_streams: r.get(2)?,
+                        events: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)?
+            .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn put_pool_settings(&self, pool_id: &str, settings: &PoolSettings) -> StoreResult<bool> {
+        let (id, s) = (pool_id.to_owned(), settings.clone());
+        self.write(move |c| {
+            let n = if s.version == 1 {
+                c.execute(
+                    "INSERT OR IGNORE INTO pool_settings (pool_id, version, push_sync, cognito_streams, events)
+                     VALUES (?1, 1, ?2, ?3, ?4)",
+                    params![id, s.push_sync, s.cognito_streams, s.events],
+                )
+            } else {
+                c.execute(
+                    "UPDATE pool_settings SET version = ?2, push_sync = ?3, cognito_streams = ?4, events = ?5
+                     WHERE pool_id = ?1 AND version = ?2 - 1",
+                    params![id, s.version, s.push_sync, s.cognito_streams, s.events],
+                )
+            }
+            .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn identity_usage(&self, identity_id: &str) -> StoreResult<Usage> {
+        let id = identity_id.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(live), 0), COALESCE(SUM(data_storage), 0), COALESCE(SUM(sync_count), 0),
+                     MAX(CASE WHEN live = 1 THEN last_modified_ms END)
+                 FROM datasets WHERE identity_id = ?1",
+                [id],
+                usage_from_row,
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn pool_usage(&self, pool_id: &str) -> StoreResult<Usage> {
+        let id = pool_id.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(d.live), 0), COALESCE(SUM(d.data_storage), 0), COALESCE(SUM(d.sync_count), 0),
+                     MAX(CASE WHEN d.live = 1 THEN d.last_modified_ms END)
+                 FROM datasets d JOIN identities i ON i.id = d.identity_id WHERE i.pool_id = ?1",
+                [id],
+                usage_from_row,
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+}
+
+fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Usage> {
+    Ok(Usage {
+        dataset_count: r.get(0)?,
+        data_storage: r.get(1)?,
+        sync_sessions: r.get(2)?,
+        last_modified_ms: r.get(3)?,
+    })
 }
 
 fn select_dataset(

@@ -64,6 +64,15 @@ CREATE INDEX logins_by_identity ON logins(identity_id, provider, subject);
 ALTER TABLE datasets ADD COLUMN merged_into TEXT;
 CREATE INDEX datasets_by_merge ON datasets(identity_id, merged_into);
 "#,
+    r#"
+CREATE TABLE pool_settings (
+    pool_id         TEXT PRIMARY KEY REFERENCES identity_pools(id) ON DELETE CASCADE,
+    version         BIGINT NOT NULL,
+    push_sync       TEXT,
+    cognito_streams TEXT,
+    events          TEXT NOT NULL
+);
+"#,
 ];
 
 /// The schema version this binary writes.
