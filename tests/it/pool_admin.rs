@@ -384,6 +384,9 @@ async fn concurrent_configuration_writes_never_blend(s: TestServer) {
     );
 }
 
+/// The test's model of one dataset: key → (value, SyncCount); a None value is a tombstone.
+type Model = HashMap<String, (Option<String>, i64)>;
+
 /// A small deterministic generator, so a failure can be replayed.
 struct Lcg(u64);
 
@@ -407,7 +410,7 @@ async fn usage_figures_equal_an_independent_sum(s: TestServer) {
     let c = s.sync();
     // The test's own model: live records (key → (value, count)) per (identity, dataset),
     // tombstone counts, and which datasets are live.
-    let mut live: HashMap<(usize, usize), HashMap<String, (Option<String>, i64)>> = HashMap::new();
+    let mut live: HashMap<(usize, usize), Model> = HashMap::new();
     let mut sessions = 0i64;
     let mut rng = Lcg(20261126);
     for _ in 0..220 {
@@ -443,7 +446,7 @@ async fn usage_figures_equal_an_independent_sum(s: TestServer) {
             );
         }
     }
-    let bytes = |recs: &HashMap<String, (Option<String>, i64)>| -> i64 {
+    let bytes = |recs: &Model| -> i64 {
         recs.iter()
             .filter_map(|(k, (v, _))| v.as_ref().map(|v| (k.len() + v.len()) as i64))
             .sum()
