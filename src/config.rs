@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::auth::DeveloperCredentials;
-use crate::sync::Limits;
+use crate::integrations::aws::AwsSettings;
+use crate::sync::SyncSettings;
 
 /// Shown as LastModifiedBy for writes made with developer credentials (AWS shows the
 /// account id there).
@@ -20,7 +21,10 @@ pub struct ServerConfig {
     pub region: String,
     pub account_id: String,
     pub credentials: DeveloperCredentials,
-    pub limits: Limits,
+    /// Quotas, the clock and the bulk-publish interval of the sync rules.
+    pub sync: SyncSettings,
+    /// How to reach AWS (or compatible) services for integrations.
+    pub aws: AwsSettings,
     /// Lifetime of the temporary credentials GetCredentialsForIdentity vends.
     pub credentials_ttl_ms: i64,
     /// OpenID Connect providers whose tokens are accepted as logins.
@@ -37,7 +41,8 @@ impl ServerConfig {
             region: "us-east-1".into(),
             account_id: DEFAULT_ACCOUNT_ID.into(),
             credentials,
-            limits: Limits::default(),
+            sync: SyncSettings::default(),
+            aws: AwsSettings::from_env("us-east-1"),
             credentials_ttl_ms: crate::auth::session::DEFAULT_LIFETIME_MS,
             oidc_providers: Vec::new(),
         }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod identity;
+pub mod integrations;
 pub mod server;
 pub mod store;
 pub mod sync;

@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, App};
 use crate::auth::{Authenticator, SessionIssuer};
 use crate::config::ServerConfig;
 use crate::identity::IdentityService;
+use crate::integrations::{dispatcher::Dispatcher, kinesis::KinesisSink};
 use crate::store::{postgres::PostgresStore, sqlite::SqliteStore, Store};
 use crate::sync::SyncService;
 use crate::tokens::TokenSigner;
@@ -33,6 +34,8 @@ pub struct RunningServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    dispatcher_stop: watch::Sender<bool>,
+    dispatcher: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -46,12 +49,19 @@ impl RunningServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.task.await.map_err(std::io::Error::other)?
+        let served = self.task.await.map_err(std::io::Error::other)?;
+        let _ = self.dispatcher_stop.send(true);
+        let _ = self.dispatcher.await;
+        served
     }
 }
 
 /// Builds the application state over `store`.
-pub async fn build_app(config: &ServerConfig, store: Arc<dyn Store>) -> Result<App, StartError> {
+pub async fn build_app(
+    config: &ServerConfig,
+    store: Arc<dyn Store>,
+    outbox_signal: Arc<Notify>,
+) -> Result<App, StartError> {
     let mut fresh = vec![0u8; 32];
     getrandom::fill(&mut fresh).map_err(|e| StartError::Store(e.to_string()))?;
     let key = store
@@ -60,7 +70,12 @@ pub async fn build_app(config: &ServerConfig, store: Arc<dyn Store>) -> Result<A
         .map_err(|e| StartError::Store(e.to_string()))?;
     let tokens = TokenSigner::new(key);
     Ok(App {
-        sync: SyncService::new(store.clone(), tokens.clone(), config.limits),
+        sync: SyncService::new(
+            store.clone(),
+            tokens.clone(),
+            config.sync.clone(),
+            outbox_signal,
+        ),
         identity: IdentityService::new(
             store,
             tokens.clone(),
@@ -99,7 +114,11 @@ pub async fn start_with_store(
     config: ServerConfig,
     store: Arc<dyn Store>,
 ) -> Result<RunningServer, StartError> {
-    let app = build_app(&config, store).await?;
+    let signal = Arc::new(Notify::new());
+    let app = build_app(&config, store.clone(), signal.clone()).await?;
+    let (dispatcher_stop, stopping) = watch::channel(false);
+    let sink = Arc::new(KinesisSink::new(&config.aws));
+    let dispatcher = tokio::spawn(Dispatcher::new(store, sink, signal).run(stopping));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -118,6 +137,8 @@ pub async fn start_with_store(
         addr,
         stop: Some(stop),
         task,
+        dispatcher_stop,
+        dispatcher,
     })
 }
 

@@ -13,6 +13,8 @@ use crate::sync::SyncError;
 pub enum ErrorCode {
     InvalidParameter,
     ConcurrentModification,
+    DuplicateRequest,
+    AlreadyStreamed,
     NotAuthorized,
     ResourceNotFound,
     ResourceConflict,
@@ -35,6 +37,8 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidParameter => "InvalidParameterException",
             ErrorCode::ConcurrentModification => "ConcurrentModificationException",
+            ErrorCode::DuplicateRequest => "DuplicateRequestException",
+            ErrorCode::AlreadyStreamed => "AlreadyStreamedException",
             ErrorCode::NotAuthorized => "NotAuthorizedException",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
             ErrorCode::ResourceConflict => "ResourceConflictException",
@@ -70,6 +74,8 @@ impl ErrorCode {
             ErrorCode::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::InvalidParameter
             | ErrorCode::ConcurrentModification
+            | ErrorCode::DuplicateRequest
+            | ErrorCode::AlreadyStreamed
             | ErrorCode::LimitExceeded
             | ErrorCode::DeveloperUserAlreadyRegistered => StatusCode::BAD_REQUEST,
         }
@@ -159,6 +165,8 @@ impl From<SyncError> for ApiError {
             SyncError::Conflict { .. } => ErrorCode::ResourceConflict,
             SyncError::LimitExceeded(_) => ErrorCode::LimitExceeded,
             SyncError::ConcurrentModification(_) => ErrorCode::ConcurrentModification,
+            SyncError::DuplicateRequest(_) => ErrorCode::DuplicateRequest,
+            SyncError::AlreadyStreamed(_) => ErrorCode::AlreadyStreamed,
             SyncError::Internal(_) => ErrorCode::InternalError,
         };
         let message = match e {

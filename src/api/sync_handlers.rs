@@ -385,6 +385,27 @@ pub async fn dispatch(
             }
             Ok(ok_json(out))
         }
+        SyncOp::BulkPublish => {
+            sync.bulk_publish(&route.pool_id).await?;
+            Ok(ok_json(json!({ "IdentityPoolId": route.pool_id })))
+        }
+        SyncOp::GetBulkPublishDetails => {
+            let job = sync.bulk_publish_details(&route.pool_id).await?;
+            let mut out = json!({
+                "IdentityPoolId": route.pool_id,
+                "BulkPublishStatus": job.status,
+            });
+            if let Some(ms) = job.start_ms {
+                out["BulkPublishStartTime"] = json!(ms_to_epoch_seconds(ms));
+            }
+            if let Some(ms) = job.complete_ms {
+                out["BulkPublishCompleteTime"] = json!(ms_to_epoch_seconds(ms));
+            }
+            if let Some(m) = job.failure_message {
+                out["FailureMessage"] = json!(m);
+            }
+            Ok(ok_json(out))
+        }
         other => Err(ApiError::new(
             ErrorCode::NotImplemented,
             format!(

@@ -18,6 +18,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     logins_link_once_and_follow_merges(&*store).await;
     pool_settings_are_compare_and_set(&*store).await;
     usage_sums_the_datasets_of_an_identity_and_a_pool(&*store).await;
+    outbox_events_commit_with_writes_and_leave_in_order(&*store).await;
+    bulk_publish_jobs_follow_their_state_machine(&*store).await;
 }
 
 fn pool(id: &str) -> PoolRecord {
@@ -77,6 +79,7 @@ fn bump(identity_id: &str, name: &str, records: Vec<RecordRow>) -> UpdateDecider
                     ..r.clone()
                 })
                 .collect(),
+            outbox: Vec::new(),
         })
     })
 }
@@ -321,13 +324,17 @@ async fn delete_keeps_the_counter_and_marks_the_deletion(store: &dyn Store) {
             .await
             .unwrap();
     }
-    let before = store.delete_dataset("d:i1", "ds").await.unwrap().unwrap();
+    let before = store
+        .delete_dataset("d:i1", "ds", None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (before.sync_count, before.live, before.num_records),
         (3, true, 1)
     );
     assert_eq!(
-        store.delete_dataset("d:i1", "ds").await.unwrap(),
+        store.delete_dataset("d:i1", "ds", None).await.unwrap(),
         None,
         "a second delete finds nothing"
     );
@@ -527,7 +534,7 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
         ["game.m:b"],
         "the base name reports the merge even before it exists"
     );
-    store.delete_dataset("m:a", "game.m:b").await.unwrap();
+    store.delete_dataset("m:a", "game.m:b", None).await.unwrap();
     assert!(store
         .list_records("m:a", "game", 0, None, 10)
         .await
@@ -615,6 +622,7 @@ async fn usage_sums_the_datasets_of_an_identity_and_a_pool(store: &dyn Store) {
                     merged_into: None,
                 },
                 records: vec![],
+                outbox: Vec::new(),
             })
         });
         store.update_records(id, ds, vec![], decide)
@@ -643,7 +651,7 @@ async fn usage_sums_the_datasets_of_an_identity_and_a_pool(store: &dyn Store) {
             last_modified_ms: Some(300)
         }
     );
-    store.delete_dataset("g:a", "one").await.unwrap();
+    store.delete_dataset("g:a", "one", None).await.unwrap();
     let a = store.identity_usage("g:a").await.unwrap();
     assert_eq!(
         a,
@@ -654,4 +662,198 @@ async fn usage_sums_the_datasets_of_an_identity_and_a_pool(store: &dyn Store) {
             last_modified_ms: Some(150)
         }
     );
+}
+
+fn event(key: &str, n: u32) -> NewOutboxEvent {
+    NewOutboxEvent {
+        pool_id: "o:01".into(),
+        stream_key: key.into(),
+        target: "kinesis:s".into(),
+        payload: format!("payload {n}"),
+        job: None,
+    }
+}
+
+async fn outbox_events_commit_with_writes_and_leave_in_order(store: &dyn Store) {
+    setup(store, "o:01", "o:a").await;
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+    for n in 0..3 {
+        let inner = bump("o:a", "ds", vec![record("k", Some("v"), 0)]);
+        let key = if n == 2 { "other" } else { "ds-key" };
+        let decide: UpdateDecider = Box::new(move |snap: &UpdateSnapshot| {
+            let mut plan = inner(snap)?;
+            plan.outbox = vec![event(key, n)];
+            Ok(plan)
+        });
+        store
+            .update_records("o:a", "ds", vec![], decide)
+            .await
+            .unwrap();
+    }
+    // A refused write leaves no event behind.
+    let refused: UpdateDecider = Box::new(|_| Err(Rejection::LimitExceeded("no".into())));
+    assert!(store
+        .update_records("o:a", "ds", vec![], refused)
+        .await
+        .is_err());
+    assert_eq!(store.outbox_backlog().await.unwrap(), 3);
+
+    // Only the head of each stream key is claimable, and a claim excludes other nodes.
+    let first = store
+        .claim_outbox("node-1", 1_000, 30_000, 10)
+        .await
+        .unwrap();
+    let payloads: Vec<_> = first.iter().map(|e| e.event.payload.as_str()).collect();
+    assert_eq!(payloads, ["payload 0", "payload 2"]);
+    assert!(store
+        .claim_outbox("node-2", 1_000, 30_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A failed delivery is retried later; the stream stays blocked behind it meanwhile.
+    store
+        .retry_outbox(first[0].id, 5_000, "down")
+        .await
+        .unwrap();
+    store.complete_outbox(first[1].id, 1_000).await.unwrap();
+    assert!(store
+        .claim_outbox("node-2", 2_000, 30_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store
+        .claim_outbox("node-2", 5_000, 30_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].event.payload.as_str(), again[0].attempts),
+        ("payload 0", 1)
+    );
+    store.complete_outbox(again[0].id, 5_000).await.unwrap();
+    let next = store
+        .claim_outbox("node-2", 5_000, 30_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(next[0].event.payload, "payload 1");
+    // An expired lease lets another node take the event over.
+    let taken = store
+        .claim_outbox("node-3", 40_000, 30_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    store.complete_outbox(taken[0].id, 40_000).await.unwrap();
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+
+    // A delete writes its events in the same transaction.
+    let events: DeleteEvents = Box::new(|d: &DatasetRow| {
+        vec![NewOutboxEvent {
+            payload: format!("deleted at {}", d.sync_count),
+            ..event("ds-key", 9)
+        }]
+    });
+    store
+        .delete_dataset("o:a", "ds", Some(events))
+        .await
+        .unwrap();
+    let later = crate::timeutil::now_ms() + 1_000;
+    let gone = store
+        .claim_outbox("node-1", later, 30_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(gone[0].event.payload, "deleted at 3");
+    store.complete_outbox(gone[0].id, later).await.unwrap();
+}
+
+async fn bulk_publish_jobs_follow_their_state_machine(store: &dyn Store) {
+    setup(store, "b:01", "b:a").await;
+    assert_eq!(
+        store.bulk_publish("b:01").await.unwrap().status,
+        "NOT_STARTED"
+    );
+    for ds in ["d1", "d2"] {
+        store
+            .update_records(
+                "b:a",
+                ds,
+                vec![],
+                bump("b:a", ds, vec![record("k", Some("v"), 0)]),
+            )
+            .await
+            .unwrap();
+    }
+    store.delete_dataset("b:a", "d2", None).await.unwrap();
+    let builder = || -> DatasetEvents {
+        Box::new(|d: &DatasetRow, records: &[RecordRow]| {
+            vec![NewOutboxEvent {
+                pool_id: "b:01".into(),
+                stream_key: format!("bulk/{}", d.name),
+                target: "kinesis:s".into(),
+                payload: format!("{} with {}", d.name, records.len()),
+                job: Some("b:01".into()),
+            }]
+        })
+    };
+    store
+        .start_bulk_publish("b:01", 100, 1_000, builder())
+        .await
+        .unwrap();
+    let job = store.bulk_publish("b:01").await.unwrap();
+    assert_eq!(
+        (job.status.as_str(), job.start_ms),
+        ("IN_PROGRESS", Some(100))
+    );
+    assert!(matches!(
+        store
+            .start_bulk_publish("b:01", 101, 1_000, builder())
+            .await,
+        Err(StoreError::Rejected(Rejection::BulkInProgress))
+    ));
+    let events = store.claim_outbox("n", 100, 30_000, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "only live datasets are published");
+    assert_eq!(events[0].event.payload, "d1 with 1");
+    store.complete_outbox(events[0].id, 150).await.unwrap();
+    let job = store.bulk_publish("b:01").await.unwrap();
+    assert_eq!(
+        (job.status.as_str(), job.complete_ms, job.last_success_ms),
+        ("SUCCEEDED", Some(150), Some(150))
+    );
+    assert!(matches!(
+        store
+            .start_bulk_publish("b:01", 1_149, 1_000, builder())
+            .await,
+        Err(StoreError::Rejected(Rejection::BulkTooSoon))
+    ));
+    store
+        .start_bulk_publish("b:01", 1_150, 1_000, builder())
+        .await
+        .unwrap();
+    store
+        .fail_bulk_publish("b:01", 1_200, "stream gone")
+        .await
+        .unwrap();
+    let job = store.bulk_publish("b:01").await.unwrap();
+    assert_eq!(
+        (job.status.as_str(), job.failure_message.as_deref()),
+        ("FAILED", Some("stream gone"))
+    );
+    assert_eq!(
+        job.last_success_ms,
+        Some(150),
+        "a failure does not reset the 24-hour clock"
+    );
+    assert_eq!(
+        store.outbox_backlog().await.unwrap(),
+        0,
+        "a failed job's events are dropped"
+    );
+    // After a failure a new job may start at once.
+    store
+        .start_bulk_publish("b:01", 1_201, 1_000, builder())
+        .await
+        .unwrap();
+    store
+        .fail_bulk_publish("b:01", 1_202, "again")
+        .await
+        .unwrap();
 }

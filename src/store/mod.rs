@@ -82,12 +82,14 @@ pub trait Store: Send + Sync {
         keys: Vec<String>,
         decide: UpdateDecider,
     ) -> StoreResult<UpdatePlan>;
-    /// Marks a live dataset deleted (keeping its counter), drops its records and returns its
-    /// metadata as it was before the delete; None when there was no live dataset.
+    /// Marks a live dataset deleted (keeping its counter), drops its records, writes the
+    /// outbox events `events` makes of its metadata, and returns that metadata as it was before
+    /// the delete; None when there was no live dataset.
     async fn delete_dataset(
         &self,
         identity_id: &str,
         name: &str,
+        events: Option<DeleteEvents>,
     ) -> StoreResult<Option<DatasetRow>>;
 
     /// The identity a login (provider, subject) is linked to in a pool.
@@ -137,4 +139,37 @@ pub trait Store: Send + Sync {
     async fn identity_usage(&self, identity_id: &str) -> StoreResult<Usage>;
     /// Usage of every dataset of a pool's identities.
     async fn pool_usage(&self, pool_id: &str) -> StoreResult<Usage>;
+
+    /// Claims up to `limit` due outbox events for `node` until `now_ms + lease_ms`: only the
+    /// oldest pending event of each stream key, and only if no other node holds it.
+    async fn claim_outbox(
+        &self,
+        node: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxEvent>>;
+    /// Removes a delivered event; completes its bulk-publish job when it was the job's last.
+    async fn complete_outbox(&self, id: i64, now_ms: i64) -> StoreResult<()>;
+    /// Records a failed delivery and releases the claim until `next_attempt_ms`.
+    async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<()>;
+    /// Events not yet delivered.
+    async fn outbox_backlog(&self) -> StoreResult<i64>;
+
+    /// Starts a pool's bulk publish in one transaction: refuses while one is in progress
+    /// (`BulkInProgress`) or within `min_interval_ms` of the last success (`BulkTooSoon`), then
+    /// writes the events `events` makes of every live dataset of the pool. A pool with no
+    /// datasets succeeds at once.
+    async fn start_bulk_publish(
+        &self,
+        pool_id: &str,
+        now_ms: i64,
+        min_interval_ms: i64,
+        events: DatasetEvents,
+    ) -> StoreResult<()>;
+    /// A pool's bulk-publish state (status NOT_STARTED when never requested).
+    async fn bulk_publish(&self, pool_id: &str) -> StoreResult<BulkJob>;
+    /// Fails a pool's bulk publish and drops its undelivered events.
+    async fn fail_bulk_publish(&self, pool_id: &str, now_ms: i64, message: &str)
+        -> StoreResult<()>;
 }

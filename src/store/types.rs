@@ -64,11 +64,54 @@ pub struct UpdateSnapshot {
     pub live_datasets: i64,
 }
 
-/// What the rules decided: the dataset's new metadata and every record to write.
+/// What the rules decided: the dataset's new metadata and every record to write, plus the
+/// side effects to commit with them.
 #[derive(Debug, Clone)]
 pub struct UpdatePlan {
     pub dataset: DatasetRow,
     pub records: Vec<RecordRow>,
+    /// Outbox events written in the same transaction, delivered after commit.
+    pub outbox: Vec<NewOutboxEvent>,
+}
+
+/// A side effect to deliver after commit (a stream record, a push, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOutboxEvent {
+    pub pool_id: String,
+    /// Events of one key are delivered in order, one at a time.
+    pub stream_key: String,
+    /// Where it goes, e.g. `kinesis:<stream name>`.
+    pub target: String,
+    pub payload: String,
+    /// The bulk-publish job (its pool id) the event belongs to, if any.
+    pub job: Option<String>,
+}
+
+/// A claimed outbox event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEvent {
+    pub id: i64,
+    pub event: NewOutboxEvent,
+    /// Failed deliveries so far.
+    pub attempts: i64,
+}
+
+/// Outbox events for a dataset that is being deleted (given its metadata before the delete).
+pub type DeleteEvents = Box<dyn Fn(&DatasetRow) -> Vec<NewOutboxEvent> + Send + Sync>;
+
+/// Outbox events publishing one live dataset with its live records (bulk publish).
+pub type DatasetEvents =
+    Box<dyn Fn(&DatasetRow, &[RecordRow]) -> Vec<NewOutboxEvent> + Send + Sync>;
+
+/// The state of a pool's bulk publish.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BulkJob {
+    /// NOT_STARTED, IN_PROGRESS, SUCCEEDED or FAILED.
+    pub status: String,
+    pub start_ms: Option<i64>,
+    pub complete_ms: Option<i64>,
+    pub failure_message: Option<String>,
+    pub last_success_ms: Option<i64>,
 }
 
 /// A reason the rules refused an update; carried through the store unchanged.
@@ -78,6 +121,10 @@ pub enum Rejection {
     Conflict { key: String, stored: i64, sent: i64 },
     /// A quota would be exceeded.
     LimitExceeded(String),
+    /// A bulk publish of the pool is in progress.
+    BulkInProgress,
+    /// The last successful bulk publish is too recent.
+    BulkTooSoon,
 }
 
 /// The rules, run by the store inside its write transaction. A backend that retries a

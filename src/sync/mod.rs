@@ -1,16 +1,19 @@
 //! The Cognito Sync service: datasets and records of identities, with the sync-count rules
 //! real sync clients depend on. Pure Rust over the [`Store`] trait; no HTTP here.
 
+pub mod bulk_publish;
 pub mod pool_admin;
 pub mod rules;
+pub mod streams;
 
 use std::sync::Arc;
 
 use crate::store::{DatasetRow, RecordRow, Rejection, Store, StoreError};
-use crate::timeutil::now_ms;
+use crate::timeutil::{now_ms, Clock};
 use crate::tokens::TokenSigner;
 use crate::validate::{self, Violation};
 pub use rules::{Limits, Patch, PatchOp};
+use tokio::sync::Notify;
 
 /// How long a SyncSessionToken from ListRecords stays valid for UpdateRecords.
 pub const SYNC_SESSION_TTL_MS: i64 = 60 * 60 * 1000;
@@ -53,6 +56,10 @@ pub enum SyncError {
     LimitExceeded(String),
     #[error("{0}")]
     ConcurrentModification(String),
+    #[error("{0}")]
+    DuplicateRequest(String),
+    #[error("{0}")]
+    AlreadyStreamed(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -126,19 +133,58 @@ pub struct DatasetsPage {
     pub next_token: Option<String>,
 }
 
+/// What the sync service needs besides the store and the token key.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub limits: Limits,
+    /// Time for the time-based rules (the bulk-publish interval).
+    pub clock: Arc<dyn Clock>,
+    /// The least time between two successful bulk publishes of a pool (24 hours on AWS).
+    pub bulk_publish_interval_ms: i64,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            limits: Limits::default(),
+            clock: Arc::new(crate::timeutil::SystemClock),
+            bulk_publish_interval_ms: 24 * 60 * 60 * 1000,
+        }
+    }
+}
+
 pub struct SyncService {
     store: Arc<dyn Store>,
     tokens: TokenSigner,
     limits: Limits,
+    clock: Arc<dyn Clock>,
+    bulk_publish_interval_ms: i64,
+    /// Woken after a commit that wrote outbox events, so delivery starts at once.
+    outbox_signal: Arc<Notify>,
 }
 
 impl SyncService {
-    pub fn new(store: Arc<dyn Store>, tokens: TokenSigner, limits: Limits) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        tokens: TokenSigner,
+        settings: SyncSettings,
+        outbox_signal: Arc<Notify>,
+    ) -> Self {
         SyncService {
             store,
             tokens,
-            limits,
+            limits: settings.limits,
+            clock: settings.clock,
+            bulk_publish_interval_ms: settings.bulk_publish_interval_ms,
+            outbox_signal,
         }
+    }
+
+    /// The stream the pool publishes to, if Cognito Streams is enabled for it.
+    async fn stream_of(&self, pool_id: &str) -> SyncResult<Option<String>> {
+        Ok(streams::stream_of(
+            &self.store.get_pool_settings(pool_id).await?,
+        ))
     }
 
     /// Checks the path ids and that the identity exists in the pool.
@@ -231,10 +277,23 @@ impl SyncService {
 
     pub async fn delete_dataset(&self, _caller: &Caller, r: &DatasetRef) -> SyncResult<DatasetRow> {
         self.resolve_dataset(r, Missing::NotFound).await?;
-        self.store
-            .delete_dataset(&r.identity_id, &r.dataset_name)
+        let events: Option<crate::store::DeleteEvents> =
+            self.stream_of(&r.pool_id).await?.map(|stream| {
+                let pool_id = r.pool_id.clone();
+                Box::new(move |d: &DatasetRow| {
+                    streams::delete_events(&pool_id, &stream, d, now_ms())
+                }) as crate::store::DeleteEvents
+            });
+        let publishes = events.is_some();
+        let deleted = self
+            .store
+            .delete_dataset(&r.identity_id, &r.dataset_name, events)
             .await?
-            .ok_or_else(|| dataset_not_found(r))
+            .ok_or_else(|| dataset_not_found(r))?;
+        if publishes {
+            self.outbox_signal.notify_one();
+        }
+        Ok(deleted)
     }
 
     pub async fn list_records(
@@ -378,6 +437,8 @@ impl SyncService {
         let modified_by = caller.modified_by().to_owned();
         let limits = self.limits;
         let patches = input.patches;
+        let stream = self.stream_of(&r.pool_id).await?;
+        let pool_id = r.pool_id.clone();
         let plan = self
             .store
             .update_records(
@@ -385,7 +446,7 @@ impl SyncService {
                 &r.dataset_name,
                 keys,
                 Box::new(move |snapshot| {
-                    rules::plan_update(
+                    let mut plan = rules::plan_update(
                         snapshot,
                         &patches,
                         &identity_id,
@@ -393,10 +454,18 @@ impl SyncService {
                         &modified_by,
                         now_ms(),
                         limits,
-                    )
+                    )?;
+                    if let Some(stream) = &stream {
+                        plan.outbox =
+                            streams::update_events(&pool_id, stream, &plan.dataset, &plan.records);
+                    }
+                    Ok(plan)
                 }),
             )
             .await?;
+        if !plan.outbox.is_empty() {
+            self.outbox_signal.notify_one();
+        }
         Ok(plan.records)
     }
 }

@@ -104,7 +104,7 @@ fn to_json<T: Serialize>(v: &T) -> SyncResult<String> {
 
 impl SyncService {
     /// Validates the pool id; ResourceNotFoundException when the pool does not exist.
-    async fn require_pool(&self, pool_id: &str) -> SyncResult<()> {
+    pub(super) async fn require_pool(&self, pool_id: &str) -> SyncResult<()> {
         validate::aws_id(pool_id, "identityPoolId")?;
         if self.store.get_pool(pool_id).await?.is_none() {
             return Err(SyncError::NotFound(format!(

@@ -139,6 +139,7 @@ pub fn plan_update(
             merged_into: live.and_then(|d| d.merged_into.clone()),
         },
         records,
+        outbox: Vec::new(),
     })
 }
 

@@ -69,6 +69,11 @@ impl TestServer {
         Some(Self::start_with(Some(db)).await)
     }
 
+    /// The server's data directory (its SQLite database lives there).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// A SQLite-backed server with a configuration adjusted by `f`.
     pub async fn start_custom(f: impl FnOnce(&mut ServerConfig)) -> Self {
         Self::start_configured(None, f).await
@@ -609,4 +614,29 @@ pub async fn login_pool(s: &TestServer, allow_unauthenticated: bool) -> String {
         .await
         .unwrap()
         .identity_pool_id
+}
+
+/// The moto server URL tests of AWS integrations use, or None (after announcing the skip).
+pub fn moto_url(test: &str) -> Option<String> {
+    match std::env::var("COGSYNC_TEST_MOTO_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: needs moto; set COGSYNC_TEST_MOTO_URL (e.g. http://127.0.0.1:5055)"
+            );
+            None
+        }
+    }
+}
+
+/// Settings that point cogsync's AWS clients at `endpoint` with moto's dummy credentials.
+pub fn aws_at(endpoint: &str) -> cogsync::integrations::aws::AwsSettings {
+    cogsync::integrations::aws::AwsSettings {
+        region: "us-east-1".into(),
+        endpoint: Some(endpoint.to_string()),
+        kinesis_endpoint: None,
+        credentials: Some(Credentials::new("testing", "testing", None, None, "moto")),
+    }
 }

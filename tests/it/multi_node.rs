@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::common::*;
-use crate::process::{sigterm, spawn, Proc};
+use crate::process::{sigterm, spawn, spawn_with_env, Proc};
 
 struct Cluster {
     nodes: Vec<Proc>,
@@ -270,4 +270,105 @@ async fn generated_developer_credentials_are_shared_through_the_database() {
     assert_eq!(described.identity_pool_name(), "shared");
     assert!(sigterm(&mut a).success());
     assert!(sigterm(&mut b).success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_deliver_each_stream_event_once() {
+    let test = "multi_node::two_nodes_deliver_each_stream_event_once";
+    let Some(moto) = moto_url(test) else { return };
+    let Some(db) = cogsync::testing::TestDatabase::create(test).await else {
+        return;
+    };
+    let k = crate::kinesis_support::client(&moto);
+    let stream = crate::kinesis_support::new_stream(&k).await;
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut nodes: Vec<Proc> = dirs
+        .iter()
+        .map(|d| {
+            spawn_with_env(
+                d.path(),
+                Some((ACCESS_KEY, SECRET_KEY)),
+                &["--database-url", &db.url],
+                &env,
+            )
+        })
+        .collect();
+    let ids = identity_client(&nodes[0].endpoint, ACCESS_KEY, SECRET_KEY);
+    let pool = ids
+        .create_identity_pool()
+        .identity_pool_name("p")
+        .allow_unauthenticated_identities(true)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let id = ids
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let clients: Vec<_> = nodes
+        .iter()
+        .map(|n| sync_client(&n.endpoint, ACCESS_KEY, SECRET_KEY, None))
+        .collect();
+    clients[0]
+        .set_identity_pool_configuration()
+        .identity_pool_id(&pool)
+        .cognito_streams(
+            aws_sdk_cognitosync::types::CognitoStreams::builder()
+                .stream_name(&stream)
+                .role_arn("arn:aws:iam::123456789012:role/streams")
+                .streaming_status(aws_sdk_cognitosync::types::StreamingStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    for n in 0..40 {
+        let ds = format!("ds{}", n % 4);
+        let count = *counts.get(&ds).unwrap_or(&0);
+        push(
+            &clients[n % 2],
+            &pool,
+            &id,
+            &ds,
+            vec![replace("k", &format!("v{n}"), count)],
+        )
+        .await
+        .unwrap();
+        counts.insert(ds, count + 1);
+    }
+    let got =
+        crate::kinesis_support::read_at_least(&k, &stream, 40, std::time::Duration::from_secs(30))
+            .await;
+    assert_eq!(got.len(), 40);
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let got = crate::kinesis_support::read_all(&k, &stream).await;
+    let distinct: std::collections::HashSet<(String, i64)> = got
+        .iter()
+        .map(|r| {
+            (
+                r["dataSetName"].as_str().unwrap().to_string(),
+                r["syncCount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        (got.len(), distinct.len()),
+        (40, 40),
+        "each event delivered once by one of the nodes"
+    );
+    for node in &mut nodes {
+        assert!(sigterm(node).success());
+    }
 }

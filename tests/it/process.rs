@@ -13,7 +13,18 @@ pub struct Proc {
 /// Starts `cogsync serve` on a free port with `extra` arguments; `creds` None leaves the
 /// credential variables unset. Returns once the server has printed its address.
 pub fn spawn(data_dir: &Path, creds: Option<(&str, &str)>, extra: &[&str]) -> Proc {
+    spawn_with_env(data_dir, creds, extra, &[])
+}
+
+/// [`spawn`] with extra environment variables.
+pub fn spawn_with_env(
+    data_dir: &Path,
+    creds: Option<(&str, &str)>,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cogsync"));
+    cmd.envs(env.iter().copied());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra)

@@ -24,8 +24,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls, Transaction};
 
 use super::{
-    DatasetRow, IdentityRecord, PoolRecord, PoolSettings, RecordCursor, RecordsPage, Store,
-    StoreError, StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
+    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, IdentityRecord, NewOutboxEvent, OutboxEvent,
+    PoolRecord, PoolSettings, RecordCursor, RecordsPage, Rejection, Store, StoreError, StoreResult,
+    UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
 };
 use rows::{DATASET_COLS, IDENTITY_COLS, POOL_COLS, RECORD_COLS};
 
@@ -217,11 +218,17 @@ impl PostgresStore {
         )
         .await
         .map_err(db_error)?;
+        insert_outbox(&tx, &plan.outbox, plan.dataset.last_modified_ms).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(plan)
     }
 
-    async fn try_delete(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>> {
+    async fn try_delete(
+        &self,
+        identity_id: &str,
+        name: &str,
+        events: Option<&DeleteEvents>,
+    ) -> StoreResult<Option<DatasetRow>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         lock_identity(&tx, identity_id).await?;
@@ -243,6 +250,9 @@ impl PostgresStore {
         )
         .await
         .map_err(db_error)?;
+        if let Some(events) = events {
+            insert_outbox(&tx, &events(&before), crate::timeutil::now_ms()).await?;
+        }
         tx.commit().await.map_err(db_error)?;
         Ok(Some(before))
     }
@@ -510,8 +520,9 @@ impl Store for PostgresStore {
         &self,
         identity_id: &str,
         name: &str,
+        events: Option<DeleteEvents>,
     ) -> StoreResult<Option<DatasetRow>> {
-        retry_busy!(self.try_delete(identity_id, name).await)
+        retry_busy!(self.try_delete(identity_id, name, events.as_ref()).await)
     }
 
     async fn find_login(
@@ -682,6 +693,235 @@ impl Store for PostgresStore {
             .map_err(db_error)?;
         usage_from_row(&row).map_err(db_error)
     }
+
+    async fn claim_outbox(
+        &self,
+        node: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxEvent>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "UPDATE outbox SET claimed_by = $1, claimed_until = $2::BIGINT + $3::BIGINT
+                 WHERE id IN (
+                     SELECT o.id FROM outbox o
+                     WHERE o.next_attempt_ms <= $2 AND (o.claimed_until IS NULL OR o.claimed_until < $2)
+                       AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.stream_key = o.stream_key AND p.id < o.id)
+                     ORDER BY o.id LIMIT $4
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING id, pool_id, stream_key, target, payload, job, attempts",
+                &[&node, &now_ms, &lease_ms, &sql_limit(limit)],
+            )
+            .await
+            .map_err(db_error)?;
+        let mut events = rows
+            .iter()
+            .map(|r| {
+                Ok(OutboxEvent {
+                    id: r.try_get(0)?,
+                    event: NewOutboxEvent {
+                        pool_id: r.try_get(1)?,
+                        stream_key: r.try_get(2)?,
+                        target: r.try_get(3)?,
+                        payload: r.try_get(4)?,
+                        job: r.try_get(5)?,
+                    },
+                    attempts: i64::from(r.try_get::<_, i32>(6)?),
+                })
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(db_error)?;
+        events.sort_by_key(|e| e.id);
+        Ok(events)
+    }
+
+    async fn complete_outbox(&self, id: i64, now_ms: i64) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let job: Option<Option<String>> = tx
+            .query_opt("DELETE FROM outbox WHERE id = $1 RETURNING job", &[&id])
+            .await
+            .map_err(db_error)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(db_error)?;
+        if let Some(Some(job)) = job {
+            tx.execute(
+                "UPDATE bulk_publish SET status = 'SUCCEEDED', complete_ms = $2, last_success_ms = $2
+                 WHERE pool_id = $1 AND status = 'IN_PROGRESS'
+                   AND NOT EXISTS (SELECT 1 FROM outbox WHERE job = $1)",
+                &[&job, &now_ms],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = $2, last_error = $3,
+                     claimed_by = NULL, claimed_until = NULL
+                 WHERE id = $1",
+                &[&id, &next_attempt_ms, &error],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<i64> {
+        self.client()
+            .await?
+            .query_one("SELECT COUNT(*) FROM outbox", &[])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(db_error)
+    }
+
+    async fn start_bulk_publish(
+        &self,
+        pool_id: &str,
+        now_ms: i64,
+        min_interval_ms: i64,
+        events: DatasetEvents,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        // The pool row's lock serialises starts of one pool across nodes.
+        tx.query_opt(
+            "SELECT 1 FROM identity_pools WHERE id = $1 FOR NO KEY UPDATE",
+            &[&pool_id],
+        )
+        .await
+        .map_err(db_error)?;
+        let state = tx
+            .query_opt(
+                "SELECT status, last_success_ms FROM bulk_publish WHERE pool_id = $1",
+                &[&pool_id],
+            )
+            .await
+            .map_err(db_error)?;
+        if let Some(r) = state {
+            let status: String = r.try_get(0).map_err(db_error)?;
+            let last: Option<i64> = r.try_get(1).map_err(db_error)?;
+            if status == "IN_PROGRESS" {
+                return Err(StoreError::Rejected(Rejection::BulkInProgress));
+            }
+            if last.is_some_and(|t| now_ms - t < min_interval_ms) {
+                return Err(StoreError::Rejected(Rejection::BulkTooSoon));
+            }
+        }
+        tx.execute(
+            "INSERT INTO bulk_publish (pool_id, status, start_ms) VALUES ($1, 'IN_PROGRESS', $2)
+             ON CONFLICT (pool_id) DO UPDATE SET status = 'IN_PROGRESS', start_ms = EXCLUDED.start_ms,
+                 complete_ms = NULL, failure_message = NULL",
+            &[&pool_id, &now_ms],
+        )
+        .await
+        .map_err(db_error)?;
+        let sql = format!(
+            "SELECT {DATASET_COLS} FROM datasets
+             WHERE live AND identity_id IN (SELECT id FROM identities WHERE pool_id = $1)
+             ORDER BY identity_id, name"
+        );
+        let found = tx.query(&sql, &[&pool_id]).await.map_err(db_error)?;
+        let datasets = rows::all(&found, rows::dataset).map_err(db_error)?;
+        let record_sql = format!(
+            "SELECT {RECORD_COLS} FROM records
+             WHERE identity_id = $1 AND dataset_name = $2 AND value IS NOT NULL ORDER BY key"
+        );
+        let mut written = 0;
+        for d in &datasets {
+            let found = tx
+                .query(&record_sql, &[&d.identity_id, &d.name])
+                .await
+                .map_err(db_error)?;
+            let records = rows::all(&found, rows::record).map_err(db_error)?;
+            let batch = events(d, &records);
+            written += batch.len();
+            insert_outbox(&tx, &batch, now_ms).await?;
+        }
+        if written == 0 {
+            tx.execute(
+                "UPDATE bulk_publish SET status = 'SUCCEEDED', complete_ms = $2, last_success_ms = $2
+                 WHERE pool_id = $1",
+                &[&pool_id, &now_ms],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn bulk_publish(&self, pool_id: &str) -> StoreResult<BulkJob> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT status, start_ms, complete_ms, failure_message, last_success_ms
+                 FROM bulk_publish WHERE pool_id = $1",
+                &[&pool_id],
+            )
+            .await
+            .map_err(db_error)?;
+        match row {
+            None => Ok(BulkJob {
+                status: "NOT_STARTED".into(),
+                ..BulkJob::default()
+            }),
+            Some(r) => Ok(BulkJob {
+                status: r.try_get(0).map_err(db_error)?,
+                start_ms: r.try_get(1).map_err(db_error)?,
+                complete_ms: r.try_get(2).map_err(db_error)?,
+                failure_message: r.try_get(3).map_err(db_error)?,
+                last_success_ms: r.try_get(4).map_err(db_error)?,
+            }),
+        }
+    }
+
+    async fn fail_bulk_publish(
+        &self,
+        pool_id: &str,
+        now_ms: i64,
+        message: &str,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        tx.execute(
+            "UPDATE bulk_publish SET status = 'FAILED', complete_ms = $2, failure_message = $3
+             WHERE pool_id = $1 AND status = 'IN_PROGRESS'",
+            &[&pool_id, &now_ms, &message],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.execute("DELETE FROM outbox WHERE job = $1", &[&pool_id])
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+}
+
+async fn insert_outbox(
+    tx: &Transaction<'_>,
+    events: &[NewOutboxEvent],
+    now_ms: i64,
+) -> StoreResult<()> {
+    for e in events {
+        tx.execute(
+            "INSERT INTO outbox (pool_id, stream_key, target, payload, job, created_ms, next_attempt_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            &[&e.pool_id, &e.stream_key, &e.target, &e.payload, &e.job, &now_ms],
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
 }
 
 fn usage_from_row(r: &tokio_postgres::Row) -> Result<Usage, tokio_postgres::Error> {

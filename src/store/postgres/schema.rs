@@ -74,6 +74,32 @@ CREATE TABLE pool_settings (
     events          TEXT NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE outbox (
+    id              BIGSERIAL PRIMARY KEY,
+    pool_id         TEXT NOT NULL,
+    stream_key      TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    job             TEXT,
+    created_ms      BIGINT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT NOT NULL,
+    last_error      TEXT,
+    claimed_by      TEXT,
+    claimed_until   BIGINT
+);
+CREATE INDEX outbox_by_stream ON outbox(stream_key, id);
+CREATE INDEX outbox_by_job ON outbox(job);
+CREATE TABLE bulk_publish (
+    pool_id         TEXT PRIMARY KEY REFERENCES identity_pools(id) ON DELETE CASCADE,
+    status          TEXT NOT NULL,
+    start_ms        BIGINT,
+    complete_ms     BIGINT,
+    failure_message TEXT,
+    last_success_ms BIGINT
+);
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    DatasetRow, IdentityRecord, PoolRecord, PoolSettings, RecordCursor, RecordsPage, Store,
-    StoreError, StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
+    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, IdentityRecord, NewOutboxEvent, OutboxEvent,
+    PoolRecord, PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection, Store, StoreError,
+    StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
 };
 use rows::{
     dataset_from_row, identity_from_row, pool_from_row, record_from_row, DATASET_COLS, RECORD_COLS,
@@ -423,6 +424,7 @@ impl Store for SqliteStore {
                         .map_err(backend)?;
                 }
             }
+            insert_outbox(&tx, &plan.outbox, plan.dataset.last_modified_ms)?;
             tx.commit().map_err(backend)?;
             Ok(plan)
         })
@@ -433,6 +435,7 @@ impl Store for SqliteStore {
         &self,
         identity_id: &str,
         name: &str,
+        events: Option<DeleteEvents>,
     ) -> StoreResult<Option<DatasetRow>> {
         let (identity_id, name) = (identity_id.to_owned(), name.to_owned());
         self.write(move |c| {
@@ -455,6 +458,9 @@ impl Store for SqliteStore {
                 params![identity_id, name],
             )
             .map_err(backend)?;
+            if let Some(events) = &events {
+                insert_outbox(&tx, &events(&before), crate::timeutil::now_ms())?;
+            }
             tx.commit().map_err(backend)?;
             Ok(Some(before))
         })
@@ -687,6 +693,242 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn claim_outbox(
+        &self,
+        node: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxEvent>> {
+        let node = node.to_owned();
+        self.write(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "UPDATE outbox SET claimed_by = ?1, claimed_until = ?2 + ?3
+                     WHERE id IN (
+                         SELECT o.id FROM outbox o
+                         WHERE o.next_attempt_ms <= ?2 AND (o.claimed_until IS NULL OR o.claimed_until < ?2)
+                           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.stream_key = o.stream_key AND p.id < o.id)
+                         ORDER BY o.id LIMIT ?4)
+                     RETURNING id, pool_id, stream_key, target, payload, job, attempts",
+                )
+                .map_err(backend)?;
+            let rows = st
+                .query_map(params![node, now_ms, lease_ms, sql_limit(limit)], |r| {
+                    Ok(OutboxEvent {
+                        id: r.get(0)?,
+                        event: NewOutboxEvent {
+                            pool_id: r.get(1)?,
+                            stream_key: r.get(2)?,
+                            target: r.get(3)?,
+                            payload: r.get(4)?,
+                            job: r.get(5)?,
+                        },
+                        attempts: r.get(6)?,
+                    })
+                })
+                .map_err(backend)?;
+            let mut events = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+            events.sort_by_key(|e| e.id);
+            Ok(events)
+        })
+        .await
+    }
+
+    async fn complete_outbox(&self, id: i64, now_ms: i64) -> StoreResult<()> {
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let job: Option<Option<String>> = tx
+                .query_row("DELETE FROM outbox WHERE id = ?1 RETURNING job", [id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            if let Some(Some(job)) = job {
+                tx.execute(
+                    "UPDATE bulk_publish SET status = 'SUCCEEDED', complete_ms = ?2, last_success_ms = ?2
+                     WHERE pool_id = ?1 AND status = 'IN_PROGRESS'
+                       AND NOT EXISTS (SELECT 1 FROM outbox WHERE job = ?1)",
+                    params![job, now_ms],
+                )
+                .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<()> {
+        let error = error.to_owned();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3,
+                     claimed_by = NULL, claimed_until = NULL
+                 WHERE id = ?1",
+                params![id, next_attempt_ms, error],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<i64> {
+        self.read(|c| {
+            c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn start_bulk_publish(
+        &self,
+        pool_id: &str,
+        now_ms: i64,
+        min_interval_ms: i64,
+        events: DatasetEvents,
+    ) -> StoreResult<()> {
+        let pool_id = pool_id.to_owned();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let state: Option<(String, Option<i64>)> = tx
+                .query_row(
+                    "SELECT status, last_success_ms FROM bulk_publish WHERE pool_id = ?1",
+                    [&pool_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            if let Some((status, last)) = &state {
+                if status == "IN_PROGRESS" {
+                    return Err(StoreError::Rejected(Rejection::BulkInProgress));
+                }
+                if last.is_some_and(|t| now_ms - t < min_interval_ms) {
+                    return Err(StoreError::Rejected(Rejection::BulkTooSoon));
+                }
+            }
+            tx.execute(
+                "INSERT INTO bulk_publish (pool_id, status, start_ms) VALUES (?1, 'IN_PROGRESS', ?2)
+                 ON CONFLICT (pool_id) DO UPDATE SET status = 'IN_PROGRESS', start_ms = ?2,
+                     complete_ms = NULL, failure_message = NULL",
+                params![pool_id, now_ms],
+            )
+            .map_err(backend)?;
+            let datasets: Vec<DatasetRow> = {
+                let sql = format!(
+                    "SELECT {DATASET_COLS} FROM datasets
+                     WHERE live = 1 AND identity_id IN (SELECT id FROM identities WHERE pool_id = ?1)
+                     ORDER BY identity_id, name"
+                );
+                let mut st = tx.prepare(&sql).map_err(backend)?;
+                let rows = st.query_map([&pool_id], dataset_from_row).map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)?
+            };
+            let mut written = 0;
+            for d in &datasets {
+                let records: Vec<RecordRow> = {
+                    let sql = format!(
+                        "SELECT {RECORD_COLS} FROM records
+                         WHERE identity_id = ?1 AND dataset_name = ?2 AND value IS NOT NULL ORDER BY key"
+                    );
+                    let mut st = tx.prepare_cached(&sql).map_err(backend)?;
+                    let rows = st.query_map(params![d.identity_id, d.name], record_from_row).map_err(backend)?;
+                    rows.collect::<Result<_, _>>().map_err(backend)?
+                };
+                let batch = events(d, &records);
+                written += batch.len();
+                insert_outbox(&tx, &batch, now_ms)?;
+            }
+            if written == 0 {
+                tx.execute(
+                    "UPDATE bulk_publish SET status = 'SUCCEEDED', complete_ms = ?2, last_success_ms = ?2
+                     WHERE pool_id = ?1",
+                    params![pool_id, now_ms],
+                )
+                .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn bulk_publish(&self, pool_id: &str) -> StoreResult<BulkJob> {
+        let pool_id = pool_id.to_owned();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT status, start_ms, complete_ms, failure_message, last_success_ms
+                 FROM bulk_publish WHERE pool_id = ?1",
+                [pool_id],
+                |r| {
+                    Ok(BulkJob {
+                        status: r.get(0)?,
+                        start_ms: r.get(1)?,
+                        complete_ms: r.get(2)?,
+                        failure_message: r.get(3)?,
+                        last_success_ms: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)?
+            .unwrap_or_else(|| BulkJob {
+                status: "NOT_STARTED".into(),
+                ..BulkJob::default()
+            }))
+        })
+        .await
+    }
+
+    async fn fail_bulk_publish(
+        &self,
+        pool_id: &str,
+        now_ms: i64,
+        message: &str,
+    ) -> StoreResult<()> {
+        let (pool_id, message) = (pool_id.to_owned(), message.to_owned());
+        self.write(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            tx.execute(
+                "UPDATE bulk_publish SET status = 'FAILED', complete_ms = ?2, failure_message = ?3
+                 WHERE pool_id = ?1 AND status = 'IN_PROGRESS'",
+                params![pool_id, now_ms, message],
+            )
+            .map_err(backend)?;
+            tx.execute("DELETE FROM outbox WHERE job = ?1", [&pool_id])
+                .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+}
+
+fn insert_outbox(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[NewOutboxEvent],
+    now_ms: i64,
+) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut st = tx
+        .prepare_cached(
+            "INSERT INTO outbox (pool_id, stream_key, target, payload, job, created_ms, next_attempt_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )
+        .map_err(backend)?;
+    for e in events {
+        st.execute(params![
+            e.pool_id,
+            e.stream_key,
+            e.target,
+            e.payload,
+            e.job,
+            now_ms
+        ])
+        .map_err(backend)?;
+    }
+    Ok(())
 }
 
 fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Usage> {

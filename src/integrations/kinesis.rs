@@ -1,0 +1,55 @@
+//! Kinesis delivery with the official `aws-sdk-kinesis` crate.
+
+use async_trait::async_trait;
+use aws_sdk_kinesis::primitives::Blob;
+
+use super::aws::{http_client, AwsSettings};
+use super::{DeliveryError, StreamSink};
+
+pub struct KinesisSink {
+    client: aws_sdk_kinesis::Client,
+}
+
+impl KinesisSink {
+    pub fn new(settings: &AwsSettings) -> Self {
+        let mut b = aws_sdk_kinesis::Config::builder()
+            .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
+            .region(aws_sdk_kinesis::config::Region::new(
+                settings.region.clone(),
+            ))
+            .http_client(http_client());
+        if let Some(url) = settings
+            .kinesis_endpoint
+            .as_ref()
+            .or(settings.endpoint.as_ref())
+        {
+            b = b.endpoint_url(url);
+        }
+        if let Some(c) = &settings.credentials {
+            b = b.credentials_provider(c.clone());
+        }
+        KinesisSink {
+            client: aws_sdk_kinesis::Client::from_conf(b.build()),
+        }
+    }
+}
+
+#[async_trait]
+impl StreamSink for KinesisSink {
+    async fn put_record(
+        &self,
+        stream: &str,
+        partition_key: &str,
+        data: Vec<u8>,
+    ) -> Result<(), DeliveryError> {
+        self.client
+            .put_record()
+            .stream_name(stream)
+            .partition_key(partition_key)
+            .data(Blob::new(data))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DeliveryError(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string()))
+    }
+}
