@@ -13,7 +13,9 @@ use crate::api::{self, App};
 use crate::auth::{Authenticator, SessionIssuer};
 use crate::config::ServerConfig;
 use crate::identity::IdentityService;
-use crate::integrations::{dispatcher::Dispatcher, kinesis::KinesisSink};
+use crate::integrations::{
+    dispatcher::Dispatcher, kinesis::KinesisSink, sns::SnsPush, PushService,
+};
 use crate::store::{postgres::PostgresStore, sqlite::SqliteStore, Store};
 use crate::sync::SyncService;
 use crate::tokens::TokenSigner;
@@ -61,6 +63,7 @@ pub async fn build_app(
     config: &ServerConfig,
     store: Arc<dyn Store>,
     outbox_signal: Arc<Notify>,
+    push: Arc<dyn PushService>,
 ) -> Result<App, StartError> {
     let mut fresh = vec![0u8; 32];
     getrandom::fill(&mut fresh).map_err(|e| StartError::Store(e.to_string()))?;
@@ -75,6 +78,7 @@ pub async fn build_app(
             tokens.clone(),
             config.sync.clone(),
             outbox_signal,
+            push,
         ),
         identity: IdentityService::new(
             store,
@@ -115,10 +119,11 @@ pub async fn start_with_store(
     store: Arc<dyn Store>,
 ) -> Result<RunningServer, StartError> {
     let signal = Arc::new(Notify::new());
-    let app = build_app(&config, store.clone(), signal.clone()).await?;
+    let push: Arc<dyn PushService> = Arc::new(SnsPush::new(&config.aws));
+    let app = build_app(&config, store.clone(), signal.clone(), push.clone()).await?;
     let (dispatcher_stop, stopping) = watch::channel(false);
     let sink = Arc::new(KinesisSink::new(&config.aws));
-    let dispatcher = tokio::spawn(Dispatcher::new(store, sink, signal).run(stopping));
+    let dispatcher = tokio::spawn(Dispatcher::new(store, sink, push, signal).run(stopping));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {

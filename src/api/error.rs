@@ -15,6 +15,7 @@ pub enum ErrorCode {
     ConcurrentModification,
     DuplicateRequest,
     AlreadyStreamed,
+    InvalidConfiguration,
     NotAuthorized,
     ResourceNotFound,
     ResourceConflict,
@@ -38,6 +39,7 @@ impl ErrorCode {
             ErrorCode::InvalidParameter => "InvalidParameterException",
             ErrorCode::ConcurrentModification => "ConcurrentModificationException",
             ErrorCode::DuplicateRequest => "DuplicateRequestException",
+            ErrorCode::InvalidConfiguration => "InvalidConfigurationException",
             ErrorCode::AlreadyStreamed => "AlreadyStreamedException",
             ErrorCode::NotAuthorized => "NotAuthorizedException",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
@@ -75,6 +77,7 @@ impl ErrorCode {
             ErrorCode::InvalidParameter
             | ErrorCode::ConcurrentModification
             | ErrorCode::DuplicateRequest
+            | ErrorCode::InvalidConfiguration
             | ErrorCode::AlreadyStreamed
             | ErrorCode::LimitExceeded
             | ErrorCode::DeveloperUserAlreadyRegistered => StatusCode::BAD_REQUEST,
@@ -166,6 +169,7 @@ impl From<SyncError> for ApiError {
             SyncError::LimitExceeded(_) => ErrorCode::LimitExceeded,
             SyncError::ConcurrentModification(_) => ErrorCode::ConcurrentModification,
             SyncError::DuplicateRequest(_) => ErrorCode::DuplicateRequest,
+            SyncError::InvalidConfiguration(_) => ErrorCode::InvalidConfiguration,
             SyncError::AlreadyStreamed(_) => ErrorCode::AlreadyStreamed,
             SyncError::Internal(_) => ErrorCode::InternalError,
         };

@@ -406,12 +406,30 @@ pub async fn dispatch(
             }
             Ok(ok_json(out))
         }
-        other => Err(ApiError::new(
-            ErrorCode::NotImplemented,
-            format!(
-                "{} is not implemented by this cogsync version yet",
-                other.name()
-            ),
-        )),
+        SyncOp::RegisterDevice => {
+            let body = json::object(body)?;
+            let platform = json::req_str(&body, "Platform")?;
+            let token = json::req_str(&body, "Token")?;
+            let id = sync
+                .register_device(
+                    &caller,
+                    &route.pool_id,
+                    &route.identity_id,
+                    &platform,
+                    &token,
+                )
+                .await?;
+            Ok(ok_json(json!({ "DeviceId": id })))
+        }
+        SyncOp::SubscribeToDataset => {
+            sync.subscribe(&caller, &dataset_ref(route), &route.device_id)
+                .await?;
+            Ok(ok_json(json!({})))
+        }
+        SyncOp::UnsubscribeFromDataset => {
+            sync.unsubscribe(&caller, &dataset_ref(route), &route.device_id)
+                .await?;
+            Ok(ok_json(json!({})))
+        }
     }
 }

@@ -15,6 +15,8 @@ pub struct AwsSettings {
     pub endpoint: Option<String>,
     /// Per-service endpoint for Kinesis, overriding `endpoint`.
     pub kinesis_endpoint: Option<String>,
+    /// Per-service endpoint for SNS, overriding `endpoint`.
+    pub sns_endpoint: Option<String>,
     /// From `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`.
     pub credentials: Option<Credentials>,
 }
@@ -39,6 +41,7 @@ impl AwsSettings {
                 .unwrap_or_else(|| default_region.to_owned()),
             endpoint: var("AWS_ENDPOINT_URL"),
             kinesis_endpoint: var("AWS_ENDPOINT_URL_KINESIS"),
+            sns_endpoint: var("AWS_ENDPOINT_URL_SNS"),
             credentials,
         }
     }

@@ -11,8 +11,9 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use super::StreamSink;
+use super::{PushError, PushService, StreamSink};
 use crate::store::{OutboxEvent, Store};
+use crate::sync::push::SNS_TARGET;
 use crate::sync::streams::KINESIS_TARGET;
 use crate::timeutil::now_ms;
 
@@ -31,6 +32,7 @@ const BACKLOG_LOG_EVERY: Duration = Duration::from_secs(30);
 pub struct Dispatcher {
     store: Arc<dyn Store>,
     streams: Arc<dyn StreamSink>,
+    push: Arc<dyn PushService>,
     node: String,
     signal: Arc<Notify>,
 }
@@ -44,10 +46,16 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 }
 
 impl Dispatcher {
-    pub fn new(store: Arc<dyn Store>, streams: Arc<dyn StreamSink>, signal: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        streams: Arc<dyn StreamSink>,
+        push: Arc<dyn PushService>,
+        signal: Arc<Notify>,
+    ) -> Self {
         Dispatcher {
             store,
             streams,
+            push,
             node: uuid::Uuid::new_v4().to_string(),
             signal,
         }
@@ -94,10 +102,24 @@ impl Dispatcher {
             }
         };
         let n = events.len();
-        let mut tasks = JoinSet::new();
+        // One task per target (a stream, a device endpoint): targets in parallel, each
+        // target's events one after another.
+        let mut by_target: std::collections::BTreeMap<String, Vec<OutboxEvent>> =
+            Default::default();
         for event in events {
+            by_target
+                .entry(event.event.target.clone())
+                .or_default()
+                .push(event);
+        }
+        let mut tasks = JoinSet::new();
+        for (_, group) in by_target {
             let me = self.clone();
-            tasks.spawn(async move { me.handle(event).await });
+            tasks.spawn(async move {
+                for event in group {
+                    me.handle(event).await;
+                }
+            });
         }
         while tasks.join_next().await.is_some() {}
         n
@@ -133,6 +155,9 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, e: &OutboxEvent) -> Result<(), String> {
+        if let Some(endpoint) = e.event.target.strip_prefix(SNS_TARGET) {
+            return self.deliver_push(e, endpoint).await;
+        }
         let Some(stream) = e.event.target.strip_prefix(KINESIS_TARGET) else {
             return Err(format!("no delivery channel for target {}", e.event.target));
         };
@@ -147,6 +172,30 @@ impl Dispatcher {
             .put_record(stream, &key, data)
             .await
             .map_err(|err| err.0)
+    }
+
+    /// A push to a disabled or deleted endpoint counts as done: the device is marked disabled
+    /// and gets no more pushes, and nobody's sync fails for it.
+    async fn deliver_push(&self, e: &OutboxEvent, endpoint: &str) -> Result<(), String> {
+        let envelope: Value =
+            serde_json::from_str(&e.event.payload).map_err(|err| format!("bad payload: {err}"))?;
+        let message = envelope["message"]
+            .as_str()
+            .ok_or("push payload without a message")?;
+        match self.push.publish(endpoint, message).await {
+            Ok(()) => Ok(()),
+            Err(PushError::Gone(reason)) => {
+                tracing::info!(endpoint, %reason, "push endpoint unusable; device disabled");
+                if let Some(device) = envelope["deviceId"].as_str() {
+                    self.store
+                        .disable_device(device)
+                        .await
+                        .map_err(|err| err.to_string())?;
+                }
+                Ok(())
+            }
+            Err(PushError::Retry(reason)) => Err(reason),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod dispatcher;
 pub mod kinesis;
+pub mod sns;
 
 use async_trait::async_trait;
 
@@ -21,4 +22,29 @@ pub trait StreamSink: Send + Sync {
         partition_key: &str,
         data: Vec<u8>,
     ) -> Result<(), DeliveryError>;
+}
+
+/// Why a push could not be sent.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PushError {
+    /// Worth retrying later.
+    #[error("{0}")]
+    Retry(String),
+    /// The endpoint is disabled or deleted: the device gets no more pushes.
+    #[error("endpoint unusable: {0}")]
+    Gone(String),
+}
+
+/// Push notifications through SNS platform endpoints.
+#[async_trait]
+pub trait PushService: Send + Sync {
+    /// Creates (or finds, for the same token) the platform endpoint for a device token.
+    async fn create_endpoint(
+        &self,
+        application_arn: &str,
+        token: &str,
+        user_data: &str,
+    ) -> Result<String, DeliveryError>;
+    /// Publishes a `MessageStructure=json` message to an endpoint.
+    async fn publish(&self, endpoint_arn: &str, message: &str) -> Result<(), PushError>;
 }

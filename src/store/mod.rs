@@ -172,4 +172,28 @@ pub trait Store: Send + Sync {
     /// Fails a pool's bulk publish and drops its undelivered events.
     async fn fail_bulk_publish(&self, pool_id: &str, now_ms: i64, message: &str)
         -> StoreResult<()>;
+
+    /// The device registered for (identity, platform, token), if any.
+    async fn find_device(
+        &self,
+        identity_id: &str,
+        platform: &str,
+        token: &str,
+    ) -> StoreResult<Option<DeviceRecord>>;
+    async fn get_device(&self, id: &str) -> StoreResult<Option<DeviceRecord>>;
+    /// Inserts a device, or updates the one with the same id; `AlreadyExists` when another id
+    /// holds the same (identity, platform, token).
+    async fn put_device(&self, device: &DeviceRecord) -> StoreResult<()>;
+    /// Marks a device's endpoint unusable.
+    async fn disable_device(&self, id: &str) -> StoreResult<()>;
+    /// Subscribes a device to a dataset (idempotent).
+    async fn subscribe(&self, identity_id: &str, dataset: &str, device_id: &str)
+        -> StoreResult<()>;
+    /// Removes a subscription; false when there was none.
+    async fn unsubscribe(
+        &self,
+        identity_id: &str,
+        dataset: &str,
+        device_id: &str,
+    ) -> StoreResult<bool>;
 }

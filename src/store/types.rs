@@ -62,6 +62,23 @@ pub struct UpdateSnapshot {
     pub existing: std::collections::HashMap<String, RecordRow>,
     /// Live datasets of the identity, this one included if live.
     pub live_datasets: i64,
+    /// Enabled devices subscribed to this dataset (push sync).
+    pub subscribers: Vec<DeviceRecord>,
+}
+
+/// A device registered for push sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub identity_id: String,
+    /// APNS, APNS_SANDBOX, GCM or ADM.
+    pub platform: String,
+    pub token: String,
+    /// The SNS platform endpoint pushes go to.
+    pub endpoint_arn: String,
+    /// Set when SNS reported the endpoint disabled or gone; it gets no more pushes.
+    pub disabled: bool,
+    pub created_ms: i64,
 }
 
 /// What the rules decided: the dataset's new metadata and every record to write, plus the

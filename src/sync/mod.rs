@@ -3,11 +3,13 @@
 
 pub mod bulk_publish;
 pub mod pool_admin;
+pub mod push;
 pub mod rules;
 pub mod streams;
 
 use std::sync::Arc;
 
+use crate::integrations::PushService;
 use crate::store::{DatasetRow, RecordRow, Rejection, Store, StoreError};
 use crate::timeutil::{now_ms, Clock};
 use crate::tokens::TokenSigner;
@@ -58,6 +60,8 @@ pub enum SyncError {
     ConcurrentModification(String),
     #[error("{0}")]
     DuplicateRequest(String),
+    #[error("{0}")]
+    InvalidConfiguration(String),
     #[error("{0}")]
     AlreadyStreamed(String),
     #[error("{0}")]
@@ -161,6 +165,8 @@ pub struct SyncService {
     bulk_publish_interval_ms: i64,
     /// Woken after a commit that wrote outbox events, so delivery starts at once.
     outbox_signal: Arc<Notify>,
+    /// Creates SNS endpoints for RegisterDevice.
+    push: Arc<dyn PushService>,
 }
 
 impl SyncService {
@@ -169,6 +175,7 @@ impl SyncService {
         tokens: TokenSigner,
         settings: SyncSettings,
         outbox_signal: Arc<Notify>,
+        push: Arc<dyn PushService>,
     ) -> Self {
         SyncService {
             store,
@@ -177,6 +184,7 @@ impl SyncService {
             clock: settings.clock,
             bulk_publish_interval_ms: settings.bulk_publish_interval_ms,
             outbox_signal,
+            push,
         }
     }
 
@@ -439,6 +447,7 @@ impl SyncService {
         let patches = input.patches;
         let stream = self.stream_of(&r.pool_id).await?;
         let pool_id = r.pool_id.clone();
+        let writer = input.device_id.clone();
         let plan = self
             .store
             .update_records(
@@ -459,6 +468,14 @@ impl SyncService {
                         plan.outbox =
                             streams::update_events(&pool_id, stream, &plan.dataset, &plan.records);
                     }
+                    plan.outbox.extend(push::push_events(
+                        &pool_id,
+                        &identity_id,
+                        &name,
+                        plan.dataset.sync_count,
+                        &snapshot.subscribers,
+                        writer.as_deref(),
+                    ));
                     Ok(plan)
                 }),
             )

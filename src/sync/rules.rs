@@ -193,6 +193,7 @@ mod tests {
                 .map(|r| (r.key.clone(), r))
                 .collect::<HashMap<_, _>>(),
             live_datasets,
+            subscribers: Vec::new(),
         }
     }
 

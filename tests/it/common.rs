@@ -637,6 +637,7 @@ pub fn aws_at(endpoint: &str) -> cogsync::integrations::aws::AwsSettings {
         region: "us-east-1".into(),
         endpoint: Some(endpoint.to_string()),
         kinesis_endpoint: None,
+        sns_endpoint: None,
         credentials: Some(Credentials::new("testing", "testing", None, None, "moto")),
     }
 }

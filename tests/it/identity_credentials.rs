@@ -138,7 +138,7 @@ async fn temporary_credentials_are_confined_to_their_identity(s: TestServer) {
         Some(sign),
     )
     .await;
-    assert_aws_error(&r, 501, "NotImplementedException");
+    assert_aws_error(&r, 400, "InvalidConfigurationException");
 
     // A tampered session token is not recognised.
     let mut forged = token.session_token().unwrap().to_string();

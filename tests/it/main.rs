@@ -14,6 +14,7 @@ mod multi_node;
 mod pg_connection_loss;
 mod pool_admin;
 mod process;
+mod push;
 mod raw_requests;
 mod restart;
 mod streams;

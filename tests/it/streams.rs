@@ -292,7 +292,7 @@ async fn bulk_publish_sends_every_dataset_and_follows_its_rules() {
             )
         })
         .collect();
-    assert_eq!(got.len(), 500);
+    assert_eq!(got.len(), 500, "one record per dataset");
     assert_eq!(published, expected, "every dataset arrives");
     assert!(got
         .iter()

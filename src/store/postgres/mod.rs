@@ -24,9 +24,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls, Transaction};
 
 use super::{
-    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, IdentityRecord, NewOutboxEvent, OutboxEvent,
-    PoolRecord, PoolSettings, RecordCursor, RecordsPage, Rejection, Store, StoreError, StoreResult,
-    UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
+    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord, NewOutboxEvent,
+    OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordsPage, Rejection, Store, StoreError,
+    StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
 };
 use rows::{DATASET_COLS, IDENTITY_COLS, POOL_COLS, RECORD_COLS};
 
@@ -166,10 +166,12 @@ impl PostgresStore {
             .await
             .and_then(|r| r.try_get(0))
             .map_err(db_error)?;
+        let subscribers = select_subscribers(&tx, identity_id, name).await?;
         let snapshot = UpdateSnapshot {
             dataset,
             existing,
             live_datasets,
+            subscribers,
         };
         let plan = decide(&snapshot).map_err(StoreError::Rejected)?;
         let d = &plan.dataset;
@@ -238,6 +240,12 @@ impl PostgresStore {
         };
         tx.execute(
             "DELETE FROM records WHERE identity_id = $1 AND dataset_name = $2",
+            &[&identity_id, &name],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.execute(
+            "DELETE FROM subscriptions WHERE identity_id = $1 AND dataset_name = $2",
             &[&identity_id, &name],
         )
         .await
@@ -905,6 +913,134 @@ impl Store for PostgresStore {
             .map_err(db_error)?;
         tx.commit().await.map_err(db_error)
     }
+
+    async fn find_device(
+        &self,
+        identity_id: &str,
+        platform: &str,
+        token: &str,
+    ) -> StoreResult<Option<DeviceRecord>> {
+        let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE identity_id = $1 AND platform = $2 AND token = $3");
+        self.client()
+            .await?
+            .query_opt(&sql, &[&identity_id, &platform, &token])
+            .await
+            .map_err(db_error)?
+            .map(|r| device_from_row(&r))
+            .transpose()
+            .map_err(db_error)
+    }
+
+    async fn get_device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
+        let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1");
+        self.client()
+            .await?
+            .query_opt(&sql, &[&id])
+            .await
+            .map_err(db_error)?
+            .map(|r| device_from_row(&r))
+            .transpose()
+            .map_err(db_error)
+    }
+
+    async fn put_device(&self, d: &DeviceRecord) -> StoreResult<()> {
+        let result = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO devices (id, identity_id, platform, token, endpoint_arn, disabled, created_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (id) DO UPDATE SET endpoint_arn = EXCLUDED.endpoint_arn, disabled = EXCLUDED.disabled",
+                &[&d.id, &d.identity_id, &d.platform, &d.token, &d.endpoint_arn, &d.disabled, &d.created_ms],
+            )
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                Err(StoreError::AlreadyExists(d.token.clone()))
+            }
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    async fn disable_device(&self, id: &str) -> StoreResult<()> {
+        self.client()
+            .await?
+            .execute("UPDATE devices SET disabled = TRUE WHERE id = $1", &[&id])
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        identity_id: &str,
+        dataset: &str,
+        device_id: &str,
+    ) -> StoreResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO subscriptions (identity_id, dataset_name, device_id) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&identity_id, &dataset, &device_id],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        identity_id: &str,
+        dataset: &str,
+        device_id: &str,
+    ) -> StoreResult<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM subscriptions WHERE identity_id = $1 AND dataset_name = $2 AND device_id = $3",
+                &[&identity_id, &dataset, &device_id],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(n > 0)
+    }
+}
+
+const DEVICE_COLS: &str = "id, identity_id, platform, token, endpoint_arn, disabled, created_ms";
+
+fn device_from_row(r: &tokio_postgres::Row) -> Result<DeviceRecord, tokio_postgres::Error> {
+    Ok(DeviceRecord {
+        id: r.try_get(0)?,
+        identity_id: r.try_get(1)?,
+        platform: r.try_get(2)?,
+        token: r.try_get(3)?,
+        endpoint_arn: r.try_get(4)?,
+        disabled: r.try_get(5)?,
+        created_ms: r.try_get(6)?,
+    })
+}
+
+async fn select_subscribers(
+    tx: &Transaction<'_>,
+    identity_id: &str,
+    dataset: &str,
+) -> StoreResult<Vec<DeviceRecord>> {
+    let sql = format!(
+        "SELECT {DEVICE_COLS} FROM devices WHERE NOT disabled AND id IN
+             (SELECT device_id FROM subscriptions WHERE identity_id = $1 AND dataset_name = $2)
+         ORDER BY id"
+    );
+    let rows = tx
+        .query(&sql, &[&identity_id, &dataset])
+        .await
+        .map_err(db_error)?;
+    rows.iter()
+        .map(device_from_row)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_error)
 }
 
 async fn insert_outbox(

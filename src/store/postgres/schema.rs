@@ -100,6 +100,24 @@ CREATE TABLE bulk_publish (
     last_success_ms BIGINT
 );
 "#,
+    r#"
+CREATE TABLE devices (
+    id           TEXT PRIMARY KEY,
+    identity_id  TEXT NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    platform     TEXT NOT NULL,
+    token        TEXT NOT NULL,
+    endpoint_arn TEXT NOT NULL,
+    disabled     BOOLEAN NOT NULL,
+    created_ms   BIGINT NOT NULL,
+    UNIQUE (identity_id, platform, token)
+);
+CREATE TABLE subscriptions (
+    identity_id  TEXT NOT NULL,
+    dataset_name TEXT NOT NULL,
+    device_id    TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    PRIMARY KEY (identity_id, dataset_name, device_id)
+);
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -14,9 +14,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, IdentityRecord, NewOutboxEvent, OutboxEvent,
-    PoolRecord, PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection, Store, StoreError,
-    StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
+    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord, NewOutboxEvent,
+    OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection, Store,
+    StoreError, StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
 };
 use rows::{
     dataset_from_row, identity_from_row, pool_from_row, record_from_row, DATASET_COLS, RECORD_COLS,
@@ -391,7 +391,8 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .map_err(backend)?;
-            let snapshot = UpdateSnapshot { dataset, existing, live_datasets };
+            let subscribers = select_subscribers(&tx, &identity_id, &name)?;
+            let snapshot = UpdateSnapshot { dataset, existing, live_datasets, subscribers };
             let plan = decide(&snapshot).map_err(StoreError::Rejected)?;
             let d = &plan.dataset;
             tx.execute(
@@ -448,6 +449,11 @@ impl Store for SqliteStore {
             };
             tx.execute(
                 "DELETE FROM records WHERE identity_id = ?1 AND dataset_name = ?2",
+                params![identity_id, name],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "DELETE FROM subscriptions WHERE identity_id = ?1 AND dataset_name = ?2",
                 params![identity_id, name],
             )
             .map_err(backend)?;
@@ -901,6 +907,141 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn find_device(
+        &self,
+        identity_id: &str,
+        platform: &str,
+        token: &str,
+    ) -> StoreResult<Option<DeviceRecord>> {
+        let (i, p, t) = (
+            identity_id.to_owned(),
+            platform.to_owned(),
+            token.to_owned(),
+        );
+        self.read(move |c| {
+            let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE identity_id = ?1 AND platform = ?2 AND token = ?3");
+            c.query_row(&sql, params![i, p, t], device_from_row).optional().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1");
+            c.query_row(&sql, [id], device_from_row)
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn put_device(&self, d: &DeviceRecord) -> StoreResult<()> {
+        let d = d.clone();
+        self.write(move |c| {
+            let result = c.execute(
+                "INSERT INTO devices (id, identity_id, platform, token, endpoint_arn, disabled, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET endpoint_arn = excluded.endpoint_arn, disabled = excluded.disabled",
+                params![d.id, d.identity_id, d.platform, d.token, d.endpoint_arn, d.disabled, d.created_ms],
+            );
+            match result {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Err(StoreError::AlreadyExists(d.token))
+                }
+                Err(e) => Err(backend(e)),
+            }
+        })
+        .await
+    }
+
+    async fn disable_device(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            c.execute("UPDATE devices SET disabled = 1 WHERE id = ?1", [id])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn subscribe(
+        &self,
+        identity_id: &str,
+        dataset: &str,
+        device_id: &str,
+    ) -> StoreResult<()> {
+        let (i, d, v) = (
+            identity_id.to_owned(),
+            dataset.to_owned(),
+            device_id.to_owned(),
+        );
+        self.write(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO subscriptions (identity_id, dataset_name, device_id) VALUES (?1, ?2, ?3)",
+                params![i, d, v],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unsubscribe(
+        &self,
+        identity_id: &str,
+        dataset: &str,
+        device_id: &str,
+    ) -> StoreResult<bool> {
+        let (i, d, v) = (
+            identity_id.to_owned(),
+            dataset.to_owned(),
+            device_id.to_owned(),
+        );
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM subscriptions WHERE identity_id = ?1 AND dataset_name = ?2 AND device_id = ?3",
+                    params![i, d, v],
+                )
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+}
+
+const DEVICE_COLS: &str = "id, identity_id, platform, token, endpoint_arn, disabled, created_ms";
+
+fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
+    Ok(DeviceRecord {
+        id: r.get(0)?,
+        identity_id: r.get(1)?,
+        platform: r.get(2)?,
+        token: r.get(3)?,
+        endpoint_arn: r.get(4)?,
+        disabled: r.get(5)?,
+        created_ms: r.get(6)?,
+    })
+}
+
+fn select_subscribers(
+    c: &Connection,
+    identity_id: &str,
+    dataset: &str,
+) -> StoreResult<Vec<DeviceRecord>> {
+    let sql = format!(
+        "SELECT {DEVICE_COLS} FROM devices WHERE NOT disabled AND id IN
+             (SELECT device_id FROM subscriptions WHERE identity_id = ?1 AND dataset_name = ?2)
+         ORDER BY id"
+    );
+    let mut st = c.prepare_cached(&sql).map_err(backend)?;
+    let rows = st
+        .query_map(params![identity_id, dataset], device_from_row)
+        .map_err(backend)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(backend)
 }
 
 fn insert_outbox(
