@@ -156,6 +156,7 @@ async fn serve(o: Options) -> ExitCode {
     }
     let mut config = ServerConfig::new(listen, data_dir, credentials);
     config.aws = cogsync::integrations::aws::AwsSettings::from_env(&region);
+    config.sync.region = region.clone();
     config.region = region;
     config.database_url = database_url;
     config.oidc_providers = oidc;

@@ -13,6 +13,7 @@ use crate::api::{self, App};
 use crate::auth::{Authenticator, SessionIssuer};
 use crate::config::ServerConfig;
 use crate::identity::IdentityService;
+use crate::integrations::trigger::{TriggerInvoker, Triggers};
 use crate::integrations::{
     dispatcher::Dispatcher, kinesis::KinesisSink, sns::SnsPush, PushService,
 };
@@ -64,6 +65,7 @@ pub async fn build_app(
     store: Arc<dyn Store>,
     outbox_signal: Arc<Notify>,
     push: Arc<dyn PushService>,
+    triggers: Arc<dyn TriggerInvoker>,
 ) -> Result<App, StartError> {
     let mut fresh = vec![0u8; 32];
     getrandom::fill(&mut fresh).map_err(|e| StartError::Store(e.to_string()))?;
@@ -79,6 +81,7 @@ pub async fn build_app(
             config.sync.clone(),
             outbox_signal,
             push,
+            triggers,
         ),
         identity: IdentityService::new(
             store,
@@ -120,7 +123,15 @@ pub async fn start_with_store(
 ) -> Result<RunningServer, StartError> {
     let signal = Arc::new(Notify::new());
     let push: Arc<dyn PushService> = Arc::new(SnsPush::new(&config.aws));
-    let app = build_app(&config, store.clone(), signal.clone(), push.clone()).await?;
+    let triggers: Arc<dyn TriggerInvoker> = Arc::new(Triggers::new(&config.aws));
+    let app = build_app(
+        &config,
+        store.clone(),
+        signal.clone(),
+        push.clone(),
+        triggers,
+    )
+    .await?;
     let (dispatcher_stop, stopping) = watch::channel(false);
     let sink = Arc::new(KinesisSink::new(&config.aws));
     let dispatcher = tokio::spawn(Dispatcher::new(store, sink, push, signal).run(stopping));

@@ -16,6 +16,9 @@ pub enum ErrorCode {
     DuplicateRequest,
     AlreadyStreamed,
     InvalidConfiguration,
+    InvalidLambdaFunctionOutput,
+    LambdaThrottled,
+    LambdaSocketTimeout,
     NotAuthorized,
     ResourceNotFound,
     ResourceConflict,
@@ -40,6 +43,9 @@ impl ErrorCode {
             ErrorCode::ConcurrentModification => "ConcurrentModificationException",
             ErrorCode::DuplicateRequest => "DuplicateRequestException",
             ErrorCode::InvalidConfiguration => "InvalidConfigurationException",
+            ErrorCode::InvalidLambdaFunctionOutput => "InvalidLambdaFunctionOutputException",
+            ErrorCode::LambdaThrottled => "LambdaThrottledException",
+            ErrorCode::LambdaSocketTimeout => "LambdaSocketTimeoutException",
             ErrorCode::AlreadyStreamed => "AlreadyStreamedException",
             ErrorCode::NotAuthorized => "NotAuthorizedException",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
@@ -70,7 +76,10 @@ impl ErrorCode {
             | ErrorCode::ExpiredToken => StatusCode::FORBIDDEN,
             ErrorCode::ResourceNotFound | ErrorCode::UnknownOperation => StatusCode::NOT_FOUND,
             ErrorCode::ResourceConflict => StatusCode::CONFLICT,
-            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyRequests | ErrorCode::LambdaThrottled => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ErrorCode::LambdaSocketTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -78,6 +87,7 @@ impl ErrorCode {
             | ErrorCode::ConcurrentModification
             | ErrorCode::DuplicateRequest
             | ErrorCode::InvalidConfiguration
+            | ErrorCode::InvalidLambdaFunctionOutput
             | ErrorCode::AlreadyStreamed
             | ErrorCode::LimitExceeded
             | ErrorCode::DeveloperUserAlreadyRegistered => StatusCode::BAD_REQUEST,
@@ -170,6 +180,9 @@ impl From<SyncError> for ApiError {
             SyncError::ConcurrentModification(_) => ErrorCode::ConcurrentModification,
             SyncError::DuplicateRequest(_) => ErrorCode::DuplicateRequest,
             SyncError::InvalidConfiguration(_) => ErrorCode::InvalidConfiguration,
+            SyncError::InvalidLambdaOutput(_) => ErrorCode::InvalidLambdaFunctionOutput,
+            SyncError::LambdaThrottled(_) => ErrorCode::LambdaThrottled,
+            SyncError::LambdaTimeout(_) => ErrorCode::LambdaSocketTimeout,
             SyncError::AlreadyStreamed(_) => ErrorCode::AlreadyStreamed,
             SyncError::Internal(_) => ErrorCode::InternalError,
         };

@@ -17,6 +17,8 @@ pub struct AwsSettings {
     pub kinesis_endpoint: Option<String>,
     /// Per-service endpoint for SNS, overriding `endpoint`.
     pub sns_endpoint: Option<String>,
+    /// Per-service endpoint for Lambda, overriding `endpoint`.
+    pub lambda_endpoint: Option<String>,
     /// From `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`.
     pub credentials: Option<Credentials>,
 }
@@ -42,6 +44,7 @@ impl AwsSettings {
             endpoint: var("AWS_ENDPOINT_URL"),
             kinesis_endpoint: var("AWS_ENDPOINT_URL_KINESIS"),
             sns_endpoint: var("AWS_ENDPOINT_URL_SNS"),
+            lambda_endpoint: var("AWS_ENDPOINT_URL_LAMBDA"),
             credentials,
         }
     }

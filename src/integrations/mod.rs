@@ -5,6 +5,7 @@ pub mod aws;
 pub mod dispatcher;
 pub mod kinesis;
 pub mod sns;
+pub mod trigger;
 
 use async_trait::async_trait;
 

@@ -6,9 +6,11 @@ pub mod pool_admin;
 pub mod push;
 pub mod rules;
 pub mod streams;
+pub mod trigger;
 
 use std::sync::Arc;
 
+use crate::integrations::trigger::TriggerInvoker;
 use crate::integrations::PushService;
 use crate::store::{DatasetRow, RecordRow, Rejection, Store, StoreError};
 use crate::timeutil::{now_ms, Clock};
@@ -62,6 +64,12 @@ pub enum SyncError {
     DuplicateRequest(String),
     #[error("{0}")]
     InvalidConfiguration(String),
+    #[error("{0}")]
+    InvalidLambdaOutput(String),
+    #[error("{0}")]
+    LambdaThrottled(String),
+    #[error("{0}")]
+    LambdaTimeout(String),
     #[error("{0}")]
     AlreadyStreamed(String),
     #[error("{0}")]
@@ -145,6 +153,8 @@ pub struct SyncSettings {
     pub clock: Arc<dyn Clock>,
     /// The least time between two successful bulk publishes of a pool (24 hours on AWS).
     pub bulk_publish_interval_ms: i64,
+    /// The region named in sync-trigger events.
+    pub region: String,
 }
 
 impl Default for SyncSettings {
@@ -153,6 +163,7 @@ impl Default for SyncSettings {
             limits: Limits::default(),
             clock: Arc::new(crate::timeutil::SystemClock),
             bulk_publish_interval_ms: 24 * 60 * 60 * 1000,
+            region: "us-east-1".into(),
         }
     }
 }
@@ -167,6 +178,9 @@ pub struct SyncService {
     outbox_signal: Arc<Notify>,
     /// Creates SNS endpoints for RegisterDevice.
     push: Arc<dyn PushService>,
+    /// Runs sync triggers.
+    triggers: Arc<dyn TriggerInvoker>,
+    region: String,
 }
 
 impl SyncService {
@@ -176,6 +190,7 @@ impl SyncService {
         settings: SyncSettings,
         outbox_signal: Arc<Notify>,
         push: Arc<dyn PushService>,
+        triggers: Arc<dyn TriggerInvoker>,
     ) -> Self {
         SyncService {
             store,
@@ -185,6 +200,8 @@ impl SyncService {
             bulk_publish_interval_ms: settings.bulk_publish_interval_ms,
             outbox_signal,
             push,
+            triggers,
+            region: settings.region,
         }
     }
 
@@ -440,12 +457,24 @@ impl SyncService {
         if input.patches.is_empty() {
             return Ok(Vec::new());
         }
-        let keys = input.patches.iter().map(|p| p.key.clone()).collect();
+        let settings = self.store.get_pool_settings(&r.pool_id).await?;
+        let stream = streams::stream_of(&settings);
+        // The sync trigger runs for identity credentials only (developer writes bypass it).
+        let trigger = match caller {
+            Caller::Identity { .. } => trigger::target_of(&settings),
+            Caller::Developer { .. } => None,
+        };
+        let (patches, expected_count) = match trigger {
+            None => (input.patches, None),
+            Some(target) => self.run_trigger(&target, r, input.patches).await?,
+        };
+        if patches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = patches.iter().map(|p| p.key.clone()).collect();
         let (identity_id, name) = (r.identity_id.clone(), r.dataset_name.clone());
         let modified_by = caller.modified_by().to_owned();
         let limits = self.limits;
-        let patches = input.patches;
-        let stream = self.stream_of(&r.pool_id).await?;
         let pool_id = r.pool_id.clone();
         let writer = input.device_id.clone();
         let plan = self
@@ -455,6 +484,9 @@ impl SyncService {
                 &r.dataset_name,
                 keys,
                 Box::new(move |snapshot| {
+                    if let Some(expected) = expected_count {
+                        trigger::check_unchanged(snapshot, expected, &patches)?;
+                    }
                     let mut plan = rules::plan_update(
                         snapshot,
                         &patches,

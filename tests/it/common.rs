@@ -631,6 +631,22 @@ pub fn moto_url(test: &str) -> Option<String> {
     }
 }
 
+/// A second moto for Lambda tests (`COGSYNC_TEST_MOTO_LAMBDA_URL`), or None after announcing the
+/// skip.
+pub fn moto_lambda_url(test: &str) -> Option<String> {
+    match std::env::var("COGSYNC_TEST_MOTO_LAMBDA_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: needs a moto for Lambda; set COGSYNC_TEST_MOTO_LAMBDA_URL (e.g. http://127.0.0.1:5056)"
+            );
+            None
+        }
+    }
+}
+
 /// Settings that point cogsync's AWS clients at `endpoint` with moto's dummy credentials.
 pub fn aws_at(endpoint: &str) -> cogsync::integrations::aws::AwsSettings {
     cogsync::integrations::aws::AwsSettings {
@@ -638,6 +654,7 @@ pub fn aws_at(endpoint: &str) -> cogsync::integrations::aws::AwsSettings {
         endpoint: Some(endpoint.to_string()),
         kinesis_endpoint: None,
         sns_endpoint: None,
+        lambda_endpoint: None,
         credentials: Some(Credentials::new("testing", "testing", None, None, "moto")),
     }
 }

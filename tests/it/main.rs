@@ -22,3 +22,4 @@ mod sync_flow;
 mod sync_limits;
 mod sync_race;
 mod sync_validation;
+mod triggers;

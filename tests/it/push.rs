@@ -59,12 +59,26 @@ async fn messages_for(moto: &str, token: &str) -> Vec<Value> {
     out
 }
 
+/// GETs JSON from moto, retrying: its state dump can be large and slow under load.
 async fn reqwest_json(url: &str) -> Value {
     use http_body_util::BodyExt;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let resp = client.get(url.parse().unwrap()).await.unwrap();
-    serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap()
+    let mut last = String::new();
+    for _ in 0..50 {
+        match client.get(url.parse().unwrap()).await {
+            Ok(resp) => match resp.into_body().collect().await {
+                Ok(body) => match serde_json::from_slice(&body.to_bytes()) {
+                    Ok(v) => return v,
+                    Err(e) => last = e.to_string(),
+                },
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("cannot read {url}: {last}")
 }
 
 async fn wait_for(moto: &str, token: &str, n: usize) -> Vec<Value> {
