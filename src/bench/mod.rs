@@ -1,0 +1,201 @@
+//! The sync benchmark: devices with identity credentials driving a server over HTTP exactly as
+//! the sync managers do, an `echo` baseline with the same client machinery, a ledger of
+//! acknowledged writes checked against the server after every write workload, and reports
+//! (text, JSON, SVG). The `cogsync-bench` binary and the test suite's smoke run use it.
+
+pub mod client;
+pub mod report;
+mod workloads;
+
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use axum::http::Method;
+use serde_json::{json, Value};
+
+use client::{HttpClient, Reply, Signer};
+pub use workloads::{run, Workload, WorkloadResult};
+
+/// One simulated device: an identity with its temporary credentials and its own dataset.
+#[derive(Clone)]
+pub struct Device {
+    pub http: HttpClient,
+    pub signer: Signer,
+    pub pool: String,
+    pub identity: String,
+    pub dataset: String,
+}
+
+fn enc(id: &str) -> String {
+    id.replace(':', "%3A")
+}
+
+fn expect(reply: Result<Reply, String>, what: &str) -> Result<Value, String> {
+    match reply {
+        Ok(r) if r.status == 200 => Ok(r.body),
+        Ok(r) => Err(format!("{what}: HTTP {} {}", r.status, r.body)),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}
+
+async fn identity_call(
+    http: &HttpClient,
+    op: &str,
+    body: Value,
+    signer: Option<&Signer>,
+) -> Result<Value, String> {
+    let target = format!("AWSCognitoIdentityService.{op}");
+    let reply = http
+        .call(
+            Method::POST,
+            "/",
+            &[
+                ("x-amz-target", &target),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+            body.to_string().into_bytes(),
+            signer,
+        )
+        .await;
+    expect(reply, op)
+}
+
+/// Creates a pool and `n` identities with temporary credentials, each with dataset `ds-<i>`.
+pub async fn provision(
+    endpoint: &str,
+    developer: &Credentials,
+    n: usize,
+) -> Result<Vec<Device>, String> {
+    let http = HttpClient::new(endpoint);
+    let dev = Signer {
+        credentials: developer.clone(),
+        service: "cognito-identity",
+    };
+    let pool = identity_call(
+        &http,
+        "CreateIdentityPool",
+        json!({ "IdentityPoolName": "bench", "AllowUnauthenticatedIdentities": true }),
+        Some(&dev),
+    )
+    .await?["IdentityPoolId"]
+        .as_str()
+        .ok_or("no pool id")?
+        .to_owned();
+    let mut devices = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = identity_call(&http, "GetId", json!({ "IdentityPoolId": pool }), None).await?
+            ["IdentityId"]
+            .as_str()
+            .ok_or("no identity id")?
+            .to_owned();
+        let creds = identity_call(
+            &http,
+            "GetCredentialsForIdentity",
+            json!({ "IdentityId": id }),
+            None,
+        )
+        .await?;
+        let c = &creds["Credentials"];
+        let field = |k: &str| c[k].as_str().map(str::to_owned).ok_or(format!("no {k}"));
+        let credentials = Credentials::new(
+            field("AccessKeyId")?,
+            field("SecretKey")?,
+            Some(field("SessionToken")?),
+            None,
+            "bench",
+        );
+        devices.push(Device {
+            http: http.clone(),
+            signer: Signer {
+                credentials,
+                service: "cognito-sync",
+            },
+            pool: pool.clone(),
+            identity: id,
+            dataset: format!("ds-{i}"),
+        });
+    }
+    Ok(devices)
+}
+
+impl Device {
+    fn dataset_path(&self) -> String {
+        format!(
+            "/identitypools/{}/identities/{}/datasets/{}",
+            enc(&self.pool),
+            enc(&self.identity),
+            self.dataset
+        )
+    }
+
+    /// ListRecords after `last` (everything in one page, as iOS asks).
+    pub async fn list(&self, last: i64) -> Result<Reply, String> {
+        let path = format!("{}/records?lastSyncCount={last}", self.dataset_path());
+        self.http
+            .call(Method::GET, &path, &[], Vec::new(), Some(&self.signer))
+            .await
+    }
+
+    /// UpdateRecords with `replace` patches of (key, value, count).
+    pub async fn update(
+        &self,
+        token: &str,
+        patches: &[(String, String, i64)],
+    ) -> Result<Reply, String> {
+        let patches: Vec<Value> = patches
+            .iter()
+            .map(|(k, v, c)| json!({ "Op": "replace", "Key": k, "Value": v, "SyncCount": c }))
+            .collect();
+        let body = json!({ "SyncSessionToken": token, "RecordPatches": patches })
+            .to_string()
+            .into_bytes();
+        self.http
+            .call(
+                Method::POST,
+                &self.dataset_path(),
+                &[("content-type", "application/json")],
+                body,
+                Some(&self.signer),
+            )
+            .await
+    }
+
+    /// A SyncSessionToken for the device's dataset.
+    pub async fn session_token(&self) -> Result<String, String> {
+        let body = expect(self.list(0).await, "ListRecords")?;
+        body["SyncSessionToken"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| "no token".into())
+    }
+}
+
+/// A bare HTTP server answering every request with a fixed small JSON: the baseline.
+pub async fn start_echo() -> Result<(String, tokio::task::JoinHandle<()>), String> {
+    async fn fixed() -> ([(&'static str, &'static str); 1], &'static str) {
+        (
+            [("content-type", "application/json")],
+            r#"{"Records":[],"Count":0,"DatasetSyncCount":0}"#,
+        )
+    }
+    let app = axum::Router::new().fallback(fixed);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((url, task))
+}
+
+/// How long or how much to run a workload.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub duration: Duration,
+    /// Stop after this many requests in all (smoke runs); None: run for `duration`.
+    pub max_requests: Option<u64>,
+}

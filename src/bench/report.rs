@@ -1,0 +1,115 @@
+//! Benchmark reports: a text table, JSON for machines, and an SVG chart for people. Every
+//! throughput is also given as a ratio to the `echo` baseline of the same run.
+
+use serde_json::{json, Value};
+
+use super::workloads::{Workload, WorkloadResult};
+
+fn echo_rps(results: &[WorkloadResult]) -> Option<f64> {
+    results
+        .iter()
+        .find(|r| r.workload == Workload::Echo)
+        .map(WorkloadResult::requests_per_second)
+}
+
+fn ratio(r: &WorkloadResult, echo: Option<f64>) -> Option<f64> {
+    echo.filter(|e| *e > 0.0)
+        .map(|e| r.requests_per_second() / e)
+}
+
+fn ledger_text(r: &WorkloadResult) -> String {
+    match &r.ledger {
+        None => "-".into(),
+        Some(Ok(())) => "clean".into(),
+        Some(Err(e)) => format!("MISMATCH: {e}"),
+    }
+}
+
+pub fn text(results: &[WorkloadResult]) -> String {
+    let echo = echo_rps(results);
+    let mut out = format!(
+        "{:<9} {:>10} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9}  ledger\n",
+        "workload", "req/s", "x echo", "p50 ms", "p99 ms", "p99.9 ms", "errors", "conflicts"
+    );
+    for r in results {
+        out.push_str(&format!(
+            "{:<9} {:>10.0} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>9}  {}\n",
+            r.workload.name(),
+            r.requests_per_second(),
+            ratio(r, echo).map_or("-".into(), |x| format!("{x:.2}")),
+            r.percentile_ms(50.0),
+            r.percentile_ms(99.0),
+            r.percentile_ms(99.9),
+            r.errors,
+            r.conflicts,
+            ledger_text(r),
+        ));
+        if let Some(e) = &r.first_error {
+            out.push_str(&format!("          first error: {e}\n"));
+        }
+    }
+    out
+}
+
+pub fn json(results: &[WorkloadResult]) -> Value {
+    let echo = echo_rps(results);
+    json!(results
+        .iter()
+        .map(|r| json!({
+            "workload": r.workload.name(),
+            "requests": r.requests,
+            "seconds": r.elapsed.as_secs_f64(),
+            "requests_per_second": r.requests_per_second(),
+            "ratio_to_echo": ratio(r, echo),
+            "p50_ms": r.percentile_ms(50.0),
+            "p99_ms": r.percentile_ms(99.0),
+            "p999_ms": r.percentile_ms(99.9),
+            "errors": r.errors,
+            "conflicts": r.conflicts,
+            "ledger": ledger_text(r),
+            "first_error": r.first_error,
+        }))
+        .collect::<Vec<_>>())
+}
+
+/// Two bar charts side by side: throughput as a ratio to echo, and p50/p99 latency.
+pub fn svg(results: &[WorkloadResult], title: &str) -> String {
+    let echo = echo_rps(results);
+    let (w, h, top, row) = (900.0, 80.0 + 40.0 * results.len() as f64, 60.0, 40.0);
+    let max_ms = results
+        .iter()
+        .map(|r| r.percentile_ms(99.0))
+        .fold(1.0f64, f64::max);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="13">
+<rect width="100%" height="100%" fill="white"/>
+<text x="20" y="25" font-size="16" font-weight="bold">{title}</text>
+<text x="110" y="48">throughput (× echo)</text><text x="520" y="48">latency p50 / p99 (ms)</text>
+"#
+    );
+    for (i, r) in results.iter().enumerate() {
+        let y = top + row * i as f64;
+        let x = ratio(r, echo).unwrap_or(0.0).min(1.5);
+        let bar = 300.0 * x / 1.5;
+        let (p50, p99) = (r.percentile_ms(50.0), r.percentile_ms(99.0));
+        s.push_str(&format!(
+            r##"<text x="20" y="{ty}">{name}</text>
+<rect x="110" y="{y}" width="{bar:.1}" height="22" fill="#4a7bd0"/>
+<text x="{lx:.1}" y="{ty}">{rps:.0}/s ({xr:.2}×)</text>
+<rect x="520" y="{y}" width="{b99:.1}" height="22" fill="#e3a33b"/>
+<rect x="520" y="{y}" width="{b50:.1}" height="22" fill="#c0392b"/>
+<text x="{lx2:.1}" y="{ty}">{p50:.2} / {p99:.2}</text>
+"##,
+            ty = y + 16.0,
+            name = r.workload.name(),
+            lx = 115.0 + bar,
+            rps = r.requests_per_second(),
+            xr = ratio(r, echo).unwrap_or(0.0),
+            b99 = 250.0 * p99 / max_ms,
+            b50 = 250.0 * p50 / max_ms,
+            lx2 = 525.0 + 250.0 * p99 / max_ms,
+        ));
+    }
+    s.push_str("</svg>\n");
+    s
+}

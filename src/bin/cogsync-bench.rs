@@ -1,0 +1,190 @@
+//! `cogsync-bench`: measures a cogsync server the way devices use it. Without `--endpoint` it
+//! starts the `cogsync` binary next to itself on a fresh data directory (SQLite, or PostgreSQL
+//! with `--database-url`). Every throughput is reported with its ratio to the `echo` baseline
+//! measured in the same run; write workloads end with a ledger check that fails the run loudly.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use clap::Parser;
+use cogsync::bench::{self, report, Budget, Workload};
+
+#[derive(Parser)]
+#[command(
+    name = "cogsync-bench",
+    about = "Benchmark a cogsync server with device-like traffic"
+)]
+struct Args {
+    /// A running server to measure (needs --access-key/--secret-key); default: start one.
+    #[arg(long)]
+    endpoint: Option<String>,
+    #[arg(long, env = "COGSYNC_ACCESS_KEY_ID")]
+    access_key: Option<String>,
+    #[arg(long, env = "COGSYNC_SECRET_ACCESS_KEY")]
+    secret_key: Option<String>,
+    /// For the started server: PostgreSQL instead of SQLite.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// The cogsync binary to start (default: next to this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds per workload.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Comma-separated workloads (echo is always run first, as the baseline).
+    #[arg(long, default_value = "list,update,sync,conflict")]
+    workloads: String,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Write an SVG chart here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+struct Spawned {
+    child: Child,
+    _dir: PathBuf,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn spawn_server(args: &Args, creds: &Credentials) -> Result<(String, Spawned), String> {
+    let bin = match &args.server_bin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .with_file_name("cogsync"),
+    };
+    let dir = std::env::temp_dir().join(format!("cogsync-bench-{}", uuid::Uuid::new_v4().simple()));
+    let mut cmd = Command::new(&bin);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env("COGSYNC_ACCESS_KEY_ID", creds.access_key_id())
+        .env("COGSYNC_SECRET_ACCESS_KEY", creds.secret_access_key())
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(url) = &args.database_url {
+        cmd.args(["--database-url", url]);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let spawned = Spawned { child, _dir: dir };
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        if let Some(url) = line.strip_prefix("cogsync listening on ") {
+            return Ok((url.to_owned(), spawned));
+        }
+    }
+    Err("the server exited before listening".into())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cogsync-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<ExitCode, String> {
+    let mut workloads = vec![Workload::Echo];
+    for name in args.workloads.split(',').filter(|s| !s.is_empty()) {
+        let w = Workload::parse(name.trim()).ok_or(format!("unknown workload {name}"))?;
+        if w != Workload::Echo {
+            workloads.push(w);
+        }
+    }
+    let (endpoint, creds, _server) = match &args.endpoint {
+        Some(url) => {
+            let key = args
+                .access_key
+                .clone()
+                .ok_or("--endpoint needs --access-key")?;
+            let secret = args
+                .secret_key
+                .clone()
+                .ok_or("--endpoint needs --secret-key")?;
+            (
+                url.clone(),
+                Credentials::new(key, secret, None, None, "bench"),
+                None,
+            )
+        }
+        None => {
+            let creds = Credentials::new(
+                "AKBENCH0000000000000",
+                "bench-secret-key-0000000000000000000000",
+                None,
+                None,
+                "bench",
+            );
+            let (url, spawned) = spawn_server(&args, &creds)?;
+            (url, creds, Some(spawned))
+        }
+    };
+    let devices = bench::provision(&endpoint, &creds, args.concurrency).await?;
+    let (echo_url, _echo) = bench::start_echo().await?;
+    let budget = Budget {
+        duration: Duration::from_secs(args.duration),
+        max_requests: None,
+    };
+    let mut results = Vec::new();
+    for w in workloads {
+        eprintln!(
+            "running {} for {}s with {} clients…",
+            w.name(),
+            args.duration,
+            args.concurrency
+        );
+        results.push(bench::run(w, &devices, args.concurrency, budget, &echo_url).await);
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::json(&results)).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", report::text(&results));
+    }
+    if let Some(path) = &args.svg {
+        let title = format!(
+            "cogsync-bench: {} clients, {}s per workload, {}",
+            args.concurrency,
+            args.duration,
+            if args.database_url.is_some() {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            }
+        );
+        std::fs::write(path, report::svg(&results, &title)).map_err(|e| e.to_string())?;
+    }
+    let failed = results
+        .iter()
+        .any(|r| matches!(r.ledger, Some(Err(_))) || r.errors > 0);
+    if failed {
+        eprintln!("cogsync-bench: FAILED: errors or a ledger mismatch (see above)");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,34 @@
+//! A short run of every benchmark workload: no errors, and the server's state equals the
+//! ledger of acknowledged writes. (No timing is asserted: speed is the benchmark's business.)
+
+use std::time::Duration;
+
+use cogsync::bench::{self, Budget, Workload};
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_workload_runs_clean_with_a_matching_ledger() {
+    let s = TestServer::start().await;
+    let creds = aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t");
+    let devices = bench::provision(&s.endpoint, &creds, 4).await.unwrap();
+    let (echo, _task) = bench::start_echo().await.unwrap();
+    let budget = Budget {
+        duration: Duration::from_secs(30),
+        max_requests: Some(300),
+    };
+    for w in Workload::ALL {
+        let r = bench::run(w, &devices, 4, budget, &echo).await;
+        assert_eq!(r.errors, 0, "{}: {:?}", w.name(), r.first_error);
+        assert!(
+            r.requests >= 100,
+            "{}: only {} requests",
+            w.name(),
+            r.requests
+        );
+        match w {
+            Workload::Echo | Workload::List => assert!(r.ledger.is_none()),
+            _ => assert_eq!(r.ledger, Some(Ok(())), "{}", w.name()),
+        }
+    }
+}
