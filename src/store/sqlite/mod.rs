@@ -29,9 +29,59 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
+/// Delivers a write's outcome once its batch is committed.
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A write: runs inside a savepoint; says whether to keep its changes.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// Most writes one transaction (one fsync) carries.
+const MAX_BATCH: usize = 256;
+
+/// Group commit: takes every write waiting, runs each in a savepoint of one transaction,
+/// commits once, then answers them all. Under load many writes share one fsync; alone, a
+/// write commits at once.
+fn writer_loop(mut conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut pending = std::collections::VecDeque::from([first]);
+        while pending.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => pending.push_back(job),
+                Err(_) => break,
+            }
+        }
+        let mut completions = Vec::with_capacity(pending.len());
+        let committed = (|| -> Result<(), String> {
+            let mut tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| e.to_string())?;
+            while !pending.is_empty() {
+                let sp = tx.savepoint().map_err(|e| e.to_string())?;
+                let Some(job) = pending.pop_front() else {
+                    break;
+                };
+                let (keep, complete) = job(&sp);
+                completions.push(complete);
+                if keep {
+                    sp.commit().map_err(|e| e.to_string())?;
+                }
+            }
+            tx.commit().map_err(|e| e.to_string())
+        })();
+        // Writes the failed batch never reached are answered with its failure.
+        for job in pending {
+            let (_, complete) = job(&conn);
+            completions.push(complete);
+        }
+        for complete in completions {
+            complete(committed.clone());
+        }
+    }
+}
+
 struct Inner {
     path: std::path::PathBuf,
-    writer: Mutex<Connection>,
+    /// The queue of the writer thread, which owns the writing connection.
+    writer: Mutex<std::sync::mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -55,30 +105,50 @@ impl SqliteStore {
         let path = dir.join("cogsync.sqlite3");
         let mut writer = open_connection(&path).map_err(backend)?;
         schema::migrate(&mut writer).map_err(StoreError::Backend)?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("cogsync-sqlite-writer".into())
+            .spawn(move || writer_loop(writer, queue))
+            .map_err(backend)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path,
-                writer: Mutex::new(writer),
+                writer: Mutex::new(jobs),
                 readers: Mutex::new(Vec::new()),
             }),
         })
     }
 
+    /// Runs `f` on the writer thread inside its own savepoint of a batch transaction, and
+    /// answers once the batch is committed (fsync'd). An error rolls back `f`'s changes only.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(backend)?
+        let (reply, answer) = tokio::sync::oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let result = f(conn);
+            let keep = result.is_ok();
+            let complete: Completion = Box::new(move |committed: Result<(), String>| {
+                let outcome = match (result, committed) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(e)) => Err(StoreError::Backend(e)),
+                    (Err(e), _) => Err(e),
+                };
+                let _ = reply.send(outcome);
+            });
+            (keep, complete)
+        });
+        self.inner
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Backend("writer queue lock poisoned".into()))?
+            .send(job)
+            .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the SQLite writer dropped a request".into()))?
     }
 
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
@@ -363,10 +433,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<UpdatePlan> {
         let (identity_id, name) = (identity_id.to_owned(), name.to_owned());
         self.write(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let dataset = select_dataset(&tx, &identity_id, &name)?;
+            let tx = c;
+            let dataset = select_dataset(tx, &identity_id, &name)?;
             let mut existing = std::collections::HashMap::with_capacity(keys.len());
             {
                 let sql = format!(
@@ -391,7 +459,7 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .map_err(backend)?;
-            let subscribers = select_subscribers(&tx, &identity_id, &name)?;
+            let subscribers = select_subscribers(tx, &identity_id, &name)?;
             let snapshot = UpdateSnapshot { dataset, existing, live_datasets, subscribers };
             let plan = decide(&snapshot).map_err(StoreError::Rejected)?;
             let d = &plan.dataset;
@@ -425,8 +493,7 @@ impl Store for SqliteStore {
                         .map_err(backend)?;
                 }
             }
-            insert_outbox(&tx, &plan.outbox, plan.dataset.last_modified_ms)?;
-            tx.commit().map_err(backend)?;
+            insert_outbox(tx, &plan.outbox, plan.dataset.last_modified_ms)?;
             Ok(plan)
         })
         .await
@@ -440,10 +507,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<DatasetRow>> {
         let (identity_id, name) = (identity_id.to_owned(), name.to_owned());
         self.write(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let before = match select_dataset(&tx, &identity_id, &name)? {
+            let tx = c;
+            let before = match select_dataset(tx, &identity_id, &name)? {
                 Some(d) if d.live => d,
                 _ => return Ok(None),
             };
@@ -465,9 +530,8 @@ impl Store for SqliteStore {
             )
             .map_err(backend)?;
             if let Some(events) = &events {
-                insert_outbox(&tx, &events(&before), crate::timeutil::now_ms())?;
+                insert_outbox(tx, &events(&before), crate::timeutil::now_ms())?;
             }
-            tx.commit().map_err(backend)?;
             Ok(Some(before))
         })
         .await
@@ -576,9 +640,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<String>> {
         let (source, dest) = (source.to_owned(), dest.to_owned());
         self.write(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
+            let tx = c;
             let names: Vec<String> = {
                 let mut st = tx
                     .prepare_cached("SELECT name FROM datasets WHERE identity_id = ?1 AND live = 1 ORDER BY name")
@@ -620,7 +682,6 @@ impl Store for SqliteStore {
             tx.execute("UPDATE logins SET identity_id = ?1 WHERE identity_id = ?2", params![dest, source])
                 .map_err(backend)?;
             tx.execute("DELETE FROM identities WHERE id = ?1", [&source]).map_err(backend)?;
-            tx.commit().map_err(backend)?;
             Ok(created)
         })
         .await
@@ -744,7 +805,7 @@ impl Store for SqliteStore {
 
     async fn complete_outbox(&self, id: i64, now_ms: i64) -> StoreResult<()> {
         self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let tx = c;
             let job: Option<Option<String>> = tx
                 .query_row("DELETE FROM outbox WHERE id = ?1 RETURNING job", [id], |r| r.get(0))
                 .optional()
@@ -758,7 +819,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             }
-            tx.commit().map_err(backend)
+            Ok(())
         })
         .await
     }
@@ -795,7 +856,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let pool_id = pool_id.to_owned();
         self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let tx = c;
             let state: Option<(String, Option<i64>)> = tx
                 .query_row(
                     "SELECT status, last_success_ms FROM bulk_publish WHERE pool_id = ?1",
@@ -842,7 +903,7 @@ impl Store for SqliteStore {
                 };
                 let batch = events(d, &records);
                 written += batch.len();
-                insert_outbox(&tx, &batch, now_ms)?;
+                insert_outbox(tx, &batch, now_ms)?;
             }
             if written == 0 {
                 tx.execute(
@@ -852,7 +913,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             }
-            tx.commit().map_err(backend)
+            Ok(())
         })
         .await
     }
@@ -892,9 +953,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let (pool_id, message) = (pool_id.to_owned(), message.to_owned());
         self.write(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
+            let tx = c;
             tx.execute(
                 "UPDATE bulk_publish SET status = 'FAILED', complete_ms = ?2, failure_message = ?3
                  WHERE pool_id = ?1 AND status = 'IN_PROGRESS'",
@@ -903,7 +962,7 @@ impl Store for SqliteStore {
             .map_err(backend)?;
             tx.execute("DELETE FROM outbox WHERE job = ?1", [&pool_id])
                 .map_err(backend)?;
-            tx.commit().map_err(backend)
+            Ok(())
         })
         .await
     }
@@ -1044,11 +1103,7 @@ fn select_subscribers(
     rows.collect::<Result<Vec<_>, _>>().map_err(backend)
 }
 
-fn insert_outbox(
-    tx: &rusqlite::Transaction<'_>,
-    events: &[NewOutboxEvent],
-    now_ms: i64,
-) -> StoreResult<()> {
+fn insert_outbox(tx: &Connection, events: &[NewOutboxEvent], now_ms: i64) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
