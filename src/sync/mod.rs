@@ -220,15 +220,18 @@ impl SyncService {
             Missing::NotFound => SyncError::NotFound(m),
             Missing::InvalidParameter => SyncError::InvalidParameter(m),
         };
+        // One read in the common case: an identity's pool exists (the schema cascades).
+        if let Some(i) = self.store.get_identity(identity_id).await? {
+            if i.pool_id == pool_id {
+                return Ok(());
+            }
+        }
         if self.store.get_pool(pool_id).await?.is_none() {
             return Err(fail(format!("Identity pool not found: {pool_id}")));
         }
-        match self.store.get_identity(identity_id).await? {
-            Some(i) if i.pool_id == pool_id => Ok(()),
-            _ => Err(fail(format!(
-                "Identity not found in pool {pool_id}: {identity_id}"
-            ))),
-        }
+        Err(fail(format!(
+            "Identity not found in pool {pool_id}: {identity_id}"
+        )))
     }
 
     async fn resolve_dataset(&self, r: &DatasetRef, missing: Missing) -> SyncResult<()> {

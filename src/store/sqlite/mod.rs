@@ -22,8 +22,9 @@ use rows::{
     dataset_from_row, identity_from_row, pool_from_row, record_from_row, DATASET_COLS, RECORD_COLS,
 };
 
-/// Readers kept open for reuse; more are opened on demand under load.
-const IDLE_READERS: usize = 8;
+/// Readers kept open for reuse (opening one costs far more than a query); more are opened on
+/// demand under load.
+const IDLE_READERS: usize = 256;
 
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -98,6 +99,16 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     Ok(conn)
 }
 
+/// A reader: the database is in WAL mode already (the writer set it, and it persists).
+fn open_reader(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) `cogsync.sqlite3` in `dir` and applies migrations.
     pub fn open(dir: &Path) -> StoreResult<Self> {
@@ -156,23 +167,21 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner.readers.lock().ok().and_then(|mut v| v.pop());
-            let mut conn = match pooled {
-                Some(c) => c,
-                None => open_connection(&inner.path).map_err(backend)?,
-            };
-            let result = f(&mut conn);
-            if let Ok(mut idle) = inner.readers.lock() {
-                if idle.len() < IDLE_READERS {
-                    idle.push(conn);
-                }
+        // WAL readers never wait for the writer and these queries are small index lookups, so
+        // they run in place: a hop to the blocking pool costs more than the query.
+        let inner = &self.inner;
+        let pooled = inner.readers.lock().ok().and_then(|mut v| v.pop());
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => open_reader(&inner.path).map_err(backend)?,
+        };
+        let result = f(&mut conn);
+        if let Ok(mut idle) = inner.readers.lock() {
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
             }
-            result
-        })
-        .await
-        .map_err(backend)?
+        }
+        result
     }
 }
 
