@@ -199,3 +199,84 @@ pub struct Budget {
     /// Stop after this many requests in all (smoke runs); None: run for `duration`.
     pub max_requests: Option<u64>,
 }
+
+/// Fills a SQLite data directory with `identities` identities of one pool, each with one
+/// dataset of 10 records, written through the store (many at a time, so group commit batches
+/// them). Used to measure start-up time and memory on a large store.
+pub async fn preload(data_dir: &std::path::Path, identities: usize) -> Result<(), String> {
+    use crate::store::{sqlite::SqliteStore, IdentityRecord, PoolRecord, Store};
+    use crate::sync::rules::{plan_update, Limits, Patch, PatchOp};
+    use std::sync::Arc;
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data_dir).map_err(|e| e.to_string())?);
+    let now = crate::timeutil::now_ms();
+    let pool = format!("us-east-1:{}", uuid::Uuid::new_v4());
+    store
+        .create_pool(&PoolRecord {
+            id: pool.clone(),
+            name: "preload".into(),
+            allow_unauthenticated: true,
+            developer_provider_name: None,
+            extra_json: "{}".into(),
+            created_ms: now,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let (store, pool, next) = (store.clone(), pool.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= identities {
+                    return Ok::<(), String>(());
+                }
+                let id = format!("us-east-1:{}", uuid::Uuid::new_v4());
+                store
+                    .create_identity(&IdentityRecord {
+                        id: id.clone(),
+                        pool_id: pool.clone(),
+                        created_ms: now,
+                        last_modified_ms: now,
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let patches: Vec<Patch> = (0..10)
+                    .map(|k| Patch {
+                        op: PatchOp::Replace,
+                        key: format!("key{k}"),
+                        value: Some(format!("value {k} of identity {i}")),
+                        sync_count: 0,
+                        device_last_modified_ms: None,
+                    })
+                    .collect();
+                let keys = patches.iter().map(|p| p.key.clone()).collect();
+                let owner = id.clone();
+                store
+                    .update_records(
+                        &id,
+                        "settings",
+                        keys,
+                        Box::new(move |snap| {
+                            plan_update(
+                                snap,
+                                &patches,
+                                &owner,
+                                "settings",
+                                &owner,
+                                now,
+                                Limits::default(),
+                            )
+                        }),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}

@@ -46,11 +46,27 @@ struct Args {
     /// Write an SVG chart here.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Before starting the server (SQLite only), fill its store with this many identities,
+    /// each with one dataset of 10 records; start-up time and peak memory are then reported.
+    #[arg(long, default_value_t = 0)]
+    preload: usize,
 }
 
 struct Spawned {
     child: Child,
     _dir: PathBuf,
+    /// When the process was started.
+    started: std::time::Instant,
+}
+
+impl Spawned {
+    /// The server's peak resident memory (VmHWM), in MiB.
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    }
 }
 
 impl Drop for Spawned {
@@ -69,6 +85,18 @@ fn spawn_server(args: &Args, creds: &Credentials) -> Result<(String, Spawned), S
             .with_file_name("cogsync"),
     };
     let dir = std::env::temp_dir().join(format!("cogsync-bench-{}", uuid::Uuid::new_v4().simple()));
+    if args.preload > 0 {
+        if args.database_url.is_some() {
+            return Err("--preload works with the SQLite store only".into());
+        }
+        eprintln!("preloading {} identities…", args.preload);
+        let runtime = tokio::runtime::Handle::current();
+        let (dir2, n) = (dir.clone(), args.preload);
+        std::thread::spawn(move || runtime.block_on(bench::preload(&dir2, n)))
+            .join()
+            .map_err(|_| "preload panicked".to_string())??;
+    }
+    let started = std::time::Instant::now();
     let mut cmd = Command::new(&bin);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
@@ -84,7 +112,11 @@ fn spawn_server(args: &Args, creds: &Credentials) -> Result<(String, Spawned), S
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let spawned = Spawned { child, _dir: dir };
+    let spawned = Spawned {
+        child,
+        _dir: dir,
+        started,
+    };
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| e.to_string())?;
         if let Some(url) = line.strip_prefix("cogsync listening on ") {
@@ -142,6 +174,24 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             (url, creds, Some(spawned))
         }
     };
+    if let Some(server) = &_server {
+        // The first request answered (any answer) ends the start-up.
+        let probe = bench::client::HttpClient::new(&endpoint);
+        let target = [("x-amz-target", "AWSCognitoIdentityService.GetId")];
+        let _ = probe
+            .call(
+                axum::http::Method::POST,
+                "/",
+                &target,
+                br#"{"IdentityPoolId":"us-east-1:0"}"#.to_vec(),
+                None,
+            )
+            .await;
+        eprintln!(
+            "server start-up to its first answered request: {} ms",
+            server.started.elapsed().as_millis()
+        );
+    }
     let devices = bench::provision(&endpoint, &creds, args.concurrency).await?;
     let (echo_url, _echo) = bench::start_echo().await?;
     let budget = Budget {
@@ -178,6 +228,9 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             }
         );
         std::fs::write(path, report::svg(&results, &title)).map_err(|e| e.to_string())?;
+    }
+    if let Some(rss) = _server.as_ref().and_then(Spawned::peak_rss_mib) {
+        eprintln!("server peak resident memory (VmHWM): {rss:.1} MiB");
     }
     let failed = results
         .iter()
