@@ -616,35 +616,39 @@ pub async fn login_pool(s: &TestServer, allow_unauthenticated: bool) -> String {
         .identity_pool_id
 }
 
-/// The moto server URL tests of AWS integrations use, or None (after announcing the skip).
-pub fn moto_url(test: &str) -> Option<String> {
-    match std::env::var("COGSYNC_TEST_MOTO_URL") {
+/// The URL in `var`, or None after telling the terminal that `test` is skipped.
+fn service_url(var: &str, what: &str, example: &str, test: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
             use std::io::Write;
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIPPED {test}: needs moto; set COGSYNC_TEST_MOTO_URL (e.g. http://127.0.0.1:5055)"
+                "SKIPPED {test}: needs {what}; set {var} (e.g. {example})"
             );
             None
         }
     }
 }
 
-/// A second moto for Lambda tests (`COGSYNC_TEST_MOTO_LAMBDA_URL`), or None after announcing the
-/// skip.
+/// The moto server URL tests of AWS integrations use, or None (after announcing the skip).
+pub fn moto_url(test: &str) -> Option<String> {
+    service_url(
+        "COGSYNC_TEST_MOTO_URL",
+        "moto",
+        "http://127.0.0.1:5055",
+        test,
+    )
+}
+
+/// A second moto for Lambda tests, or None after announcing the skip.
 pub fn moto_lambda_url(test: &str) -> Option<String> {
-    match std::env::var("COGSYNC_TEST_MOTO_LAMBDA_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: needs a moto for Lambda; set COGSYNC_TEST_MOTO_LAMBDA_URL (e.g. http://127.0.0.1:5056)"
-            );
-            None
-        }
-    }
+    service_url(
+        "COGSYNC_TEST_MOTO_LAMBDA_URL",
+        "a moto for Lambda",
+        "http://127.0.0.1:5056",
+        test,
+    )
 }
 
 /// Settings that point cogsync's AWS clients at `endpoint` with moto's dummy credentials.
@@ -657,4 +661,26 @@ pub fn aws_at(endpoint: &str) -> cogsync::integrations::aws::AwsSettings {
         lambda_endpoint: None,
         credentials: Some(Credentials::new("testing", "testing", None, None, "moto")),
     }
+}
+
+/// A new pool and one unauthenticated identity on the server at `endpoint`.
+pub async fn pool_and_identity_at(endpoint: &str) -> (String, String) {
+    let ids = identity_client(endpoint, ACCESS_KEY, SECRET_KEY);
+    let pool = ids
+        .create_identity_pool()
+        .identity_pool_name("p")
+        .allow_unauthenticated_identities(true)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let id = ids
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    (pool, id)
 }

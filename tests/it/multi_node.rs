@@ -299,23 +299,7 @@ async fn two_nodes_deliver_each_stream_event_once() {
             )
         })
         .collect();
-    let ids = identity_client(&nodes[0].endpoint, ACCESS_KEY, SECRET_KEY);
-    let pool = ids
-        .create_identity_pool()
-        .identity_pool_name("p")
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    let id = ids
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let (pool, id) = pool_and_identity_at(&nodes[0].endpoint).await;
     let clients: Vec<_> = nodes
         .iter()
         .map(|n| sync_client(&n.endpoint, ACCESS_KEY, SECRET_KEY, None))

@@ -8,23 +8,7 @@ use crate::process::{sigterm, spawn};
 async fn acknowledged_writes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = spawn(dir.path(), Some((ACCESS_KEY, SECRET_KEY)), &[]);
-    let ids = identity_client(&p.endpoint, ACCESS_KEY, SECRET_KEY);
-    let pool = ids
-        .create_identity_pool()
-        .identity_pool_name("p")
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    let id = ids
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let (pool, id) = pool_and_identity_at(&p.endpoint).await;
     let c = sync_client(&p.endpoint, ACCESS_KEY, SECRET_KEY, None);
     for n in 0..20 {
         push(
