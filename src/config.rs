@@ -1,7 +1,9 @@
 //! Server configuration, as resolved from the command line and the environment.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::auth::DeveloperCredentials;
 use crate::integrations::aws::AwsSettings;
@@ -29,6 +31,78 @@ pub struct ServerConfig {
     pub credentials_ttl_ms: i64,
     /// OpenID Connect providers whose tokens are accepted as logins.
     pub oidc_providers: Vec<crate::identity::oidc::OidcProvider>,
+    /// Connection, header, timeout and shutdown bounds of the HTTP server.
+    pub http: HttpLimits,
+    /// Request-rate limits per identity and per pool (off by default).
+    pub throttle: ThrottleSettings,
+}
+
+/// Bounds that keep one client (or many) from exhausting the server.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Connections served at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, counted from connect or from the end
+    /// of the previous response (so it is also the keep-alive idle timeout).
+    pub header_read_timeout: Duration,
+    /// Time a client has to send a request's whole body once its headers arrived.
+    pub body_read_timeout: Duration,
+    /// Most headers one request may carry (more → 431).
+    pub max_headers: usize,
+    /// Most bytes a request's header section may take (more → 431).
+    pub max_header_bytes: usize,
+    /// On shutdown, how long in-flight requests get to finish before they are cut.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A sustained rate with a burst allowance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+
+    /// `N` (N requests per second, bursts of N) or `N:B` (bursts of B).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let number = |t: &str| {
+            t.trim()
+                .parse::<NonZeroU32>()
+                .map_err(|_| format!("'{t}' is not a positive whole number"))
+        };
+        let (rate, burst) = match s.split_once(':') {
+            Some((r, b)) => (number(r)?, number(b)?),
+            None => (number(s)?, number(s)?),
+        };
+        Ok(Rate {
+            per_second: rate,
+            burst,
+        })
+    }
+}
+
+/// Request-rate limits; `None` means unlimited.
+#[derive(Debug, Clone, Default)]
+pub struct ThrottleSettings {
+    /// Requests per second one identity may make (keyed by the identity id in the request).
+    pub per_identity: Option<Rate>,
+    /// Requests per second all callers together may make against one identity pool.
+    pub per_pool: Option<Rate>,
 }
 
 impl ServerConfig {
@@ -45,6 +119,8 @@ impl ServerConfig {
             aws: AwsSettings::from_env("us-east-1"),
             credentials_ttl_ms: crate::auth::session::DEFAULT_LIFETIME_MS,
             oidc_providers: Vec::new(),
+            http: HttpLimits::default(),
+            throttle: ThrottleSettings::default(),
         }
     }
 }

@@ -44,6 +44,8 @@ enum Command {
         /// Region used in new identity pool and identity ids.
         #[arg(long, default_value = "us-east-1", env = "COGSYNC_REGION")]
         region: String,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
 }
 
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
             oidc_providers,
             credentials_ttl,
             region,
+            limits,
         } => runtime.block_on(serve(Options {
             listen,
             data_dir,
@@ -82,7 +85,43 @@ fn main() -> ExitCode {
             oidc_providers,
             credentials_ttl,
             region,
+            limits,
         })),
+    }
+}
+
+/// Resource bounds and rate limits (see "Security notes" in the README).
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Most connections served at once; more clients wait in the listen backlog.
+    #[arg(long, default_value_t = 1024, env = "COGSYNC_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Seconds a client has to send a request's headers (also the keep-alive idle timeout).
+    #[arg(long, default_value_t = 30, env = "COGSYNC_HEADER_TIMEOUT", value_parser = clap::value_parser!(u32).range(1..))]
+    header_timeout: u32,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, default_value_t = 60, env = "COGSYNC_BODY_TIMEOUT", value_parser = clap::value_parser!(u32).range(1..))]
+    body_timeout: u32,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, default_value_t = 10, env = "COGSYNC_SHUTDOWN_GRACE")]
+    shutdown_grace: u32,
+    /// Requests per second one identity may make: `N` or `N:BURST`. Off when unset.
+    #[arg(long, env = "COGSYNC_IDENTITY_RATE_LIMIT")]
+    identity_rate_limit: Option<cogsync::config::Rate>,
+    /// Requests per second one identity pool may receive: `N` or `N:BURST`. Off when unset.
+    #[arg(long, env = "COGSYNC_POOL_RATE_LIMIT")]
+    pool_rate_limit: Option<cogsync::config::Rate>,
+}
+
+impl LimitArgs {
+    fn apply(&self, config: &mut ServerConfig) {
+        use std::time::Duration;
+        config.http.max_connections = self.max_connections as usize;
+        config.http.header_read_timeout = Duration::from_secs(self.header_timeout.into());
+        config.http.body_read_timeout = Duration::from_secs(self.body_timeout.into());
+        config.http.shutdown_grace = Duration::from_secs(self.shutdown_grace.into());
+        config.throttle.per_identity = self.identity_rate_limit;
+        config.throttle.per_pool = self.pool_rate_limit;
     }
 }
 
@@ -94,6 +133,7 @@ struct Options {
     oidc_providers: Option<PathBuf>,
     credentials_ttl: u32,
     region: String,
+    limits: LimitArgs,
 }
 
 async fn serve(o: Options) -> ExitCode {
@@ -104,6 +144,7 @@ async fn serve(o: Options) -> ExitCode {
         oidc_providers,
         credentials_ttl,
         region,
+        limits,
     } = o;
     let oidc = match &oidc_providers {
         Some(path) => match OidcProvider::load_all(path) {
@@ -161,6 +202,7 @@ async fn serve(o: Options) -> ExitCode {
     config.database_url = database_url;
     config.oidc_providers = oidc;
     config.credentials_ttl_ms = i64::from(credentials_ttl) * 1000;
+    limits.apply(&mut config);
     let server = match cogsync::server::start_with_store(config, store).await {
         Ok(s) => s,
         Err(e) => {

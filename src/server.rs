@@ -1,17 +1,21 @@
 //! Starting and stopping the HTTP server: bind, open the store, serve until told to stop,
-//! then finish in-flight requests.
+//! then finish in-flight requests within a bound. The accept loop caps concurrent
+//! connections and every connection has header, idle and size limits (see [`HttpLimits`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::sync::{oneshot, watch, Notify};
-use tokio::task::JoinHandle;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{oneshot, watch, Notify, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::{self, App};
 use crate::auth::{Authenticator, SessionIssuer};
-use crate::config::ServerConfig;
+use crate::config::{HttpLimits, ServerConfig};
 use crate::identity::IdentityService;
 use crate::integrations::trigger::{TriggerInvoker, Triggers};
 use crate::integrations::{
@@ -94,6 +98,8 @@ pub async fn build_app(
             SessionIssuer::new(tokens.clone(), config.credentials_ttl_ms),
         ),
         account_id: config.account_id.clone(),
+        throttle: api::throttle::Throttle::new(&config.throttle),
+        body_read_timeout: config.http.body_read_timeout,
     })
 }
 
@@ -146,7 +152,7 @@ pub async fn start_with_store(
         source,
     })?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, app, async {
+    let task = tokio::spawn(serve(listener, app, config.http.clone(), async {
         let _ = stopped.await;
     }));
     Ok(RunningServer {
@@ -158,13 +164,72 @@ pub async fn start_with_store(
     })
 }
 
+/// Accepts connections while fewer than `limits.max_connections` are open, serves each
+/// with HTTP/1.1 under the header limits and timeouts, and on `shutdown` stops accepting,
+/// lets in-flight requests finish for up to `limits.shutdown_grace`, then cuts the rest.
 async fn serve(
     listener: tokio::net::TcpListener,
     app: App,
+    limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = api::router(Arc::new(app));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+    let service = TowerToHyperService::new(api::router(Arc::new(app)));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_header_size(limits.max_header_bytes);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let mut saturated = false;
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
+            _ = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut shutdown => break,
+        };
+        let (stream, _peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: pause rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        connections.spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+        let full = slots.available_permits() == 0;
+        if full && !saturated {
+            tracing::warn!(
+                max = limits.max_connections,
+                "connection limit reached; new clients wait until one closes"
+            );
+        }
+        saturated = full;
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = limits.shutdown_grace.as_secs_f64(),
+            "in-flight requests did not finish in time; closing their connections"
+        );
+    }
+    connections.shutdown().await;
+    Ok(())
 }

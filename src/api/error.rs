@@ -34,6 +34,7 @@ pub enum ErrorCode {
     UnknownOperation,
     NotImplemented,
     RequestEntityTooLarge,
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -62,6 +63,7 @@ impl ErrorCode {
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::NotImplemented => "NotImplementedException",
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLargeException",
+            ErrorCode::RequestTimeout => "RequestTimeoutException",
         }
     }
 
@@ -83,6 +85,7 @@ impl ErrorCode {
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::InvalidParameter
             | ErrorCode::ConcurrentModification
             | ErrorCode::DuplicateRequest
@@ -95,12 +98,15 @@ impl ErrorCode {
     }
 
     /// Status for Cognito Identity (awsJson1.1: client errors are 400, faults 500; signature
-    /// failures stay 403 like the rest of AWS).
+    /// failures stay 403 like the rest of AWS). Throttling answers 429 on both APIs: every SDK
+    /// retries that status, and the shape name as well.
     fn json_status(self) -> StatusCode {
         match self {
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::MissingAuthenticationToken
             | ErrorCode::IncompleteSignature
             | ErrorCode::InvalidSignature

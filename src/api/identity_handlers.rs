@@ -145,6 +145,16 @@ fn max_results(body: &json::Object) -> Result<i64, ApiError> {
     json::opt_i64(body, "MaxResults")?.ok_or_else(|| crate::validate::missing("maxResults").into())
 }
 
+/// The pool and identity a request names, for rate limiting (either may be absent; a body
+/// that is not a JSON object names neither and fails later with its own error).
+pub fn throttle_keys(body: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(obj) = json::object(body) else {
+        return (None, None);
+    };
+    let pick = |name: &str| obj.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    (pick("IdentityPoolId"), pick("IdentityId"))
+}
+
 /// Runs one Cognito Identity operation. `principal` is None for the unsigned operations;
 /// every signed one needs developer credentials.
 pub async fn dispatch(

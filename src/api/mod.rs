@@ -7,9 +7,10 @@ mod identity_handlers;
 mod json;
 pub mod route;
 mod sync_handlers;
+pub mod throttle;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -22,9 +23,10 @@ use crate::identity::IdentityService;
 use crate::sync::SyncService;
 use error::{ApiError, ErrorCode, Protocol};
 
-/// Largest request body read. A dataset holds at most 1 MiB of keys and values; JSON
-/// escaping can inflate that, so the cap leaves room before refusing with 413.
-pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+/// Largest request body read: a little over the 1 MiB a dataset may hold, leaving room for
+/// the JSON around the keys and values and some escaping. A declared `Content-Length` above
+/// it is refused before any of the body is read; a chunked body is cut off as it passes.
+pub const MAX_BODY_BYTES: usize = 1536 * 1024;
 
 /// Everything a request handler needs.
 pub struct App {
@@ -33,6 +35,10 @@ pub struct App {
     pub auth: Authenticator,
     /// Shown as LastModifiedBy for writes made with developer credentials.
     pub account_id: String,
+    /// Request-rate limits per identity and pool.
+    pub throttle: throttle::Throttle,
+    /// How long a client may take to send a request body.
+    pub body_read_timeout: Duration,
 }
 
 /// The axum service: every request goes through [`handle`].
@@ -87,7 +93,10 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
         Protocol::RestJson
     };
 
-    let body = match read_body(body).await {
+    if let Err(e) = check_declared_length(&parts.headers) {
+        return (Err(e.with_protocol(protocol)), "-");
+    }
+    let body = match read_body(body, app.body_read_timeout).await {
         Ok(b) => b,
         Err(e) => return (Err(e.with_protocol(protocol)), "-"),
     };
@@ -113,6 +122,12 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
                 }
             }
         };
+        if app.throttle.is_enabled() {
+            let (pool, identity) = identity_handlers::throttle_keys(&body);
+            if let Err(e) = app.throttle.admit(pool.as_deref(), identity.as_deref()) {
+                return (Err(e.with_protocol(Protocol::AwsJson)), "identity");
+            }
+        }
         return (
             identity_handlers::dispatch(app, op, principal.as_ref(), &body).await,
             "identity",
@@ -128,23 +143,62 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
         Ok(p) => p,
         Err(e) => return (Err(e.into()), op),
     };
+    if let Err(e) = app
+        .throttle
+        .admit(Some(&route.pool_id), Some(&route.identity_id))
+    {
+        return (Err(e), op);
+    }
     (
         sync_handlers::dispatch(app, &principal, &route, parts.uri.query(), &body).await,
         op,
     )
 }
 
-async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::RequestEntityTooLarge,
+        format!("The request body exceeds {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// Refuses a request whose `Content-Length` announces more than [`MAX_BODY_BYTES`], before
+/// reading any of it.
+fn check_declared_length(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(axum::http::header::CONTENT_LENGTH) else {
+        return Ok(());
+    };
+    match value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        Some(n) if n > MAX_BODY_BYTES as u64 => Err(too_large()),
+        Some(_) => Ok(()),
+        None => Err(ApiError::invalid(
+            "The Content-Length header is not a number",
+        )),
+    }
+}
+
+async fn read_body(body: Body, timeout: Duration) -> Result<bytes::Bytes, ApiError> {
+    let collected = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY_BYTES).collect());
+    let Ok(read) = collected.await else {
+        return Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "The request body was not received within {} seconds",
+                timeout.as_secs()
+            ),
+        ));
+    };
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            Err(ApiError::new(
-                ErrorCode::RequestEntityTooLarge,
-                format!("The request body exceeds {MAX_BODY_BYTES} bytes"),
-            ))
+            Err(too_large())
         }
         Err(e) => Err(ApiError::invalid(format!(
             "The request body could not be read: {e}"
