@@ -68,6 +68,11 @@ impl Authenticator {
         let mut session: Option<SessionIdentity> = None;
         let verified = sigv4::verify(req, service, now, |key, token| {
             if key == self.developer.access_key_id {
+                // Long-term keys carry no session token; one that comes with a token is
+                // someone else's idea of these credentials.
+                if token.is_some() {
+                    return Err(AuthError::UnrecognizedClient);
+                }
                 return Ok(self.developer.secret_access_key.clone());
             }
             let token = token.ok_or(AuthError::UnrecognizedClient)?;

@@ -11,6 +11,7 @@ mod identity_api;
 mod identity_credentials;
 mod kinesis_support;
 mod logins;
+mod malformed;
 mod multi_node;
 mod overload;
 mod pg_connection_loss;
