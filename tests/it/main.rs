@@ -7,6 +7,7 @@ mod common;
 
 mod auth;
 mod bench_smoke;
+mod crash;
 mod identity_api;
 mod identity_credentials;
 mod kinesis_support;
