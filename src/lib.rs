@@ -10,6 +10,7 @@ pub mod bench;
 pub mod config;
 pub mod identity;
 pub mod integrations;
+pub mod private_fs;
 pub mod server;
 pub mod store;
 pub mod sync;

@@ -109,7 +109,7 @@ impl DeveloperCredentials {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let creds = Self::generate()?;
-                std::fs::create_dir_all(data_dir)?;
+                crate::private_fs::create_private_dir(data_dir)?;
                 write_private(&path, &serde_json::to_vec_pretty(&creds)?)?;
                 Ok((creds, CredentialSource::Generated))
             }

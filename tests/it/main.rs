@@ -21,6 +21,7 @@ mod process;
 mod push;
 mod raw_requests;
 mod restart;
+mod secrets;
 mod streams;
 mod sync_flow;
 mod sync_limits;

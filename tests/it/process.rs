@@ -23,6 +23,17 @@ pub fn spawn_with_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Proc {
+    spawn_logging(data_dir, creds, extra, env, None)
+}
+
+/// [`spawn_with_env`] that also writes the server's log (stderr) to `log`.
+pub fn spawn_logging(
+    data_dir: &Path,
+    creds: Option<(&str, &str)>,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    log: Option<&Path>,
+) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cogsync"));
     cmd.envs(env.iter().copied());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -31,8 +42,12 @@ pub fn spawn_with_env(
         .env_remove("COGSYNC_ACCESS_KEY_ID")
         .env_remove("COGSYNC_SECRET_ACCESS_KEY")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::null(),
+        });
     if let Some((k, s)) = creds {
         cmd.env("COGSYNC_ACCESS_KEY_ID", k)
             .env("COGSYNC_SECRET_ACCESS_KEY", s);

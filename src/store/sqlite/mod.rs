@@ -112,8 +112,9 @@ fn open_reader(path: &Path) -> Result<Connection, rusqlite::Error> {
 impl SqliteStore {
     /// Opens (creating if needed) `cogsync.sqlite3` in `dir` and applies migrations.
     pub fn open(dir: &Path) -> StoreResult<Self> {
-        std::fs::create_dir_all(dir).map_err(backend)?;
+        crate::private_fs::create_private_dir(dir).map_err(backend)?;
         let path = dir.join("cogsync.sqlite3");
+        crate::private_fs::touch_private_file(&path).map_err(backend)?;
         let mut writer = open_connection(&path).map_err(backend)?;
         schema::migrate(&mut writer).map_err(StoreError::Backend)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
