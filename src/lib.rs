@@ -8,6 +8,8 @@ pub mod api;
 pub mod auth;
 pub mod bench;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod integrations;
 pub mod private_fs;

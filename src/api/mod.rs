@@ -22,6 +22,8 @@ use crate::auth::{Authenticator, RequestView};
 use crate::identity::IdentityService;
 use crate::sync::SyncService;
 use error::{ApiError, ErrorCode, Protocol};
+pub(crate) use identity_handlers::dispatch as dispatch_identity;
+pub(crate) use sync_handlers::dispatch as dispatch_sync;
 
 /// Largest request body read: a little over the 1 MiB a dataset may hold, leaving room for
 /// the JSON around the keys and values and some escaping. A declared `Content-Length` above

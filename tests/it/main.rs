@@ -8,6 +8,7 @@ mod common;
 mod auth;
 mod bench_smoke;
 mod crash;
+mod fuzz_corpus;
 mod identity_api;
 mod identity_credentials;
 mod kinesis_support;
