@@ -129,6 +129,18 @@ fn refuse(message: String) -> ApiError {
 /// The caller as the sync rules see it, after the access rules for `route`: the operation
 /// must accept the kind of credentials, and identity credentials reach only their own
 /// identity in their own pool, and only while that identity exists (not merged or deleted).
+/// Operations whose service call refuses a vanished identity's credentials itself.
+fn resolved_by_service(op: SyncOp) -> bool {
+    matches!(
+        op,
+        SyncOp::ListDatasets
+            | SyncOp::DescribeDataset
+            | SyncOp::DeleteDataset
+            | SyncOp::ListRecords
+            | SyncOp::UpdateRecords
+    )
+}
+
 async fn caller_for(app: &App, principal: &Principal, route: &Route) -> Result<Caller, ApiError> {
     let op = route.op.name();
     match (access(route.op), principal) {
@@ -154,7 +166,11 @@ async fn caller_for(app: &App, principal: &Principal, route: &Route) -> Result<C
                     "These credentials may only access identity {identity_id} of pool {pool_id}"
                 )));
             }
-            if !app.identity.identity_active(pool_id, identity_id).await? {
+            // The dataset operations check the identity in the service, in the same read
+            // that resolves it; the others are checked here.
+            if !resolved_by_service(route.op)
+                && !app.identity.identity_active(pool_id, identity_id).await?
+            {
                 return Err(refuse(format!(
                     "Identity {identity_id} no longer exists (deleted or merged); get new credentials"
                 )));

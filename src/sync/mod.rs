@@ -212,6 +212,41 @@ impl SyncService {
         ))
     }
 
+    /// [`Self::resolve`] on behalf of `caller`: identity credentials whose identity is gone
+    /// (deleted, or merged into another) are refused as not authorized rather than told
+    /// what exists, so the API layer need not read the identity a second time.
+    async fn resolve_for(
+        &self,
+        caller: &Caller,
+        pool_id: &str,
+        identity_id: &str,
+        missing: Missing,
+    ) -> SyncResult<()> {
+        let resolved = self.resolve(pool_id, identity_id, missing).await;
+        match (caller, resolved) {
+            (Caller::Identity { .. }, Err(SyncError::NotFound(_) | SyncError::InvalidParameter(_)))
+                if validate::aws_id(identity_id, "identityId").is_ok() =>
+            {
+                Err(SyncError::NotAuthorized(format!(
+                    "Identity {identity_id} no longer exists (deleted or merged); get new credentials"
+                )))
+            }
+            (_, resolved) => resolved,
+        }
+    }
+
+    async fn resolve_dataset_for(
+        &self,
+        caller: &Caller,
+        r: &DatasetRef,
+        missing: Missing,
+    ) -> SyncResult<()> {
+        self.resolve_for(caller, &r.pool_id, &r.identity_id, missing)
+            .await?;
+        validate::dataset_name(&r.dataset_name, "datasetName")?;
+        Ok(())
+    }
+
     /// Checks the path ids and that the identity exists in the pool.
     async fn resolve(&self, pool_id: &str, identity_id: &str, missing: Missing) -> SyncResult<()> {
         validate::aws_id(pool_id, "identityPoolId")?;
@@ -234,12 +269,6 @@ impl SyncService {
         )))
     }
 
-    async fn resolve_dataset(&self, r: &DatasetRef, missing: Missing) -> SyncResult<()> {
-        self.resolve(&r.pool_id, &r.identity_id, missing).await?;
-        validate::dataset_name(&r.dataset_name, "datasetName")?;
-        Ok(())
-    }
-
     fn page_size(max_results: Option<i64>, cap: i64) -> SyncResult<usize> {
         match max_results {
             None => Ok(usize::MAX),
@@ -252,13 +281,13 @@ impl SyncService {
 
     pub async fn list_datasets(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         pool_id: &str,
         identity_id: &str,
         next_token: Option<&str>,
         max_results: Option<i64>,
     ) -> SyncResult<DatasetsPage> {
-        self.resolve(pool_id, identity_id, Missing::InvalidParameter)
+        self.resolve_for(caller, pool_id, identity_id, Missing::InvalidParameter)
             .await?;
         let limit = Self::page_size(max_results, MAX_PAGE)?;
         let after = match next_token {
@@ -289,10 +318,11 @@ impl SyncService {
 
     pub async fn describe_dataset(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         r: &DatasetRef,
     ) -> SyncResult<DatasetRow> {
-        self.resolve_dataset(r, Missing::NotFound).await?;
+        self.resolve_dataset_for(caller, r, Missing::NotFound)
+            .await?;
         match self
             .store
             .get_dataset(&r.identity_id, &r.dataset_name)
@@ -303,8 +333,9 @@ impl SyncService {
         }
     }
 
-    pub async fn delete_dataset(&self, _caller: &Caller, r: &DatasetRef) -> SyncResult<DatasetRow> {
-        self.resolve_dataset(r, Missing::NotFound).await?;
+    pub async fn delete_dataset(&self, caller: &Caller, r: &DatasetRef) -> SyncResult<DatasetRow> {
+        self.resolve_dataset_for(caller, r, Missing::NotFound)
+            .await?;
         let events: Option<crate::store::DeleteEvents> =
             self.stream_of(&r.pool_id).await?.map(|stream| {
                 let pool_id = r.pool_id.clone();
@@ -326,11 +357,12 @@ impl SyncService {
 
     pub async fn list_records(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         r: &DatasetRef,
         input: ListRecordsInput,
     ) -> SyncResult<ListRecordsOutput> {
-        self.resolve_dataset(r, Missing::InvalidParameter).await?;
+        self.resolve_dataset_for(caller, r, Missing::InvalidParameter)
+            .await?;
         let after = input.last_sync_count.unwrap_or(0);
         validate::range(after, "lastSyncCount", 0, i64::MAX)?;
         let limit = Self::page_size(input.max_results, MAX_PAGE)?;
@@ -454,7 +486,7 @@ impl SyncService {
             validate::length(device, "deviceId", 1, 256)?;
         }
         validate_patches(&input.patches)?;
-        self.resolve(&r.pool_id, &r.identity_id, Missing::NotFound)
+        self.resolve_for(caller, &r.pool_id, &r.identity_id, Missing::NotFound)
             .await?;
         self.check_session_token(r, input.sync_session_token.as_deref())?;
         if input.patches.is_empty() {

@@ -7,6 +7,7 @@ use axum::http::Method;
 use crate::common::*;
 
 backend_tests!(
+    a_deleted_identitys_credentials_open_nothing,
     a_device_syncs_with_its_own_temporary_credentials,
     temporary_credentials_are_confined_to_their_identity,
     every_operation_refuses_foreign_identities_and_pools
@@ -317,6 +318,74 @@ async fn every_operation_refuses_foreign_identities_and_pools(s: TestServer) {
             .count(),
         0
     );
+}
+
+/// Credentials outlive their identity's deletion, but open nothing: every operation an
+/// identity may call answers 403 NotAuthorizedException, and no data is revealed.
+async fn a_deleted_identitys_credentials_open_nothing(s: TestServer) {
+    let (pool, id) = s.pool_and_identity().await;
+    let dev = s.sync();
+    push(
+        &dev,
+        &pool,
+        &id,
+        "ds",
+        vec![replace("k", "secret-value", 0)],
+    )
+    .await
+    .unwrap();
+    let c = sync_as(&s.endpoint, credentials_for(&s, &id, &[]).await.unwrap());
+    let token = session_token(&c, &pool, &id, "ds").await;
+    s.identity()
+        .delete_identities()
+        .identity_ids_to_delete(&id)
+        .send()
+        .await
+        .unwrap();
+    let mut errors = vec![
+        code_of(
+            &c.list_datasets()
+                .identity_pool_id(&pool)
+                .identity_id(&id)
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+        code_of(
+            &c.list_records()
+                .identity_pool_id(&pool)
+                .identity_id(&id)
+                .dataset_name("ds")
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+        code_of(&describe(&c, &pool, &id, "ds").await.unwrap_err()),
+        code_of(&delete(&c, &pool, &id, "ds").await.unwrap_err()),
+        code_of(
+            &c.describe_identity_usage()
+                .identity_pool_id(&pool)
+                .identity_id(&id)
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+    ];
+    errors.push(code_of(
+        &c.update_records()
+            .identity_pool_id(&pool)
+            .identity_id(&id)
+            .dataset_name("ds")
+            .sync_session_token(token)
+            .record_patches(replace("k", "v2", 1))
+            .send()
+            .await
+            .unwrap_err(),
+    ));
+    for (code, message) in errors {
+        assert_eq!(code, "NotAuthorizedException", "{message}");
+        assert!(!message.contains("secret-value"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
