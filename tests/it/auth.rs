@@ -7,20 +7,6 @@ use axum::http::Method;
 
 use crate::common::*;
 
-async fn try_list(
-    c: &aws_sdk_cognitosync::Client,
-    pool: &str,
-    id: &str,
-) -> Result<(), (String, String)> {
-    c.list_datasets()
-        .identity_pool_id(pool)
-        .identity_id(id)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| code_of(&e))
-}
-
 #[tokio::test]
 async fn wrong_secrets_and_unknown_keys_are_refused() {
     let s = TestServer::start().await;

@@ -281,6 +281,21 @@ pub fn remove(key: &str, sync_count: i64) -> cs::types::RecordPatch {
     patch(cs::types::Operation::Remove, key, None, sync_count)
 }
 
+/// ListDatasets for an identity, reduced to success or the error's code and message.
+pub async fn try_list(
+    c: &aws_sdk_cognitosync::Client,
+    pool: &str,
+    id: &str,
+) -> Result<(), (String, String)> {
+    c.list_datasets()
+        .identity_pool_id(pool)
+        .identity_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| code_of(&e))
+}
+
 /// Pulls everything after `last`, following NextToken, like the Android and JS sync managers.
 pub async fn pull(
     c: &cs::Client,

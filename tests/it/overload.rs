@@ -212,14 +212,7 @@ async fn shutdown_finishes_in_flight_requests_and_cuts_stragglers_within_the_gra
     let server = cogsync::server::start(config).await.unwrap();
     let addr = server.addr().to_string();
     let endpoint = format!("http://{addr}");
-    let pool = identity_client(&endpoint, ACCESS_KEY, SECRET_KEY)
-        .create_identity_pool()
-        .identity_pool_name("p")
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+    let (pool, _) = pool_and_identity_at(&endpoint).await;
     // Two requests in flight: one will finish its body during the grace, one never will.
     let body = format!("{{\"IdentityPoolId\":\"{pool}\"}}");
     let head = format!(

@@ -17,16 +17,6 @@ fn rate(per_second: u32, burst: u32) -> Option<Rate> {
     })
 }
 
-async fn list(c: &cs::Client, pool: &str, id: &str) -> Result<(), (String, String)> {
-    c.list_datasets()
-        .identity_pool_id(pool)
-        .identity_id(id)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| code_of(&e))
-}
-
 #[tokio::test]
 async fn an_identity_over_its_rate_gets_429_and_others_do_not() {
     // One request per second sustained, bursts of 3: the fourth quick request is refused.
@@ -35,11 +25,11 @@ async fn an_identity_over_its_rate_gets_429_and_others_do_not() {
     let (a, b) = (s.new_identity(&pool).await, s.new_identity(&pool).await);
     let c = s.sync();
     for _ in 0..3 {
-        list(&c, &pool, &a).await.unwrap();
+        try_list(&c, &pool, &a).await.unwrap();
     }
-    let (code, message) = list(&c, &pool, &a).await.unwrap_err();
+    let (code, message) = try_list(&c, &pool, &a).await.unwrap_err();
     assert_eq!(code, "TooManyRequestsException", "{message}");
-    list(&c, &pool, &b).await.unwrap();
+    try_list(&c, &pool, &b).await.unwrap();
 
     // The wire form: 429 with the AWS error shape.
     let r = raw(
@@ -71,7 +61,7 @@ async fn unsigned_requests_do_not_spend_an_identitys_allowance() {
         let r = raw(&s.endpoint, Method::GET, &path, &[], b"", None).await;
         assert_eq!(r.status, 403, "{}", r.body);
     }
-    list(&s.sync(), &pool, &id).await.unwrap();
+    try_list(&s.sync(), &pool, &id).await.unwrap();
 }
 
 #[tokio::test]
@@ -81,9 +71,9 @@ async fn a_pool_limit_is_shared_by_its_identities_and_covers_the_identity_api() 
     let other = s.new_pool(true).await;
     let (a, b) = (s.new_identity(&pool).await, s.new_identity(&pool).await); // 2 of 4
     let c = s.sync();
-    list(&c, &pool, &a).await.unwrap();
-    list(&c, &pool, &b).await.unwrap(); // 4 of 4
-    let (code, _) = list(&c, &pool, &a).await.unwrap_err();
+    try_list(&c, &pool, &a).await.unwrap();
+    try_list(&c, &pool, &b).await.unwrap(); // 4 of 4
+    let (code, _) = try_list(&c, &pool, &a).await.unwrap_err();
     assert_eq!(code, "TooManyRequestsException");
     let e = s
         .identity()
@@ -99,7 +89,7 @@ async fn a_pool_limit_is_shared_by_its_identities_and_covers_the_identity_api() 
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(429));
     // Another pool is not affected.
     let id = s.new_identity(&other).await;
-    list(&c, &other, &id).await.unwrap();
+    try_list(&c, &other, &id).await.unwrap();
 }
 
 #[tokio::test]
@@ -117,7 +107,7 @@ async fn the_sdks_standard_retries_ride_out_throttling() {
     let c = cs::Client::from_conf(conf);
     // Back-to-back calls exceed 4/s with no burst; retries with backoff get every one through.
     for _ in 0..6 {
-        list(&c, &pool, &id).await.unwrap();
+        try_list(&c, &pool, &id).await.unwrap();
     }
 }
 
@@ -127,6 +117,6 @@ async fn without_configuration_nothing_is_throttled() {
     let (pool, id) = s.pool_and_identity().await;
     let c = s.sync();
     for _ in 0..200 {
-        list(&c, &pool, &id).await.unwrap();
+        try_list(&c, &pool, &id).await.unwrap();
     }
 }
