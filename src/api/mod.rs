@@ -126,6 +126,9 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
         };
         if app.throttle.is_enabled() {
             let (pool, identity) = identity_handlers::throttle_keys(&body);
+            // Unsigned calls name any identity they like: they count toward the pool only, so
+            // nobody can spend another identity's allowance.
+            let identity = identity.filter(|_| principal.is_some());
             if let Err(e) = app.throttle.admit(pool.as_deref(), identity.as_deref()) {
                 return (Err(e.with_protocol(Protocol::AwsJson)), "identity");
             }
