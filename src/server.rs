@@ -186,10 +186,11 @@ async fn serve(
     let mut saturated = false;
     tokio::pin!(shutdown);
     loop {
+        // Forget connections that have closed, so the set holds only open ones.
+        while connections.try_join_next().is_some() {}
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
             _ = &mut shutdown => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
