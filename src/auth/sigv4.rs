@@ -344,6 +344,30 @@ fn canonical_headers(headers: &HeaderMap, signed: &[String]) -> Result<String, A
     Ok(out)
 }
 
+/// The payload hash the canonical request ends with: the SHA-256 of the body received, hashed
+/// once here. A client may also send it as `x-amz-content-sha256` (signed or not); then it must
+/// be that same hash, or a captured signature could be replayed with another body.
+///
+/// `UNSIGNED-PAYLOAD` and the `STREAMING-…` forms are refused: no AWS SDK sends them to
+/// Cognito Sync or Cognito Identity unless a user swaps in an S3-style signer by hand (see
+/// "Security notes" in the README), and accepting them would leave the body unsigned.
+fn payload_hash(req: &RequestView<'_>) -> Result<String, AuthError> {
+    let computed = hex::encode(Sha256::digest(req.body));
+    match header_str(req.headers, "x-amz-content-sha256")? {
+        None => Ok(computed),
+        Some(claimed) if claimed.eq_ignore_ascii_case(&computed) => Ok(claimed.to_owned()),
+        Some(claimed) if claimed == "UNSIGNED-PAYLOAD" || claimed.starts_with("STREAMING-") => {
+            Err(AuthError::InvalidSignature(format!(
+                "x-amz-content-sha256 '{claimed}' is not accepted by this service: sign the \
+                 request body (its hex SHA-256)."
+            )))
+        }
+        Some(_) => Err(AuthError::InvalidSignature(
+            "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
+        )),
+    }
+}
+
 /// Verifies the request signature for `service`. `secret_for` maps an access key id and its
 /// session token to the secret key, or None when the key is unknown.
 pub fn verify(
@@ -366,10 +390,7 @@ pub fn verify(
         .iter_mut()
         .for_each(|h| *h = h.to_ascii_lowercase());
     let headers = canonical_headers(req.headers, &signed_headers)?;
-    let payload_hash = match header_str(req.headers, "x-amz-content-sha256")? {
-        Some(h) => h.to_owned(),
-        None => hex::encode(Sha256::digest(req.body)),
-    };
+    let payload_hash = payload_hash(req)?;
     let query = canonical_query(&query, p.presigned_expires.is_some());
     let scope = format!("{}/{}/{}/aws4_request", p.date, p.region, p.service);
     let key = signing_key(&secret, &p.date, &p.region, &p.service);
@@ -428,6 +449,83 @@ mod tests {
             canonical_query(&q, false),
             "lastSyncCount=0&maxResults=3&nextToken=a%2Bb"
         );
+    }
+
+    /// Headers of a request signed by the official signer over `body`, with
+    /// `x-amz-content-sha256` sent and signed.
+    fn signed_with_hash(body: &[u8], unsigned: bool) -> HeaderMap {
+        use aws_sigv4::http_request::{
+            sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+        };
+        let identity = aws_credential_types::Credentials::new("AKID", "SECRET", None, None, "t");
+        let identity = identity.into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("cognito-sync")
+            .time(std::time::SystemTime::now())
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let signable_body = if unsigned {
+            SignableBody::UnsignedPayload
+        } else {
+            SignableBody::Bytes(body)
+        };
+        let request = SignableRequest::new(
+            "POST",
+            "http://localhost/identitypools/p/identities/i/datasets/d",
+            [("host", "localhost")].into_iter(),
+            signable_body,
+        )
+        .unwrap();
+        let (instructions, _) = sign(request, &params).unwrap().into_parts();
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "localhost".parse().unwrap());
+        for (name, value) in instructions.headers() {
+            headers.insert(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        headers
+    }
+
+    fn check(headers: &HeaderMap, body: &[u8]) -> Result<Verified, AuthError> {
+        let req = RequestView {
+            method: "POST",
+            raw_path: "/identitypools/p/identities/i/datasets/d",
+            raw_query: None,
+            headers,
+            body,
+        };
+        verify(&req, "cognito-sync", OffsetDateTime::now_utc(), |_, _| {
+            Ok("SECRET".into())
+        })
+    }
+
+    #[test]
+    fn the_signed_content_hash_must_hash_the_body_received() {
+        let headers = signed_with_hash(b"{\"a\":1}", false);
+        assert!(headers.contains_key("x-amz-content-sha256"));
+        assert!(check(&headers, b"{\"a\":1}").is_ok());
+        let Err(AuthError::InvalidSignature(message)) = check(&headers, b"{\"a\":2}") else {
+            panic!("another body with the same signature must be refused");
+        };
+        assert!(message.contains("x-amz-content-sha256"), "{message}");
+    }
+
+    #[test]
+    fn an_unsigned_payload_is_refused() {
+        let headers = signed_with_hash(b"{}", true);
+        assert_eq!(headers["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
+        let Err(AuthError::InvalidSignature(message)) = check(&headers, b"{}") else {
+            panic!("UNSIGNED-PAYLOAD must be refused");
+        };
+        assert!(message.contains("UNSIGNED-PAYLOAD"), "{message}");
     }
 
     #[test]

@@ -457,7 +457,20 @@ pub fn sigv4_headers(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Vec<(String, String)> {
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let settings = aws_sigv4::http_request::SigningSettings::default();
+    sigv4_headers_with(settings, s, method, url, headers, body)
+}
+
+/// [`sigv4_headers`] with other signer settings (e.g. sending `x-amz-content-sha256`).
+pub fn sigv4_headers_with(
+    settings: aws_sigv4::http_request::SigningSettings,
+    s: &Sign<'_>,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest};
     let identity =
         Credentials::new(s.key, s.secret, s.token.map(str::to_owned), None, "raw").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
@@ -465,7 +478,7 @@ pub fn sigv4_headers(
         .region("us-east-1")
         .name(s.service)
         .time(s.time)
-        .settings(SigningSettings::default())
+        .settings(settings)
         .build()
         .unwrap()
         .into();

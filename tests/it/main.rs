@@ -7,6 +7,7 @@ mod common;
 
 mod auth;
 mod bench_smoke;
+mod body_hash;
 mod crash;
 mod fuzz_corpus;
 mod identity_api;
