@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub http: HttpLimits,
     /// Request-rate limits per identity and per pool (off by default).
     pub throttle: ThrottleSettings,
+    /// Certificate and key of the listener; None serves plain HTTP.
+    pub tls: Option<crate::tls_listener::TlsFiles>,
 }
 
 /// Bounds that keep one client (or many) from exhausting the server.
@@ -121,6 +123,7 @@ impl ServerConfig {
             oidc_providers: Vec::new(),
             http: HttpLimits::default(),
             throttle: ThrottleSettings::default(),
+            tls: None,
         }
     }
 }

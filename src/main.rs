@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use cogsync::auth::credentials::{CredentialSource, DeveloperCredentials};
 use cogsync::config::ServerConfig;
 use cogsync::identity::oidc::OidcProvider;
+use cogsync::signals::Signals;
+use cogsync::tls_listener::TlsFiles;
 
 #[derive(Parser)]
 #[command(
@@ -46,19 +48,36 @@ enum Command {
         region: String,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
 }
 
+/// TLS on the listener (see "TLS" in the README).
+#[derive(clap::Args)]
+struct TlsArgs {
+    /// PEM certificate chain (server certificate first) to serve HTTPS with; needs --tls-key.
+    /// Read again on SIGHUP.
+    #[arg(long, env = "COGSYNC_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key (RSA, ECDSA or Ed25519; PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, env = "COGSYNC_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn files(&self) -> Option<TlsFiles> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,6 +88,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before anything else: from here on SIGTERM, SIGINT and SIGHUP are the server's to
+    // handle, so one that arrives during start-up ends it cleanly instead of killing it.
+    let signals = {
+        let _runtime = runtime.enter();
+        Signals::install()
+    };
+    let signals = match signals {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cogsync: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
     match cli.command {
         Command::Serve {
             listen,
@@ -78,15 +119,20 @@ fn main() -> ExitCode {
             credentials_ttl,
             region,
             limits,
-        } => runtime.block_on(serve(Options {
-            listen,
-            data_dir,
-            database_url,
-            oidc_providers,
-            credentials_ttl,
-            region,
-            limits,
-        })),
+            tls,
+        } => runtime.block_on(serve(
+            Options {
+                listen,
+                data_dir,
+                database_url,
+                oidc_providers,
+                credentials_ttl,
+                region,
+                limits,
+                tls: tls.files(),
+            },
+            signals,
+        )),
     }
 }
 
@@ -134,9 +180,45 @@ struct Options {
     credentials_ttl: u32,
     region: String,
     limits: LimitArgs,
+    tls: Option<TlsFiles>,
 }
 
-async fn serve(o: Options) -> ExitCode {
+/// Starts the server and serves until SIGTERM or SIGINT, reloading the TLS certificate on
+/// SIGHUP. A stop requested while it is still starting ends it at once, cleanly.
+async fn serve(o: Options, mut signals: Signals) -> ExitCode {
+    let started = tokio::select! {
+        biased;
+        started = start(o) => started,
+        () = signals.until_stop(|| tracing::info!("SIGHUP during start-up: nothing to reload yet")) => {
+            tracing::info!("stop requested during start-up; exiting");
+            return ExitCode::SUCCESS;
+        }
+    };
+    let server = match started {
+        Ok(server) => server,
+        Err(code) => return code,
+    };
+    tracing::info!(addr = %server.addr(), "cogsync is serving Cognito Sync and Cognito Identity");
+    println!("cogsync listening on {}", server.url());
+    signals
+        .until_stop(|| match server.reload_tls() {
+            Ok(true) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+            Ok(false) => tracing::info!("SIGHUP: no TLS certificate to reload"),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; still serving the previous one"),
+        })
+        .await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    match server.shutdown().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cogsync: server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything from the options to a server answering requests.
+async fn start(o: Options) -> Result<cogsync::server::RunningServer, ExitCode> {
     let Options {
         listen,
         data_dir,
@@ -145,13 +227,14 @@ async fn serve(o: Options) -> ExitCode {
         credentials_ttl,
         region,
         limits,
+        tls,
     } = o;
     let oidc = match &oidc_providers {
         Some(path) => match OidcProvider::load_all(path) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("cogsync: cannot load OIDC providers: {e}");
-                return ExitCode::FAILURE;
+                return Err(ExitCode::FAILURE);
             }
         },
         None => Vec::new(),
@@ -160,7 +243,7 @@ async fn serve(o: Options) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cogsync: {e}");
-            return ExitCode::FAILURE;
+            return Err(ExitCode::FAILURE);
         }
     };
     let (resolved, kept_in) = match &database_url {
@@ -177,7 +260,7 @@ async fn serve(o: Options) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cogsync: cannot load developer credentials: {e}");
-            return ExitCode::FAILURE;
+            return Err(ExitCode::FAILURE);
         }
     };
     match source {
@@ -203,44 +286,11 @@ async fn serve(o: Options) -> ExitCode {
     config.oidc_providers = oidc;
     config.credentials_ttl_ms = i64::from(credentials_ttl) * 1000;
     limits.apply(&mut config);
-    let server = match cogsync::server::start_with_store(config, store).await {
-        Ok(s) => s,
-        Err(e) => {
+    config.tls = tls;
+    cogsync::server::start_with_store(config, store)
+        .await
+        .map_err(|e| {
             eprintln!("cogsync: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(addr = %server.addr(), "cogsync is serving Cognito Sync and Cognito Identity");
-    println!("cogsync listening on http://{}", server.addr());
-    wait_for_signal().await;
-    tracing::info!("shutting down: finishing in-flight requests");
-    match server.shutdown().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cogsync: server error: {e}");
             ExitCode::FAILURE
-        }
-    }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+        })
 }

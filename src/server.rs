@@ -1,6 +1,7 @@
-//! Starting and stopping the HTTP server: bind, open the store, serve until told to stop,
-//! then finish in-flight requests within a bound. The accept loop caps concurrent
-//! connections and every connection has header, idle and size limits (see [`HttpLimits`]).
+//! Starting and stopping the HTTP server: bind, open the store, serve (over TLS when a
+//! certificate is configured) until told to stop, then finish in-flight requests within a
+//! bound. The accept loop caps concurrent connections and every connection has handshake,
+//! header, idle and size limits (see [`HttpLimits`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ use crate::integrations::{
 };
 use crate::store::{postgres::PostgresStore, sqlite::SqliteStore, Store};
 use crate::sync::SyncService;
+use crate::tls_listener::{TlsError, TlsListener};
 use crate::tokens::TokenSigner;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,8 @@ pub enum StartError {
     },
     #[error("cannot open the store: {0}")]
     Store(String),
+    #[error("{0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A server running in the background of the current tokio runtime.
@@ -43,12 +47,28 @@ pub struct RunningServer {
     task: JoinHandle<std::io::Result<()>>,
     dispatcher_stop: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
+    tls: Option<Arc<TlsListener>>,
 }
 
 impl RunningServer {
     /// The address actually bound (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The base URL clients use: `https://…` when serving TLS.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Reads the TLS certificate and key files again (see [`TlsListener::reload`]). Ok(false)
+    /// when the server does not serve TLS.
+    pub fn reload_tls(&self) -> Result<bool, TlsError> {
+        match &self.tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits.
@@ -127,6 +147,10 @@ pub async fn start_with_store(
     config: ServerConfig,
     store: Arc<dyn Store>,
 ) -> Result<RunningServer, StartError> {
+    let tls = match &config.tls {
+        Some(files) => Some(Arc::new(TlsListener::load(files.clone())?)),
+        None => None,
+    };
     let signal = Arc::new(Notify::new());
     let push: Arc<dyn PushService> = Arc::new(SnsPush::new(&config.aws));
     let triggers: Arc<dyn TriggerInvoker> = Arc::new(Triggers::new(&config.aws));
@@ -152,7 +176,8 @@ pub async fn start_with_store(
         source,
     })?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, app, config.http.clone(), async {
+    let acceptor = tls.as_ref().map(|t| t.acceptor());
+    let task = tokio::spawn(serve(listener, acceptor, app, config.http.clone(), async {
         let _ = stopped.await;
     }));
     Ok(RunningServer {
@@ -161,14 +186,17 @@ pub async fn start_with_store(
         task,
         dispatcher_stop,
         dispatcher,
+        tls,
     })
 }
 
 /// Accepts connections while fewer than `limits.max_connections` are open, serves each
-/// with HTTP/1.1 under the header limits and timeouts, and on `shutdown` stops accepting,
-/// lets in-flight requests finish for up to `limits.shutdown_grace`, then cuts the rest.
+/// with HTTP/1.1 (over TLS when `tls` is set) under the header limits and timeouts, and on
+/// `shutdown` stops accepting, lets in-flight requests finish for up to
+/// `limits.shutdown_grace`, then cuts the rest.
 async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     app: App,
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -206,12 +234,32 @@ async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let connection =
-            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
-        connections.spawn(async move {
-            let _ = connection.await;
-            drop(slot);
-        });
+        let (http, service, watcher) = (http.clone(), service.clone(), graceful.watcher());
+        match tls.clone() {
+            None => {
+                let connection =
+                    watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                connections.spawn(async move {
+                    let _ = connection.await;
+                    drop(slot);
+                });
+            }
+            Some(acceptor) => {
+                // The handshake runs in the connection's task, bounded like the headers, so
+                // a slow client holds only its own slot.
+                let handshake_timeout = limits.header_read_timeout;
+                connections.spawn(async move {
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
+                    if let Ok(Ok(stream)) = handshake {
+                        let connection =
+                            watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                        let _ = connection.await;
+                    }
+                    drop(slot);
+                });
+            }
+        }
         let full = slots.available_permits() == 0;
         if full && !saturated {
             tracing::warn!(
