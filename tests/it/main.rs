@@ -18,6 +18,7 @@ mod malformed;
 mod multi_node;
 mod overload;
 mod pg_connection_loss;
+mod pg_tls;
 mod pki;
 mod pool_admin;
 mod process;

@@ -12,6 +12,7 @@
 
 mod rows;
 mod schema;
+pub mod tls;
 
 pub use schema::SCHEMA_VERSION;
 
@@ -21,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{IsolationLevel, NoTls, Transaction};
+use tokio_postgres::{IsolationLevel, Transaction};
 
 use super::{
     BulkJob, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord, NewOutboxEvent,
@@ -57,18 +58,33 @@ fn db_error(e: tokio_postgres::Error) -> StoreError {
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Backend(format!("no database connection: {e}"))
+    // The causes carry the useful part ("… TLS handshake: … certificate was refused …").
+    let mut message = format!("no database connection: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    StoreError::Backend(message)
 }
 
 impl PostgresStore {
-    /// Connects to `url` (a `postgres://` URL or key=value string) and applies migrations.
+    /// Connects to `url` (a `postgres://` URL or key=value string, with libpq's TLS options:
+    /// see [`tls`]) and applies migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
-            StoreError::Backend(format!("bad database URL: {e}"))
-        })?;
+        let bad_url = |e: String| StoreError::Backend(format!("bad database URL: {e}"));
+        let (url, tls) = tls::split(url).map_err(bad_url)?;
+        let connector = tls.connector().map_err(bad_url)?;
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| bad_url(e.to_string()))?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
