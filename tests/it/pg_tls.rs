@@ -25,6 +25,17 @@ async fn admin() -> tokio_postgres::Client {
     client
 }
 
+/// Whether the test database server has TLS turned on; when it has not, says that `test`
+/// is skipped.
+async fn offers_tls(test: &str) -> bool {
+    let row = admin().await.query_one("SHOW ssl", &[]).await.unwrap();
+    let on = row.get::<_, String>(0) == "on";
+    if !on {
+        eprintln!("SKIPPED {test}: the test PostgreSQL server has ssl = off");
+    }
+    on
+}
+
 /// Whether each session of `application` is encrypted, as PostgreSQL reports it.
 async fn ssl_of_sessions(application: &str) -> Vec<bool> {
     admin()
@@ -64,6 +75,9 @@ async fn sslmode_require_encrypts_every_connection() {
     else {
         return;
     };
+    if !offers_tls("pg_tls::sslmode_require_encrypts_every_connection").await {
+        return;
+    }
     let encrypted = sessions_after_a_device_flow(&db, "sslmode=require").await;
     assert!(encrypted.iter().all(|ssl| *ssl), "{encrypted:?}");
     // The check can tell: with TLS off, the same query says so.
@@ -79,6 +93,11 @@ fn verify_full_against_a_wrong_root_refuses_to_start() {
     )) else {
         return;
     };
+    if !rt.block_on(offers_tls(
+        "pg_tls::verify_full_against_a_wrong_root_refuses_to_start",
+    )) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("wrong-root.pem");
     std::fs::write(&root, Pki::new("not the database's").root_pem()).unwrap();
@@ -124,6 +143,9 @@ async fn verify_ca_and_verify_full_check_the_database_certificate() {
     else {
         return;
     };
+    if !offers_tls("pg_tls::verify_ca_and_verify_full_check_the_database_certificate").await {
+        return;
+    }
     // The database's own certificate as the trusted root (a self-signed one, as Debian's
     // packages make it, for "localhost").
     let row = admin()

@@ -50,9 +50,11 @@ impl SslMode {
                         .into(),
                 )
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown sslmode '{other}': use disable, prefer, require, verify-ca or verify-full"
-            )),
+            ))
+            }
         })
     }
 
