@@ -28,6 +28,18 @@ fn signed_with_content_hash(
     )
 }
 
+/// The 403 of a body that does not match its declared hash.
+fn assert_hash_refused(r: &Raw) {
+    assert_aws_error(r, 403, "InvalidSignatureException");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("x-amz-content-sha256")),
+        "{}",
+        r.body
+    );
+}
+
 fn update_body(token: &str, value: &str) -> String {
     format!(
         r#"{{"SyncSessionToken":"{token}","RecordPatches":[{{"Op":"replace","Key":"owner","Value":"{value}","SyncCount":0}}]}}"#
@@ -63,14 +75,7 @@ async fn a_signature_replayed_with_another_body_writes_nothing() {
         None,
     )
     .await;
-    assert_aws_error(&r, 403, "InvalidSignatureException");
-    assert!(
-        r.body["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("x-amz-content-sha256")),
-        "{}",
-        r.body
-    );
+    assert_hash_refused(&r);
     let (records, out) = pull(&c, &pool, &id, "profile", 0).await;
     assert!(records.is_empty(), "nothing written: {records:?}");
     assert_eq!(out.dataset_sync_count, Some(0));
@@ -109,14 +114,7 @@ async fn an_unsigned_content_hash_must_match_the_body_too() {
         Some(Sign::default()),
     )
     .await;
-    assert_aws_error(&r, 403, "InvalidSignatureException");
-    assert!(
-        r.body["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("x-amz-content-sha256")),
-        "{}",
-        r.body
-    );
+    assert_hash_refused(&r);
     let (records, _) = pull(&s.sync(), &pool, &id, "profile", 0).await;
     assert!(records.is_empty());
 }

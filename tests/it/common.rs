@@ -533,7 +533,16 @@ pub async fn credentials_for(
     id: &str,
     logins: &[(&str, &str)],
 ) -> Result<Credentials, (String, String)> {
-    let mut req = s.identity().get_credentials_for_identity().identity_id(id);
+    vended_credentials(&s.identity(), id, logins).await
+}
+
+/// GetCredentialsForIdentity through `ids`, as SDK credentials.
+pub async fn vended_credentials(
+    ids: &cid::Client,
+    id: &str,
+    logins: &[(&str, &str)],
+) -> Result<Credentials, (String, String)> {
+    let mut req = ids.get_credentials_for_identity().identity_id(id);
     for (p, t) in logins {
         req = req.logins(*p, *t);
     }
@@ -693,7 +702,11 @@ pub fn aws_at(endpoint: &str) -> cogsync::integrations::aws::AwsSettings {
 
 /// A new pool and one unauthenticated identity on the server at `endpoint`.
 pub async fn pool_and_identity_at(endpoint: &str) -> (String, String) {
-    let ids = identity_client(endpoint, ACCESS_KEY, SECRET_KEY);
+    pool_and_identity_via(&identity_client(endpoint, ACCESS_KEY, SECRET_KEY)).await
+}
+
+/// A new pool and one unauthenticated identity, through `ids` (developer credentials).
+pub async fn pool_and_identity_via(ids: &cid::Client) -> (String, String) {
     let pool = ids
         .create_identity_pool()
         .identity_pool_name("p")

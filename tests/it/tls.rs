@@ -74,42 +74,16 @@ async fn a_device_flow_runs_over_tls_with_an_rsa_certificate_chain() {
             .http_client(http.clone())
             .build(),
     );
-    let pool = identity
-        .create_identity_pool()
-        .identity_pool_name("tls")
-        .allow_unauthenticated_identities(true)
-        .send()
+    let (pool, id) = crate::common::pool_and_identity_via(&identity).await;
+    let creds = crate::common::vended_credentials(&identity, &id, &[])
         .await
-        .unwrap()
-        .identity_pool_id;
-    let id = identity
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
-    let creds = identity
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap()
-        .credentials
         .unwrap();
     let device = cs::Client::from_conf(
         cs::Config::builder()
             .behavior_version(cs::config::BehaviorVersion::latest())
             .region(cs::config::Region::new("us-east-1"))
             .endpoint_url(&p.endpoint)
-            .credentials_provider(Credentials::new(
-                creds.access_key_id().unwrap(),
-                creds.secret_key().unwrap(),
-                creds.session_token().map(str::to_owned),
-                None,
-                "device",
-            ))
+            .credentials_provider(creds)
             .http_client(http)
             .build(),
     );
