@@ -20,6 +20,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     usage_sums_the_datasets_of_an_identity_and_a_pool(&*store).await;
     outbox_events_commit_with_writes_and_leave_in_order(&*store).await;
     bulk_publish_jobs_follow_their_state_machine(&*store).await;
+    a_disabled_device_is_enabled_again_by_putting_it(&*store).await;
 }
 
 fn pool(id: &str) -> PoolRecord {
@@ -856,4 +857,37 @@ async fn bulk_publish_jobs_follow_their_state_machine(store: &dyn Store) {
         .fail_bulk_publish("b:01", 1_202, "again")
         .await
         .unwrap();
+}
+
+async fn a_disabled_device_is_enabled_again_by_putting_it(store: &dyn Store) {
+    setup(store, "v:01", "v:a").await;
+    let device = DeviceRecord {
+        id: "dev-1".into(),
+        identity_id: "v:a".into(),
+        platform: "GCM".into(),
+        token: "tok".into(),
+        endpoint_arn: "arn:aws:sns:us-east-1:1:endpoint/GCM/app/1".into(),
+        disabled: false,
+        created_ms: 7,
+    };
+    store.put_device(&device).await.unwrap();
+    store.disable_device("dev-1").await.unwrap();
+    let found = store.find_device("v:a", "GCM", "tok").await.unwrap();
+    assert_eq!(found.map(|d| d.disabled), Some(true));
+    // Registering again writes the same id, enabled (and with the endpoint SNS gave).
+    let revived = DeviceRecord {
+        endpoint_arn: "arn:aws:sns:us-east-1:1:endpoint/GCM/app/2".into(),
+        ..device.clone()
+    };
+    store.put_device(&revived).await.unwrap();
+    assert_eq!(store.get_device("dev-1").await.unwrap(), Some(revived));
+    assert!(matches!(
+        store
+            .put_device(&DeviceRecord {
+                id: "dev-2".into(),
+                ..device
+            })
+            .await,
+        Err(StoreError::AlreadyExists(_))
+    ));
 }
