@@ -160,7 +160,8 @@ impl SyncService {
             Ok(arn) => arn,
             Err(e) => {
                 return match existing {
-                    // SNS is down: the device keeps the registration it has.
+                    // SNS failed (unreachable, or refused): a registered device keeps the
+                    // registration it has rather than fail its app's start-up.
                     Some(d) if !d.disabled => {
                         tracing::warn!(device = %d.id, error = %e, "cannot refresh the SNS endpoint; keeping the registration");
                         Ok(d.id)
