@@ -250,6 +250,90 @@ pub fn role_arn(value: &str, member: &str) -> Checked {
     }
 }
 
+/// Lambda Invoke's `FunctionName` pattern (the `NamespacedFunctionName` shape).
+const FUNCTION_NAME_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?";
+
+/// What Lambda's Invoke accepts as `FunctionName`: 1..170 chars matching
+/// [`FUNCTION_NAME_PATTERN`] whole, i.e. a function name (`my-function`), a partial ARN
+/// (`123456789012:function:my-function`) or a full ARN, each optionally with a version or alias
+/// (`my-function:live`).
+pub fn lambda_function_name(value: &str, member: &str) -> Checked {
+    length(value, member, 1, 170)?;
+    let segments: Vec<&str> = value.split(':').collect();
+    if function_name_from(&segments, 0) {
+        Ok(())
+    } else {
+        Err(violation(
+            value,
+            member,
+            &format!("satisfy regular expression pattern: {FUNCTION_NAME_PATTERN}"),
+        ))
+    }
+}
+
+/// Matches the `:`-separated `segments` against the pattern from its optional prefix `group`
+/// on (0: `arn:<partition>:lambda`, 1: region, 2: account, 3: `function`), trying each
+/// optional group present and absent, as the regular expression would.
+fn function_name_from(segments: &[&str], group: usize) -> bool {
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    let qualifier_ok = |s: &str| {
+        s == "$LATEST"
+            || (!s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
+    };
+    if group == 4 {
+        return match segments {
+            [name] => name_ok(name),
+            [name, qualifier] => name_ok(name) && qualifier_ok(qualifier),
+            _ => false,
+        };
+    }
+    let width = if group == 0 { 3 } else { 1 };
+    let present = segments.len() > width
+        && match (group, &segments[..width]) {
+            (0, [arn, partition, service]) => {
+                *arn == "arn"
+                    && *service == "lambda"
+                    && (partition.is_empty()
+                        || partition.strip_prefix("aws").is_some_and(|rest| {
+                            rest.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+                        }))
+            }
+            (1, [region]) => lambda_region(region),
+            (2, [account]) => account.len() == 12 && digits(account),
+            (3, [keyword]) => *keyword == "function",
+            _ => false,
+        };
+    (present && function_name_from(&segments[width..], group + 1))
+        || function_name_from(segments, group + 1)
+}
+
+/// `[a-z]{2}(-gov)?-[a-z]+-\d{1}`, e.g. `us-east-1`, `us-gov-west-1`.
+fn lambda_region(region: &str) -> bool {
+    let rest_ok = |rest: &str| {
+        let Some(rest) = rest.strip_prefix('-') else {
+            return false;
+        };
+        let Some((word, number)) = rest.split_once('-') else {
+            return false;
+        };
+        !word.is_empty()
+            && word.chars().all(|c| c.is_ascii_lowercase())
+            && number.len() == 1
+            && digits(number)
+    };
+    let (Some(head), Some(rest)) = (region.get(..2), region.get(2..)) else {
+        return false;
+    };
+    head.chars().all(|c| c.is_ascii_lowercase())
+        && (rest_ok(rest) || rest.strip_prefix("-gov").is_some_and(rest_ok))
+}
+
 #[cfg(test)]
 mod arn_tests {
     use super::*;
@@ -272,6 +356,62 @@ mod arn_tests {
         ] {
             assert!(application_arn(bad, "a").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn lambda_function_names_are_what_invoke_accepts() {
+        let full = "arn:aws:lambda:us-west-2:123456789012:function:my-function";
+        for good in [
+            "my-function",
+            "validate",
+            "my.function_2",
+            "my-function:v1",
+            "my-function:$LATEST",
+            "my-function:7",
+            "123456789012:function:my-function",
+            "123456789012:function:my-function:PROD",
+            "123456789012:my-function",
+            "us-east-1:my-function",
+            "function:my-function",
+            full,
+            &format!("{full}:live"),
+            "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f",
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:f",
+            "arn::lambda:eu-central-1:123456789012:function:f",
+            // Greedy as the pattern is: "function" is itself a valid function name.
+            "function",
+            &"f".repeat(170),
+        ] {
+            assert!(lambda_function_name(good, "f").is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "not a function",
+            "my/function",
+            "my-function:$latest",
+            "my-function:v1:extra",
+            "my-function:",
+            ":my-function",
+            "arn:aws:sqs:us-east-1:123456789012:queue",
+            "arn:aws:lambda:us-east-1:123:function:f",
+            "arn:aws:lambda:US-EAST-1:123456789012:function:f",
+            "arn:aws:lambda:us-east-12:123456789012:function:f",
+            "arn:gcp:lambda:us-east-1:123456789012:function:f",
+            "arn:aws:lambda:us-east-1:123456789012:function:",
+            "ftp://example.com/hook",
+            "my-function\n",
+            "fünction",
+            "aé-east-1:my-function",
+            "arn:aws:lambda:aé-east-1:123456789012:function:f",
+            &"f".repeat(171),
+        ] {
+            assert!(lambda_function_name(bad, "f").is_err(), "{bad}");
+        }
+        let message = lambda_function_name("a b", "events.SyncTrigger")
+            .unwrap_err()
+            .0;
+        assert!(message.contains("at 'events.SyncTrigger'"), "{message}");
+        assert!(message.contains("(function:)?"), "{message}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! and one at a time per stream key (so a dataset's records keep their order), with retries
 //! and exponential backoff. Claims are leases in the database, so with several nodes each event
 //! is in the hands of one node at a time, and a node that dies mid-delivery only delays it.
-//! Delivery is at least once.
+//! Delivery is at least once. A Kinesis stream that no longer exists is not retried: it turns
+//! Cognito Streams off for the pool and its pending stream events are dropped.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,10 +12,10 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use super::{PushError, PushService, StreamSink};
-use crate::store::{OutboxEvent, Store};
+use super::{PushError, PushService, StreamError, StreamSink};
+use crate::store::{OutboxEvent, SettingsDecider, Store, StoreResult};
 use crate::sync::push::SNS_TARGET;
-use crate::sync::streams::KINESIS_TARGET;
+use crate::sync::streams::{self, KINESIS_TARGET};
 use crate::timeutil::now_ms;
 
 /// How long a claim lasts before another node may take the event over.
@@ -35,6 +36,24 @@ pub struct Dispatcher {
     push: Arc<dyn PushService>,
     node: String,
     signal: Arc<Notify>,
+}
+
+/// Why a delivery did not happen.
+#[derive(Debug)]
+enum Failure {
+    /// Worth another attempt after the backoff.
+    Retry(String),
+    /// Kinesis answered that the event's stream does not exist: it was deleted.
+    StreamGone { stream: String, reason: String },
+}
+
+/// What became of a handled event.
+#[derive(Debug, PartialEq, Eq)]
+enum Handled {
+    /// Delivered, or recorded for a later attempt.
+    Done,
+    /// Its stream was deleted: the pool's other events for that stream left the outbox too.
+    StreamGone,
 }
 
 /// Delay before the next attempt after `attempts` failures.
@@ -116,8 +135,17 @@ impl Dispatcher {
         for (_, group) in by_target {
             let me = self.clone();
             tasks.spawn(async move {
+                // Pools whose stream turned out deleted: their events still in hand here were
+                // dropped from the outbox with it.
+                let mut gone = std::collections::HashSet::new();
                 for event in group {
-                    me.handle(event).await;
+                    if gone.contains(&event.event.pool_id) {
+                        continue;
+                    }
+                    let pool = event.event.pool_id.clone();
+                    if me.handle(event).await == Handled::StreamGone {
+                        gone.insert(pool);
+                    }
                 }
             });
         }
@@ -125,53 +153,103 @@ impl Dispatcher {
         n
     }
 
-    async fn handle(&self, e: OutboxEvent) {
-        let outcome = self.deliver(&e).await;
+    async fn handle(&self, e: OutboxEvent) -> Handled {
         let now = now_ms();
-        let result = match outcome {
+        let result = match self.deliver(&e).await {
             Ok(()) => self.store.complete_outbox(e.id, now).await,
-            Err(error) => {
-                let attempts = e.attempts + 1;
-                tracing::warn!(target = %e.event.target, key = %e.event.stream_key, attempts, %error, "delivery failed; will retry");
-                match &e.event.job {
-                    Some(pool) if attempts >= JOB_ATTEMPTS => {
-                        let message = format!(
-                            "Delivery to {} failed {attempts} times: {error}",
-                            e.event.target
-                        );
-                        self.store.fail_bulk_publish(pool, now, &message).await
-                    }
-                    _ => {
-                        self.store
-                            .retry_outbox(e.id, now + backoff_ms(e.attempts), &error)
-                            .await
+            Err(Failure::StreamGone { stream, reason }) => {
+                match self.stream_gone(&e, &stream, &reason, now).await {
+                    Ok(()) => return Handled::StreamGone,
+                    Err(err) => {
+                        let error = format!("{reason} (and recording that failed: {err})");
+                        self.failed(&e, now, &error).await
                     }
                 }
             }
+            Err(Failure::Retry(error)) => self.failed(&e, now, &error).await,
         };
         if let Err(err) = result {
             tracing::warn!(error = %err, id = e.id, "cannot record an outbox delivery outcome; the lease will expire");
         }
+        Handled::Done
     }
 
-    async fn deliver(&self, e: &OutboxEvent) -> Result<(), String> {
+    /// Records a failed delivery: retried after the backoff, or the end of its bulk-publish job.
+    async fn failed(&self, e: &OutboxEvent, now: i64, error: &str) -> StoreResult<()> {
+        let attempts = e.attempts + 1;
+        tracing::warn!(target = %e.event.target, key = %e.event.stream_key, attempts, %error, "delivery failed; will retry");
+        match &e.event.job {
+            Some(pool) if attempts >= JOB_ATTEMPTS => {
+                let message = format!(
+                    "Delivery to {} failed {attempts} times: {error}",
+                    e.event.target
+                );
+                self.store.fail_bulk_publish(pool, now, &message).await
+            }
+            _ => {
+                self.store
+                    .retry_outbox(e.id, now + backoff_ms(e.attempts), error)
+                    .await
+            }
+        }
+    }
+
+    /// Kinesis says `stream` does not exist. Deleting the stream turns Cognito Streams off
+    /// (spec §7.1), so in one store transaction the event's pool gets `StreamingStatus:
+    /// DISABLED` (only if it still publishes to that stream) and its pending events for the
+    /// stream are dropped; its push events stay.
+    async fn stream_gone(
+        &self,
+        e: &OutboxEvent,
+        stream: &str,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let name = stream.to_owned();
+        let decide: SettingsDecider =
+            Box::new(move |settings| streams::turn_off_deleted_stream(settings, &name));
+        let message = format!("The Kinesis stream {stream} no longer exists");
+        let pool = e.event.pool_id.as_str();
+        let gone = self
+            .store
+            .stream_target_gone(pool, &e.event.target, now, &message, decide)
+            .await?;
+        if gone.settings_changed {
+            tracing::warn!(pool, stream, dropped = gone.dropped, bulk_publish_failed = gone.job_failed, %reason,
+                "Kinesis stream not found (deleted): Cognito Streams turned off for the pool (StreamingStatus DISABLED) and its pending stream events dropped");
+        } else {
+            tracing::warn!(pool, stream, dropped = gone.dropped, bulk_publish_failed = gone.job_failed, %reason,
+                "Kinesis stream not found (deleted): the pool's pending events for it dropped; the pool no longer publishes to it, so its configuration is left as it is");
+        }
+        Ok(())
+    }
+
+    async fn deliver(&self, e: &OutboxEvent) -> Result<(), Failure> {
         if let Some(endpoint) = e.event.target.strip_prefix(SNS_TARGET) {
-            return self.deliver_push(e, endpoint).await;
+            return self.deliver_push(e, endpoint).await.map_err(Failure::Retry);
         }
         let Some(stream) = e.event.target.strip_prefix(KINESIS_TARGET) else {
-            return Err(format!("no delivery channel for target {}", e.event.target));
+            return Err(Failure::Retry(format!(
+                "no delivery channel for target {}",
+                e.event.target
+            )));
         };
-        let envelope: Value =
-            serde_json::from_str(&e.event.payload).map_err(|err| format!("bad payload: {err}"))?;
+        let envelope: Value = serde_json::from_str(&e.event.payload)
+            .map_err(|err| Failure::Retry(format!("bad payload: {err}")))?;
         let key = envelope["partitionKey"]
             .as_str()
             .unwrap_or(&e.event.stream_key)
             .to_owned();
-        let data = serde_json::to_vec(&envelope["data"]).map_err(|err| err.to_string())?;
-        self.streams
-            .put_record(stream, &key, data)
-            .await
-            .map_err(|err| err.0)
+        let data =
+            serde_json::to_vec(&envelope["data"]).map_err(|err| Failure::Retry(err.to_string()))?;
+        match self.streams.put_record(stream, &key, data).await {
+            Ok(()) => Ok(()),
+            Err(StreamError::NotFound(reason)) => Err(Failure::StreamGone {
+                stream: stream.to_owned(),
+                reason,
+            }),
+            Err(StreamError::Retry(reason)) => Err(Failure::Retry(reason)),
+        }
     }
 
     /// A push to a disabled or deleted endpoint counts as done: the device is marked disabled
@@ -201,7 +279,20 @@ impl Dispatcher {
 
 #[cfg(test)]
 mod tests {
-    use super::backoff_ms;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use tokio::sync::Notify;
+
+    use super::{backoff_ms, Dispatcher};
+    use crate::integrations::{DeliveryError, PushError, PushService, StreamError, StreamSink};
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{
+        DatasetRow, IdentityRecord, NewOutboxEvent, PoolRecord, PoolSettings, Store, UpdateDecider,
+        UpdatePlan,
+    };
+    use crate::sync::streams::stream_of;
 
     #[test]
     fn backoff_doubles_up_to_a_minute() {
@@ -209,5 +300,153 @@ mod tests {
         assert_eq!(backoff_ms(1), 500);
         assert_eq!(backoff_ms(3), 2000);
         assert_eq!(backoff_ms(30), 60_000);
+    }
+
+    /// A Kinesis that gives every put the same answer.
+    struct Kinesis {
+        deleted: bool,
+        puts: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl StreamSink for Kinesis {
+        async fn put_record(&self, stream: &str, _: &str, _: Vec<u8>) -> Result<(), StreamError> {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            if self.deleted {
+                Err(StreamError::NotFound(format!("Stream {stream} not found")))
+            } else {
+                Err(StreamError::Retry("connection refused".into()))
+            }
+        }
+    }
+
+    /// An SNS that is down.
+    struct SnsDown;
+
+    #[async_trait]
+    impl PushService for SnsDown {
+        async fn create_endpoint(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<String, DeliveryError> {
+            Err(DeliveryError("down".into()))
+        }
+        async fn publish(&self, _: &str, _: &str) -> Result<(), PushError> {
+            Err(PushError::Retry("down".into()))
+        }
+    }
+
+    /// A pool streaming to `s`, with two stream events and a push event waiting.
+    async fn pool_with_waiting_events(store: &dyn Store) {
+        store
+            .create_pool(&PoolRecord {
+                id: "us-east-1:p".into(),
+                name: "p".into(),
+                allow_unauthenticated: true,
+                developer_provider_name: None,
+                extra_json: "{}".into(),
+                created_ms: 1,
+            })
+            .await
+            .unwrap();
+        store
+            .create_identity(&IdentityRecord {
+                id: "us-east-1:i".into(),
+                pool_id: "us-east-1:p".into(),
+                created_ms: 1,
+                last_modified_ms: 1,
+            })
+            .await
+            .unwrap();
+        let settings = PoolSettings {
+            version: 1,
+            cognito_streams: Some(r#"{"StreamName":"s","StreamingStatus":"ENABLED"}"#.into()),
+            ..PoolSettings::default()
+        };
+        assert!(store
+            .put_pool_settings("us-east-1:p", &settings)
+            .await
+            .unwrap());
+        let event = |key: &str, target: &str| NewOutboxEvent {
+            pool_id: "us-east-1:p".into(),
+            stream_key: key.into(),
+            target: target.into(),
+            payload: r#"{"partitionKey":"k","data":{},"deviceId":"d","message":"{}"}"#.into(),
+            job: None,
+        };
+        let outbox = vec![
+            event("us-east-1:i/a", "kinesis:s"),
+            event("us-east-1:i/b", "kinesis:s"),
+            event("push/d", "sns:arn:endpoint"),
+        ];
+        let decide: UpdateDecider = Box::new(move |_| {
+            Ok(UpdatePlan {
+                dataset: DatasetRow {
+                    identity_id: "us-east-1:i".into(),
+                    name: "ds".into(),
+                    live: true,
+                    sync_count: 1,
+                    creation_ms: 1,
+                    last_modified_ms: 1,
+                    last_modified_by: "i".into(),
+                    data_storage: 0,
+                    num_records: 0,
+                    deleted_at_sync_count: None,
+                    merged_into: None,
+                },
+                records: Vec::new(),
+                outbox: outbox.clone(),
+            })
+        });
+        store
+            .update_records("us-east-1:i", "ds", vec![], decide)
+            .await
+            .unwrap();
+    }
+
+    async fn one_round(deleted: bool) -> (Arc<dyn Store>, usize, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        pool_with_waiting_events(&*store).await;
+        let kinesis = Arc::new(Kinesis {
+            deleted,
+            puts: AtomicUsize::new(0),
+        });
+        let dispatcher = Arc::new(Dispatcher::new(
+            store.clone(),
+            kinesis.clone(),
+            Arc::new(SnsDown),
+            Arc::new(Notify::new()),
+        ));
+        assert_eq!(dispatcher.round().await, 3);
+        (store, kinesis.puts.load(Ordering::SeqCst), dir)
+    }
+
+    #[tokio::test]
+    async fn a_deleted_stream_turns_streaming_off_and_drops_only_its_events() {
+        let (store, puts, _dir) = one_round(true).await;
+        let settings = store.get_pool_settings("us-east-1:p").await.unwrap();
+        assert_eq!(stream_of(&settings), None, "StreamingStatus is DISABLED");
+        assert_eq!(settings.version, 2);
+        assert_eq!(
+            puts, 1,
+            "the pool's other event for the stream was not tried"
+        );
+        assert_eq!(
+            store.outbox_backlog().await.unwrap(),
+            1,
+            "the push event stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_stream_is_retried() {
+        let (store, puts, _dir) = one_round(false).await;
+        let settings = store.get_pool_settings("us-east-1:p").await.unwrap();
+        assert_eq!(stream_of(&settings).as_deref(), Some("s"));
+        assert_eq!(puts, 2);
+        assert_eq!(store.outbox_backlog().await.unwrap(), 3);
     }
 }

@@ -1,10 +1,12 @@
-//! Kinesis delivery with the official `aws-sdk-kinesis` crate.
+//! Kinesis delivery with the official `aws-sdk-kinesis` crate. Kinesis's
+//! `ResourceNotFoundException` (the stream was deleted) is told apart from failures worth
+//! retrying.
 
 use async_trait::async_trait;
 use aws_sdk_kinesis::primitives::Blob;
 
 use super::aws::{http_client, AwsSettings};
-use super::{DeliveryError, StreamSink};
+use super::{StreamError, StreamSink};
 
 pub struct KinesisSink {
     client: aws_sdk_kinesis::Client,
@@ -41,7 +43,7 @@ impl StreamSink for KinesisSink {
         stream: &str,
         partition_key: &str,
         data: Vec<u8>,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<(), StreamError> {
         self.client
             .put_record()
             .stream_name(stream)
@@ -50,6 +52,16 @@ impl StreamSink for KinesisSink {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| DeliveryError(aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string()))
+            .map_err(|e| {
+                let text = aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string();
+                // Only the service's own "no such stream" means deleted; an unreachable or
+                // failing Kinesis is retried.
+                match e.as_service_error() {
+                    Some(err) if err.is_resource_not_found_exception() => {
+                        StreamError::NotFound(text)
+                    }
+                    _ => StreamError::Retry(text),
+                }
+            })
     }
 }

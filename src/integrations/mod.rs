@@ -9,10 +9,22 @@ pub mod trigger;
 
 use async_trait::async_trait;
 
-/// A delivery failure; the dispatcher retries with backoff.
+/// A call to an integration failed (e.g. an SNS endpoint could not be created).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct DeliveryError(pub String);
+
+/// Why a stream record could not be put.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StreamError {
+    /// Worth retrying later: the stream is unreachable, throttled or failing.
+    #[error("{0}")]
+    Retry(String),
+    /// The service answered that the stream does not exist: it was deleted, which turns
+    /// Cognito Streams off for the pools that publish to it.
+    #[error("stream not found: {0}")]
+    NotFound(String),
+}
 
 /// Where Kinesis outbox events go.
 #[async_trait]
@@ -22,7 +34,7 @@ pub trait StreamSink: Send + Sync {
         stream: &str,
         partition_key: &str,
         data: Vec<u8>,
-    ) -> Result<(), DeliveryError>;
+    ) -> Result<(), StreamError>;
 }
 
 /// Why a push could not be sent.

@@ -111,6 +111,8 @@ impl Triggers {
         })
     }
 
+    /// Invokes `function` as stored (a name, a partial or full ARN, with or without a version
+    /// or alias): it is Invoke's `FunctionName` unchanged, so Lambda resolves it as AWS would.
     async fn lambda(&self, function: &str, event: &Value) -> Result<Value, TriggerError> {
         let out = self
             .lambda

@@ -20,6 +20,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     usage_sums_the_datasets_of_an_identity_and_a_pool(&*store).await;
     outbox_events_commit_with_writes_and_leave_in_order(&*store).await;
     bulk_publish_jobs_follow_their_state_machine(&*store).await;
+    a_disabled_device_is_enabled_again_by_putting_it(&*store).await;
+    a_gone_stream_target_changes_settings_and_drops_its_events_at_once(&*store).await;
 }
 
 fn pool(id: &str) -> PoolRecord {
@@ -856,4 +858,188 @@ async fn bulk_publish_jobs_follow_their_state_machine(store: &dyn Store) {
         .fail_bulk_publish("b:01", 1_202, "again")
         .await
         .unwrap();
+}
+
+async fn a_disabled_device_is_enabled_again_by_putting_it(store: &dyn Store) {
+    setup(store, "v:01", "v:a").await;
+    let device = DeviceRecord {
+        id: "dev-1".into(),
+        identity_id: "v:a".into(),
+        platform: "GCM".into(),
+        token: "tok".into(),
+        endpoint_arn: "arn:aws:sns:us-east-1:1:endpoint/GCM/app/1".into(),
+        disabled: false,
+        created_ms: 7,
+    };
+    store.put_device(&device).await.unwrap();
+    store.disable_device("dev-1").await.unwrap();
+    let found = store.find_device("v:a", "GCM", "tok").await.unwrap();
+    assert_eq!(found.map(|d| d.disabled), Some(true));
+    // Registering again writes the same id, enabled (and with the endpoint SNS gave).
+    let revived = DeviceRecord {
+        endpoint_arn: "arn:aws:sns:us-east-1:1:endpoint/GCM/app/2".into(),
+        ..device.clone()
+    };
+    store.put_device(&revived).await.unwrap();
+    assert_eq!(store.get_device("dev-1").await.unwrap(), Some(revived));
+    assert!(matches!(
+        store
+            .put_device(&DeviceRecord {
+                id: "dev-2".into(),
+                ..device
+            })
+            .await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+}
+
+fn at(pool: &str, key: &str, target: &str) -> NewOutboxEvent {
+    NewOutboxEvent {
+        pool_id: pool.into(),
+        stream_key: key.into(),
+        target: target.into(),
+        payload: format!("{pool} {key} {target}"),
+        job: None,
+    }
+}
+
+async fn a_gone_stream_target_changes_settings_and_drops_its_events_at_once(store: &dyn Store) {
+    setup(store, "k:01", "k:a").await;
+    setup(store, "k:02", "k:b").await;
+    let settings = PoolSettings {
+        version: 1,
+        push_sync: Some(r#"{"ApplicationArns":[]}"#.into()),
+        cognito_streams: Some(r#"{"StreamName":"s","StreamingStatus":"ENABLED"}"#.into()),
+        events: "{}".into(),
+    };
+    assert!(store.put_pool_settings("k:01", &settings).await.unwrap());
+    let events = vec![
+        at("k:01", "ds1", "kinesis:s"),
+        at("k:01", "ds1", "kinesis:s"),
+        at("k:01", "ds2", "kinesis:s"),
+        at("k:01", "push/dev", "sns:arn:endpoint"),
+        at("k:01", "ds3", "kinesis:other"),
+        at("k:02", "ds4", "kinesis:s"),
+    ];
+    let write: UpdateDecider = {
+        let inner = bump("k:a", "ds", vec![record("k", Some("v"), 0)]);
+        Box::new(move |snap: &UpdateSnapshot| {
+            let mut plan = inner(snap)?;
+            plan.outbox = events.clone();
+            Ok(plan)
+        })
+    };
+    store
+        .update_records("k:a", "ds", vec![], write)
+        .await
+        .unwrap();
+    let disabled = r#"{"StreamName":"s","StreamingStatus":"DISABLED"}"#;
+    let decide: SettingsDecider = Box::new(move |s: &PoolSettings| {
+        (s.cognito_streams.as_deref() != Some(disabled)).then(|| PoolSettings {
+            cognito_streams: Some(disabled.into()),
+            ..s.clone()
+        })
+    });
+    let gone = store
+        .stream_target_gone("k:01", "kinesis:s", 50, "stream s deleted", decide)
+        .await
+        .unwrap();
+    assert_eq!(
+        gone,
+        TargetGone {
+            settings_changed: true,
+            dropped: 3,
+            job_failed: false
+        }
+    );
+    let now = store.get_pool_settings("k:01").await.unwrap();
+    assert_eq!(
+        (now.version, now.cognito_streams.as_deref(), now.push_sync),
+        (2, Some(disabled), settings.push_sync.clone()),
+        "the decided settings, as the next version"
+    );
+    assert!(
+        !store
+            .put_pool_settings(
+                "k:01",
+                &PoolSettings {
+                    version: 2,
+                    ..settings.clone()
+                }
+            )
+            .await
+            .unwrap(),
+        "a writer that read the settings before loses"
+    );
+    let left: Vec<String> = store
+        .claim_outbox("n", crate::timeutil::now_ms() + 1_000, 30_000, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.payload)
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "k:01 push/dev sns:arn:endpoint",
+            "k:01 ds3 kinesis:other",
+            "k:02 ds4 kinesis:s"
+        ],
+        "only the pool's events for that target go"
+    );
+
+    // A decider that keeps the settings still drops the events; a bulk publish that loses
+    // events is failed and loses the rest of them too.
+    let builder: DatasetEvents = Box::new(|_: &DatasetRow, _: &[RecordRow]| {
+        ["kinesis:s", "kinesis:elsewhere"]
+            .map(|target| NewOutboxEvent {
+                job: Some("k:02".into()),
+                ..at("k:02", "bulk/x", target)
+            })
+            .to_vec()
+    });
+    store
+        .update_records(
+            "k:b",
+            "d",
+            vec![],
+            bump("k:b", "d", vec![record("k", Some("v"), 0)]),
+        )
+        .await
+        .unwrap();
+    store
+        .start_bulk_publish("k:02", 60, 1_000, builder)
+        .await
+        .unwrap();
+    let keep: SettingsDecider = Box::new(|_: &PoolSettings| None);
+    let gone = store
+        .stream_target_gone("k:02", "kinesis:s", 70, "stream s deleted", keep)
+        .await
+        .unwrap();
+    assert_eq!(
+        gone,
+        TargetGone {
+            settings_changed: false,
+            dropped: 3,
+            job_failed: true
+        }
+    );
+    assert_eq!(
+        store.get_pool_settings("k:02").await.unwrap(),
+        PoolSettings::default()
+    );
+    let job = store.bulk_publish("k:02").await.unwrap();
+    assert_eq!(
+        (job.status.as_str(), job.failure_message.as_deref()),
+        ("FAILED", Some("stream s deleted"))
+    );
+    let rest = store
+        .claim_outbox("n2", crate::timeutil::now_ms() + 100_000, 30_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.len(),
+        2,
+        "the first round's events are still there, claimed or not"
+    );
 }

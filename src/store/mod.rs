@@ -155,6 +155,18 @@ pub trait Store: Send + Sync {
     async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<()>;
     /// Events not yet delivered.
     async fn outbox_backlog(&self) -> StoreResult<i64>;
+    /// A pool's delivery target is gone for good (its Kinesis stream was deleted). In one
+    /// transaction: stores what `decide` makes of the pool's settings as stored now, drops the
+    /// pool's undelivered events for `target` (other targets' events stay), and if any of them
+    /// belonged to the pool's bulk publish, fails it with `message` and drops its other events.
+    async fn stream_target_gone(
+        &self,
+        pool_id: &str,
+        target: &str,
+        now_ms: i64,
+        message: &str,
+        decide: SettingsDecider,
+    ) -> StoreResult<TargetGone>;
 
     /// Starts a pool's bulk publish in one transaction: refuses while one is in progress
     /// (`BulkInProgress`) or within `min_interval_ms` of the last success (`BulkTooSoon`), then

@@ -182,6 +182,21 @@ impl Default for PoolSettings {
     }
 }
 
+/// Decides, inside a store transaction, what a pool's settings become given the stored ones;
+/// None leaves them as they are. The store numbers the new version.
+pub type SettingsDecider = Box<dyn Fn(&PoolSettings) -> Option<PoolSettings> + Send + Sync>;
+
+/// What [`Store::stream_target_gone`](super::Store::stream_target_gone) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TargetGone {
+    /// The pool's settings were changed (by the decider).
+    pub settings_changed: bool,
+    /// Undelivered events dropped.
+    pub dropped: u64,
+    /// The pool's bulk publish was in progress and is now FAILED.
+    pub job_failed: bool,
+}
+
 /// Usage figures, computed from the datasets in one consistent read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {

@@ -75,16 +75,20 @@ fn check_streams(s: &CognitoStreams) -> SyncResult<()> {
     Ok(())
 }
 
-/// A sync-trigger target: a Lambda function ARN, or a webhook URL for self-hosters.
+/// A sync-trigger target: what Lambda's Invoke accepts as a function (a name, a partial or full
+/// ARN, each with an optional version or alias), or a webhook URL for self-hosters. Stored as
+/// given, as AWS does.
 fn check_trigger(target: &str) -> SyncResult<()> {
-    let ok = target.starts_with("arn:aws:lambda:")
-        || target.starts_with("https://")
-        || target.starts_with("http://");
-    if ok && target.len() <= 2048 {
+    let ok = if target.starts_with("https://") || target.starts_with("http://") {
+        target.len() <= 2048
+    } else {
+        validate::lambda_function_name(target, "events.SyncTrigger").is_ok()
+    };
+    if ok {
         Ok(())
     } else {
         Err(SyncError::InvalidParameter(format!(
-            "Invalid SyncTrigger target '{}': give a Lambda function ARN (arn:aws:lambda:…) or an http(s):// URL",
+            "Invalid SyncTrigger target '{}': give a Lambda function name or ARN (as Lambda's Invoke accepts it, at most 170 characters) or an http(s):// URL",
             target.chars().take(64).collect::<String>()
         )))
     }
@@ -272,5 +276,32 @@ impl SyncService {
             });
         }
         Ok((out, max, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_trigger;
+
+    #[test]
+    fn triggers_are_lambda_functions_as_invoke_names_them_or_webhooks() {
+        for good in [
+            "validate",
+            "validate:live",
+            "123456789012:function:validate",
+            "arn:aws:lambda:us-east-1:123456789012:function:validate",
+            "https://hooks.example.com/sync",
+            "http://127.0.0.1:9000/",
+        ] {
+            assert!(check_trigger(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "not a function",
+            "arn:aws:sqs:us-east-1:123456789012:queue",
+            "ftp://example.com/hook",
+            &format!("https://example.com/{}", "x".repeat(2048)),
+        ] {
+            assert!(check_trigger(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -78,6 +78,50 @@ pub fn push_events(
         .collect()
 }
 
+/// A device token SNS has just accepted, and the endpoint it gave.
+pub struct Registration<'a> {
+    pub identity_id: &'a str,
+    pub platform: &'a str,
+    pub token: &'a str,
+    pub endpoint_arn: &'a str,
+}
+
+/// What a registration does to the stored device.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// The stored device (this id) is already right.
+    AsItIs(String),
+    /// Write this device.
+    Write(DeviceRecord),
+}
+
+/// The device after a registration. The same (identity, platform, token) keeps its id; a
+/// device marked disabled (SNS said its endpoint was disabled or gone) is enabled again, since
+/// SNS has just enabled the endpoint.
+pub fn registered_device(
+    existing: Option<&DeviceRecord>,
+    r: &Registration<'_>,
+    now_ms: i64,
+) -> Stored {
+    match existing {
+        Some(d) if !d.disabled && d.endpoint_arn == r.endpoint_arn => Stored::AsItIs(d.id.clone()),
+        Some(d) => Stored::Write(DeviceRecord {
+            endpoint_arn: r.endpoint_arn.to_owned(),
+            disabled: false,
+            ..d.clone()
+        }),
+        None => Stored::Write(DeviceRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            identity_id: r.identity_id.to_owned(),
+            platform: r.platform.to_owned(),
+            token: r.token.to_owned(),
+            endpoint_arn: r.endpoint_arn.to_owned(),
+            disabled: false,
+            created_ms: now_ms,
+        }),
+    }
+}
+
 impl SyncService {
     async fn push_config(&self, pool_id: &str) -> SyncResult<PushSync> {
         self.get_configuration(pool_id)
@@ -110,26 +154,33 @@ impl SyncService {
             ))
         })?;
         let existing = self.store.find_device(identity_id, platform, token).await?;
-        if let Some(d) = &existing {
-            if !d.disabled {
-                return Ok(d.id.clone());
+        // SNS is asked every time: it may have disabled the endpoint (a stale token) without
+        // cogsync knowing, and registering again is how a device gets its pushes back.
+        let endpoint = match self.push.create_endpoint(&app, token, identity_id).await {
+            Ok(arn) => arn,
+            Err(e) => {
+                return match existing {
+                    // SNS failed (unreachable, or refused): a registered device keeps the
+                    // registration it has rather than fail its app's start-up.
+                    Some(d) if !d.disabled => {
+                        tracing::warn!(device = %d.id, error = %e, "cannot refresh the SNS endpoint; keeping the registration");
+                        Ok(d.id)
+                    }
+                    _ => Err(SyncError::Internal(format!(
+                        "cannot create the SNS endpoint: {e}"
+                    ))),
+                };
             }
-        }
-        let endpoint = self
-            .push
-            .create_endpoint(&app, token, identity_id)
-            .await
-            .map_err(|e| SyncError::Internal(format!("cannot create the SNS endpoint: {e}")))?;
-        let device = DeviceRecord {
-            id: existing
-                .as_ref()
-                .map_or_else(|| uuid::Uuid::new_v4().to_string(), |d| d.id.clone()),
-            identity_id: identity_id.to_owned(),
-            platform: platform.to_owned(),
-            token: token.to_owned(),
-            endpoint_arn: endpoint,
-            disabled: false,
-            created_ms: existing.as_ref().map_or_else(now_ms, |d| d.created_ms),
+        };
+        let registration = Registration {
+            identity_id,
+            platform,
+            token,
+            endpoint_arn: &endpoint,
+        };
+        let device = match registered_device(existing.as_ref(), &registration, now_ms()) {
+            Stored::AsItIs(id) => return Ok(id),
+            Stored::Write(device) => device,
         };
         match self.store.put_device(&device).await {
             Ok(()) => Ok(device.id),
@@ -243,5 +294,71 @@ mod tests {
         let events = push_events("p", "i", "ds", 3, &[dev("a"), dev("b")], Some("a"));
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].target, "sns:arn:b");
+    }
+
+    fn registration(endpoint_arn: &str) -> Registration<'_> {
+        Registration {
+            identity_id: "i",
+            platform: "GCM",
+            token: "t",
+            endpoint_arn,
+        }
+    }
+
+    fn device(disabled: bool, endpoint_arn: &str) -> DeviceRecord {
+        DeviceRecord {
+            id: "d1".into(),
+            identity_id: "i".into(),
+            platform: "GCM".into(),
+            token: "t".into(),
+            endpoint_arn: endpoint_arn.into(),
+            disabled,
+            created_ms: 5,
+        }
+    }
+
+    #[test]
+    fn a_registered_device_with_a_working_endpoint_is_left_as_it_is() {
+        assert_eq!(
+            registered_device(Some(&device(false, "arn:e")), &registration("arn:e"), 9),
+            Stored::AsItIs("d1".into())
+        );
+    }
+
+    #[test]
+    fn registering_again_revives_a_disabled_device_under_its_id() {
+        let Stored::Write(d) =
+            registered_device(Some(&device(true, "arn:e")), &registration("arn:e"), 9)
+        else {
+            panic!("a disabled device must be written");
+        };
+        assert_eq!(
+            d,
+            device(false, "arn:e"),
+            "same id and creation time, enabled"
+        );
+        let Stored::Write(d) =
+            registered_device(Some(&device(false, "arn:e")), &registration("arn:new"), 9)
+        else {
+            panic!("a new endpoint must be written");
+        };
+        assert_eq!(d, device(false, "arn:new"));
+    }
+
+    #[test]
+    fn a_new_token_gets_a_new_device() {
+        let Stored::Write(d) = registered_device(None, &registration("arn:e"), 9) else {
+            panic!("a new device must be written");
+        };
+        assert_ne!(d.id, "d1");
+        assert_eq!(
+            (
+                d.token.as_str(),
+                d.endpoint_arn.as_str(),
+                d.disabled,
+                d.created_ms
+            ),
+            ("t", "arn:e", false, 9)
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 use serde_json::{json, Value};
 
+use super::pool_admin::CognitoStreams;
 use crate::store::{DatasetRow, NewOutboxEvent, PoolSettings, RecordRow};
 
 /// Largest data blob put in one Kinesis record (the service limit is 1 MiB including the
@@ -22,6 +23,23 @@ pub fn stream_of(settings: &PoolSettings) -> Option<String> {
         return None;
     }
     Some(streams.get("StreamName")?.as_str()?.to_owned())
+}
+
+/// The pool's settings once Kinesis said `stream` does not exist: streaming turned off, as AWS
+/// documents ("If you delete the Kinesis stream … you turn off the Amazon Cognito streams"),
+/// the rest kept. None when the pool no longer publishes to that stream (an operator
+/// configured another one meanwhile, or turned streaming off): that configuration stays.
+pub fn turn_off_deleted_stream(settings: &PoolSettings, stream: &str) -> Option<PoolSettings> {
+    if stream_of(settings).as_deref() != Some(stream) {
+        return None;
+    }
+    let mut streams: CognitoStreams =
+        serde_json::from_str(settings.cognito_streams.as_deref()?).ok()?;
+    streams.streaming_status = Some("DISABLED".into());
+    Some(PoolSettings {
+        cognito_streams: Some(serde_json::to_string(&streams).ok()?),
+        ..settings.clone()
+    })
 }
 
 fn sync_record(r: &RecordRow) -> Value {
@@ -220,6 +238,39 @@ mod tests {
             }
         }
         assert_eq!(keys, ["k0", "k1", "k2", "k3", "k4"]);
+    }
+
+    #[test]
+    fn a_deleted_stream_turns_off_the_pools_that_still_publish_to_it() {
+        let settings = |streams: &str| PoolSettings {
+            version: 4,
+            push_sync: Some(r#"{"ApplicationArns":["arn:app"]}"#.into()),
+            cognito_streams: Some(streams.into()),
+            events: r#"{"SyncTrigger":"f"}"#.into(),
+        };
+        let enabled = settings(
+            r#"{"StreamName":"s","RoleArn":"arn:aws:iam::1:role/r","StreamingStatus":"ENABLED"}"#,
+        );
+        let off = turn_off_deleted_stream(&enabled, "s").expect("streaming turned off");
+        assert_eq!(stream_of(&off), None);
+        let streams: Value = serde_json::from_str(off.cognito_streams.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            streams,
+            json!({"StreamName": "s", "RoleArn": "arn:aws:iam::1:role/r", "StreamingStatus": "DISABLED"})
+        );
+        assert_eq!(
+            (off.version, &off.push_sync, &off.events),
+            (4, &enabled.push_sync, &enabled.events),
+            "the rest is kept; the store numbers the version"
+        );
+        assert_eq!(
+            turn_off_deleted_stream(&enabled, "other"),
+            None,
+            "a pool re-configured to another stream keeps it"
+        );
+        let disabled = settings(r#"{"StreamName":"s","StreamingStatus":"DISABLED"}"#);
+        assert_eq!(turn_off_deleted_stream(&disabled, "s"), None);
+        assert_eq!(turn_off_deleted_stream(&PoolSettings::default(), "s"), None);
     }
 
     #[test]

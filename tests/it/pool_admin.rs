@@ -248,7 +248,43 @@ async fn events_round_trip_and_are_removed_with_an_empty_value(s: TestServer) {
         hook
     );
 
-    for (k, v) in [("Unknown", lambda), ("SyncTrigger", "not-a-function")] {
+    // A function name, a partial ARN or a qualified name is what Lambda's Invoke takes; each
+    // is stored and returned as given.
+    for name in [
+        "validate",
+        "123456789012:function:validate",
+        "validate:live",
+    ] {
+        c.set_cognito_events()
+            .identity_pool_id(&pool)
+            .events("SyncTrigger", name)
+            .send()
+            .await
+            .unwrap();
+        let got = c
+            .get_cognito_events()
+            .identity_pool_id(&pool)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            events(got.events()),
+            HashMap::from([("SyncTrigger".to_string(), name.to_string())])
+        );
+    }
+    c.set_cognito_events()
+        .identity_pool_id(&pool)
+        .events("SyncTrigger", hook)
+        .send()
+        .await
+        .unwrap();
+
+    for (k, v) in [
+        ("Unknown", lambda),
+        ("SyncTrigger", "not a function"),
+        ("SyncTrigger", "arn:aws:sqs:us-east-1:123456789012:queue"),
+        ("SyncTrigger", "my/function"),
+    ] {
         let err = c
             .set_cognito_events()
             .identity_pool_id(&pool)

@@ -1,6 +1,6 @@
 //! Push sync against moto's SNS: devices register once per token, subscribe to datasets, and
 //! get the silent push of spec §8 when another device changes a dataset, even through an SNS
-//! outage.
+//! outage; a device whose endpoint SNS disabled gets its pushes back by registering again.
 
 use std::time::Duration;
 
@@ -312,4 +312,203 @@ async fn subscribed_devices_get_silent_pushes_except_the_writer() {
         .await
         .unwrap_err();
     assert!(err.into_service_error().is_not_authorized_exception());
+}
+
+/// The SNS endpoint that holds `token`, from SNS itself.
+async fn endpoint_of(c: &sns::Client, app: &str, token: &str) -> String {
+    let out = c
+        .list_endpoints_by_platform_application()
+        .platform_application_arn(app)
+        .send()
+        .await
+        .unwrap();
+    out.endpoints()
+        .iter()
+        .find(|e| {
+            e.attributes()
+                .and_then(|a| a.get("Token"))
+                .map(String::as_str)
+                == Some(token)
+        })
+        .and_then(|e| e.endpoint_arn())
+        .expect("an endpoint for the token")
+        .to_string()
+}
+
+async fn endpoint_attributes(
+    c: &sns::Client,
+    arn: &str,
+) -> std::collections::HashMap<String, String> {
+    c.get_endpoint_attributes()
+        .endpoint_arn(arn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// What SNS does to an endpoint whose token went stale: disables it (and here the user data
+/// differs too, so the attributes no longer match a plain re-creation).
+async fn disable_in_sns(c: &sns::Client, arn: &str) {
+    c.set_endpoint_attributes()
+        .endpoint_arn(arn)
+        .attributes("Enabled", "false")
+        .attributes("CustomUserData", "changed by someone else")
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Whether cogsync's own record of the device says its endpoint is unusable.
+fn device_disabled(s: &TestServer, device_id: &str) -> bool {
+    let db = rusqlite::Connection::open(s.data_dir().join("cogsync.sqlite3")).unwrap();
+    db.query_row(
+        "SELECT disabled FROM devices WHERE id = ?1",
+        [device_id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_whose_endpoint_was_disabled_registers_again_and_gets_pushes() {
+    let Some(moto) =
+        moto_url("push::a_device_whose_endpoint_was_disabled_registers_again_and_gets_pushes")
+    else {
+        return;
+    };
+    let snsc = sns_client(&moto);
+    let app = platform_app(&snsc, "GCM").await;
+    let proxy = Proxy::start(&moto).await;
+    let url = proxy.url.clone();
+    let s = TestServer::start_custom(|c| c.aws = aws_at(&url)).await;
+    let (pool, id) = s.pool_and_identity().await;
+    s.sync()
+        .set_identity_pool_configuration()
+        .identity_pool_id(&pool)
+        .push_sync(
+            PushSync::builder()
+                .application_arns(&app)
+                .role_arn("arn:aws:iam::123456789012:role/push")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let device = sync_as(&s.endpoint, credentials_for(&s, &id, &[]).await.unwrap());
+    let register = |token: String| {
+        let device = device.clone();
+        let (pool, id) = (pool.clone(), id.clone());
+        async move {
+            device
+                .register_device()
+                .identity_pool_id(pool)
+                .identity_id(id)
+                .platform(Platform::Gcm)
+                .token(token)
+                .send()
+                .await
+                .map(|o| o.device_id.unwrap())
+        }
+    };
+    let (phone, tablet) = (
+        format!("phone-{}", uuid::Uuid::new_v4()),
+        format!("tablet-{}", uuid::Uuid::new_v4()),
+    );
+    let a = register(phone.clone()).await.unwrap();
+    let writer = register(tablet.clone()).await.unwrap();
+    push(&device, &pool, &id, "game", vec![replace("level", "1", 0)])
+        .await
+        .unwrap();
+    device
+        .subscribe_to_dataset()
+        .identity_pool_id(&pool)
+        .identity_id(&id)
+        .dataset_name("game")
+        .device_id(&a)
+        .send()
+        .await
+        .unwrap();
+    let write_from_tablet = |value: &'static str, count: i64| {
+        let device = device.clone();
+        let (pool, id, writer) = (pool.clone(), id.clone(), writer.clone());
+        async move {
+            let token = session_token(&device, &pool, &id, "game").await;
+            device
+                .update_records()
+                .identity_pool_id(&pool)
+                .identity_id(&id)
+                .dataset_name("game")
+                .device_id(&writer)
+                .sync_session_token(token)
+                .record_patches(replace("level", value, count))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+
+    // SNS disables the phone's endpoint; the next push finds it so and cogsync marks the
+    // device disabled.
+    let arn = endpoint_of(&snsc, &app, &phone).await;
+    disable_in_sns(&snsc, &arn).await;
+    write_from_tablet("2", 1).await;
+    let mut marked = false;
+    for _ in 0..100 {
+        if device_disabled(&s, &a) {
+            marked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        marked,
+        "a push to a disabled endpoint marks the device disabled"
+    );
+    assert!(messages_for(&moto, &phone).await.is_empty());
+
+    // The app registers its token again: same device, endpoint enabled, pushes resume.
+    assert_eq!(
+        register(phone.clone()).await.map_err(|e| code_of(&e)),
+        Ok(a.clone()),
+        "SNS refused to re-create the endpoint; cogsync must take it over"
+    );
+    let attributes = endpoint_attributes(&snsc, &arn).await;
+    assert_eq!(attributes["Enabled"].to_lowercase(), "true");
+    assert_eq!(attributes["CustomUserData"], id);
+    assert_eq!(attributes["Token"], phone);
+    assert!(
+        !device_disabled(&s, &a),
+        "registering again clears the mark"
+    );
+    write_from_tablet("3", 2).await;
+    let to_phone = wait_for(&moto, &phone, 1).await;
+    assert_eq!(to_phone.len(), 1, "pushes resume after registering again");
+    let body = inner(&to_phone[0], "GCM");
+    assert_eq!(body["data"]["syncCount"], "3");
+    assert_eq!(body["data"]["datasetName"], "game");
+
+    // SNS disables it again before cogsync tries a push: registering again still revives it.
+    disable_in_sns(&snsc, &arn).await;
+    assert_eq!(register(phone.clone()).await.unwrap(), a);
+    assert_eq!(
+        endpoint_attributes(&snsc, &arn).await["Enabled"].to_lowercase(),
+        "true"
+    );
+    write_from_tablet("4", 3).await;
+    assert_eq!(wait_for(&moto, &phone, 2).await.len(), 2);
+    assert!(
+        messages_for(&moto, &tablet).await.is_empty(),
+        "the writer is not notified"
+    );
+
+    // SNS unreachable: a registered device keeps its id; a new one cannot be registered.
+    proxy.set_up(false).await;
+    assert_eq!(register(phone.clone()).await.unwrap(), a);
+    let err = register(format!("new-{}", uuid::Uuid::new_v4()))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err).0, "InternalErrorException");
 }

@@ -435,3 +435,126 @@ async fn a_bulk_publish_interrupted_by_a_restart_completes_afterwards() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// Undelivered stream events of one pool.
+fn pending_stream_events(s: &TestServer, pool: &str) -> i64 {
+    let db = rusqlite::Connection::open(s.data_dir().join("cogsync.sqlite3")).unwrap();
+    db.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE pool_id = ?1 AND target LIKE 'kinesis:%'",
+        [pool],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+async fn streams_of(s: &TestServer, pool: &str) -> CognitoStreams {
+    s.sync()
+        .get_identity_pool_configuration()
+        .identity_pool_id(pool)
+        .send()
+        .await
+        .unwrap()
+        .cognito_streams()
+        .cloned()
+        .expect("CognitoStreams configured")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_stream_turns_streaming_off_and_its_events_are_dropped() {
+    let Some(moto) =
+        moto_url("streams::a_deleted_stream_turns_streaming_off_and_its_events_are_dropped")
+    else {
+        return;
+    };
+    let k = ks::client(&moto);
+    let stream = ks::new_stream(&k).await;
+    let s = TestServer::start_custom(|c| c.aws = aws_at(&moto)).await;
+    let (pool, id) = s.pool_and_identity().await;
+    // Another pool on another stream is not affected.
+    let (other, other_id) = s.pool_and_identity().await;
+    let other_stream = ks::new_stream(&k).await;
+    enable_streams(&s, &pool, &stream, StreamingStatus::Enabled).await;
+    enable_streams(&s, &other, &other_stream, StreamingStatus::Enabled).await;
+    let c = s.sync();
+
+    push(&c, &pool, &id, "ds0", vec![replace("k", "v", 0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        ks::read_at_least(&k, &stream, 1, Duration::from_secs(20))
+            .await
+            .len(),
+        1,
+        "delivered while the stream exists"
+    );
+
+    k.delete_stream().stream_name(&stream).send().await.unwrap();
+    for n in 1..=4 {
+        push(
+            &c,
+            &pool,
+            &id,
+            &format!("ds{n}"),
+            vec![replace("k", "v", 0)],
+        )
+        .await
+        .unwrap();
+    }
+    let mut status = None;
+    for _ in 0..200 {
+        status = streams_of(&s, &pool).await.streaming_status().cloned();
+        if status == Some(StreamingStatus::Disabled) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status,
+        Some(StreamingStatus::Disabled),
+        "deleting the stream turns Cognito Streams off"
+    );
+    let config = streams_of(&s, &pool).await;
+    assert_eq!(
+        (config.stream_name(), config.role_arn()),
+        (Some(stream.as_str()), Some(ROLE)),
+        "the rest of the configuration is kept"
+    );
+    assert_eq!(
+        pending_stream_events(&s, &pool),
+        0,
+        "the pool's stream events are dropped with it"
+    );
+
+    // A stream of the same name, created afterwards, gets nothing: the pool stores no more
+    // stream events at all.
+    k.create_stream()
+        .stream_name(&stream)
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    push(&c, &pool, &id, "ds5", vec![replace("k", "v", 0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        pending_stream_events(&s, &pool),
+        0,
+        "nothing more is published"
+    );
+    assert!(ks::read_all(&k, &stream).await.is_empty());
+
+    // The other pool still streams.
+    push(&c, &other, &other_id, "ds", vec![replace("k", "v", 0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        ks::read_at_least(&k, &other_stream, 1, Duration::from_secs(20))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        streams_of(&s, &other).await.streaming_status(),
+        Some(&StreamingStatus::Enabled)
+    );
+}

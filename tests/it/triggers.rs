@@ -17,6 +17,8 @@ use crate::common::*;
 #[derive(Default)]
 struct Host {
     calls: AtomicUsize,
+    /// The `FunctionName` of every Invoke, as its request path carried it.
+    invoked: std::sync::Mutex<Vec<String>>,
 }
 
 fn behave(name: &str, mut event: Value) -> Result<Value, (StatusCode, String)> {
@@ -72,7 +74,12 @@ async fn lambda_invoke(
     body: String,
 ) -> Response {
     host.calls.fetch_add(1, Ordering::SeqCst);
-    let name = function.rsplit(':').next().unwrap().to_string();
+    host.invoked.lock().unwrap().push(function.clone());
+    // The behaviour is the function's name: after `function:` in an ARN, before a qualifier.
+    let unqualified = function
+        .split_once("function:")
+        .map_or(function.as_str(), |(_, f)| f);
+    let name = unqualified.split(':').next().unwrap().to_string();
     if name == "sleep" {
         tokio::time::sleep(Duration::from_secs(6)).await;
     }
@@ -304,6 +311,36 @@ async fn a_trigger_rewrites_adds_and_removes_records() {
     .unwrap_err();
     assert_eq!(code, "ResourceConflictException");
     assert_eq!(r.host.calls.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_name_reaches_lambda_invoke_unchanged() {
+    let r = rig().await;
+    for (n, function) in [
+        "rewrite",
+        "rewrite:live",
+        "123456789012:function:rewrite",
+        "arn:aws:lambda:us-east-1:123456789012:function:rewrite:7",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        r.use_trigger(function).await;
+        let ds = format!("named{n}");
+        let out = push(&r.device, &r.pool, &r.id, &ds, vec![replace("k", "v", 0)])
+            .await
+            .unwrap();
+        assert_eq!(
+            written(&out),
+            [("k".into(), Some("V".into()))],
+            "{function}"
+        );
+        assert_eq!(
+            r.host.invoked.lock().unwrap().last().map(String::as_str),
+            Some(function),
+            "Invoke's FunctionName is the stored target as given"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

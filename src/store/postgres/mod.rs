@@ -20,14 +20,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, Transaction};
 
 use super::{
     BulkJob, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord, NewOutboxEvent,
-    OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordsPage, Rejection, Store, StoreError,
-    StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
+    OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordsPage, Rejection, SettingsDecider,
+    Store, StoreError, StoreResult, TargetGone, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
 };
 use rows::{DATASET_COLS, IDENTITY_COLS, POOL_COLS, RECORD_COLS};
 
@@ -645,47 +645,13 @@ impl Store for PostgresStore {
     }
 
     async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT version, push_sync, cognito_streams, events FROM pool_settings WHERE pool_id = $1",
-                &[&pool_id],
-            )
-            .await
-            .map_err(db_error)?;
-        match row {
-            None => Ok(PoolSettings::default()),
-            Some(r) => Ok(PoolSettings {
-                version: r.try_get(0).map_err(db_error)?,
-                push_sync: r.try_get(1).map_err(db_error)?,
-                cognito_streams: r.try_get(2).map_err(db_error)?,
-                events: r.try_get(3).map_err(db_error)?,
-            }),
-        }
+        let client = self.client().await?;
+        select_pool_settings(&client, pool_id, "").await
     }
 
     async fn put_pool_settings(&self, pool_id: &str, s: &PoolSettings) -> StoreResult<bool> {
         let client = self.client().await?;
-        let n = if s.version == 1 {
-            client
-                .execute(
-                    "INSERT INTO pool_settings (pool_id, version, push_sync, cognito_streams, events)
-                     VALUES ($1, 1, $2, $3, $4) ON CONFLICT (pool_id) DO NOTHING",
-                    &[&pool_id, &s.push_sync, &s.cognito_streams, &s.events],
-                )
-                .await
-        } else {
-            client
-                .execute(
-                    "UPDATE pool_settings SET version = $2::BIGINT, push_sync = $3, cognito_streams = $4, events = $5
-                     WHERE pool_id = $1 AND version = $2::BIGINT - 1",
-                    &[&pool_id, &s.version, &s.push_sync, &s.cognito_streams, &s.events],
-                )
-                .await
-        }
-        .map_err(db_error)?;
-        Ok(n == 1)
+        store_pool_settings(&client, pool_id, s).await
     }
 
     async fn identity_usage(&self, identity_id: &str) -> StoreResult<Usage> {
@@ -806,6 +772,20 @@ impl Store for PostgresStore {
             .await
             .and_then(|r| r.try_get(0))
             .map_err(db_error)
+    }
+
+    async fn stream_target_gone(
+        &self,
+        pool_id: &str,
+        target: &str,
+        now_ms: i64,
+        message: &str,
+        decide: SettingsDecider,
+    ) -> StoreResult<TargetGone> {
+        retry_busy!(
+            self.try_stream_target_gone(pool_id, target, now_ms, message, &decide)
+                .await
+        )
     }
 
     async fn start_bulk_publish(
@@ -1085,7 +1065,112 @@ fn usage_from_row(r: &tokio_postgres::Row) -> Result<Usage, tokio_postgres::Erro
     })
 }
 
+async fn select_pool_settings<C: GenericClient>(
+    c: &C,
+    pool_id: &str,
+    lock: &str,
+) -> StoreResult<PoolSettings> {
+    let sql = format!(
+        "SELECT version, push_sync, cognito_streams, events FROM pool_settings WHERE pool_id = $1 {lock}"
+    );
+    match c.query_opt(&sql, &[&pool_id]).await.map_err(db_error)? {
+        None => Ok(PoolSettings::default()),
+        Some(r) => Ok(PoolSettings {
+            version: r.try_get(0).map_err(db_error)?,
+            push_sync: r.try_get(1).map_err(db_error)?,
+            cognito_streams: r.try_get(2).map_err(db_error)?,
+            events: r.try_get(3).map_err(db_error)?,
+        }),
+    }
+}
+
+/// Writes `s` if the stored version is `s.version - 1`; false otherwise.
+async fn store_pool_settings<C: GenericClient>(
+    c: &C,
+    pool_id: &str,
+    s: &PoolSettings,
+) -> StoreResult<bool> {
+    let n = if s.version == 1 {
+        c.execute(
+            "INSERT INTO pool_settings (pool_id, version, push_sync, cognito_streams, events)
+             VALUES ($1, 1, $2, $3, $4) ON CONFLICT (pool_id) DO NOTHING",
+            &[&pool_id, &s.push_sync, &s.cognito_streams, &s.events],
+        )
+        .await
+    } else {
+        c.execute(
+            "UPDATE pool_settings SET version = $2::BIGINT, push_sync = $3, cognito_streams = $4, events = $5
+             WHERE pool_id = $1 AND version = $2::BIGINT - 1",
+            &[&pool_id, &s.version, &s.push_sync, &s.cognito_streams, &s.events],
+        )
+        .await
+    }
+    .map_err(db_error)?;
+    Ok(n == 1)
+}
+
 impl PostgresStore {
+    async fn try_stream_target_gone(
+        &self,
+        pool_id: &str,
+        target: &str,
+        now_ms: i64,
+        message: &str,
+        decide: &SettingsDecider,
+    ) -> StoreResult<TargetGone> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let mut gone = TargetGone::default();
+        // The settings row's lock orders this against SetIdentityPoolConfiguration and
+        // against other nodes finding the same target gone.
+        let current = select_pool_settings(&tx, pool_id, "FOR UPDATE").await?;
+        if let Some(next) = decide(&current) {
+            let next = PoolSettings {
+                version: current.version + 1,
+                ..next
+            };
+            if !store_pool_settings(&tx, pool_id, &next).await? {
+                // A first configuration was inserted meanwhile: run again on it.
+                return Err(StoreError::Busy(
+                    "pool settings changed concurrently".into(),
+                ));
+            }
+            gone.settings_changed = true;
+        }
+        let dropped = tx
+            .query(
+                "DELETE FROM outbox WHERE pool_id = $1 AND target = $2 RETURNING job",
+                &[&pool_id, &target],
+            )
+            .await
+            .map_err(db_error)?;
+        gone.dropped = dropped.len() as u64;
+        let mut of_job = false;
+        for r in &dropped {
+            of_job |= r
+                .try_get::<_, Option<String>>(0)
+                .map_err(db_error)?
+                .is_some();
+        }
+        if of_job {
+            gone.job_failed = tx
+                .execute(
+                    "UPDATE bulk_publish SET status = 'FAILED', complete_ms = $2, failure_message = $3
+                     WHERE pool_id = $1 AND status = 'IN_PROGRESS'",
+                    &[&pool_id, &now_ms, &message],
+                )
+                .await
+                .map_err(db_error)?
+                > 0;
+            gone.dropped += tx
+                .execute("DELETE FROM outbox WHERE job = $1", &[&pool_id])
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(gone)
+    }
+
     async fn try_merge(&self, source: &str, dest: &str, now_ms: i64) -> StoreResult<Vec<String>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;

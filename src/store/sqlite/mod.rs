@@ -15,8 +15,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
     BulkJob, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord, NewOutboxEvent,
-    OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection, Store,
-    StoreError, StoreResult, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
+    OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection,
+    SettingsDecider, Store, StoreError, StoreResult, TargetGone, UpdateDecider, UpdatePlan,
+    UpdateSnapshot, Usage,
 };
 use rows::{
     dataset_from_row, identity_from_row, pool_from_row, record_from_row, DATASET_COLS, RECORD_COLS,
@@ -699,46 +700,12 @@ impl Store for SqliteStore {
 
     async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings> {
         let id = pool_id.to_owned();
-        self.read(move |c| {
-            Ok(c.query_row(
-                "SELECT version, push_sync, cognito_streams, events FROM pool_settings WHERE pool_id = ?1",
-                [id],
-                |r| {
-                    Ok(PoolSettings {
-                        version: r.get(0)?,
-                        push_sync: r.get(1)?,
-                        cognito_streams: r.get(2)?,
-                        events: r.get(3)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(backend)?
-            .unwrap_or_default())
-        })
-        .await
+        self.read(move |c| select_pool_settings(c, &id)).await
     }
 
     async fn put_pool_settings(&self, pool_id: &str, settings: &PoolSettings) -> StoreResult<bool> {
         let (id, s) = (pool_id.to_owned(), settings.clone());
-        self.write(move |c| {
-            let n = if s.version == 1 {
-                c.execute(
-                    "INSERT OR IGNORE INTO pool_settings (pool_id, version, push_sync, cognito_streams, events)
-                     VALUES (?1, 1, ?2, ?3, ?4)",
-                    params![id, s.push_sync, s.cognito_streams, s.events],
-                )
-            } else {
-                c.execute(
-                    "UPDATE pool_settings SET version = ?2, push_sync = ?3, cognito_streams = ?4, events = ?5
-                     WHERE pool_id = ?1 AND version = ?2 - 1",
-                    params![id, s.version, s.push_sync, s.cognito_streams, s.events],
-                )
-            }
-            .map_err(backend)?;
-            Ok(n == 1)
-        })
-        .await
+        self.write(move |c| store_pool_settings(c, &id, &s)).await
     }
 
     async fn identity_usage(&self, identity_id: &str) -> StoreResult<Usage> {
@@ -853,6 +820,50 @@ impl Store for SqliteStore {
         self.read(|c| {
             c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
                 .map_err(backend)
+        })
+        .await
+    }
+
+    async fn stream_target_gone(
+        &self,
+        pool_id: &str,
+        target: &str,
+        now_ms: i64,
+        message: &str,
+        decide: SettingsDecider,
+    ) -> StoreResult<TargetGone> {
+        let (pool_id, target, message) =
+            (pool_id.to_owned(), target.to_owned(), message.to_owned());
+        self.write(move |c| {
+            let mut gone = TargetGone::default();
+            let current = select_pool_settings(c, &pool_id)?;
+            if let Some(next) = decide(&current) {
+                let next = PoolSettings { version: current.version + 1, ..next };
+                if !store_pool_settings(c, &pool_id, &next)? {
+                    return Err(StoreError::Backend("pool settings changed inside a write".into()));
+                }
+                gone.settings_changed = true;
+            }
+            let jobs: Vec<Option<String>> = {
+                let mut st = c
+                    .prepare("DELETE FROM outbox WHERE pool_id = ?1 AND target = ?2 RETURNING job")
+                    .map_err(backend)?;
+                let rows = st.query_map(params![pool_id, target], |r| r.get(0)).map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)?
+            };
+            gone.dropped = jobs.len() as u64;
+            if jobs.iter().any(Option::is_some) {
+                gone.job_failed = c
+                    .execute(
+                        "UPDATE bulk_publish SET status = 'FAILED', complete_ms = ?2, failure_message = ?3
+                         WHERE pool_id = ?1 AND status = 'IN_PROGRESS'",
+                        params![pool_id, now_ms, message],
+                    )
+                    .map_err(backend)?
+                    > 0;
+                gone.dropped += c.execute("DELETE FROM outbox WHERE job = ?1", [&pool_id]).map_err(backend)? as u64;
+            }
+            Ok(gone)
         })
         .await
     }
@@ -1080,6 +1091,43 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+fn select_pool_settings(c: &Connection, pool_id: &str) -> StoreResult<PoolSettings> {
+    Ok(c.query_row(
+        "SELECT version, push_sync, cognito_streams, events FROM pool_settings WHERE pool_id = ?1",
+        [pool_id],
+        |r| {
+            Ok(PoolSettings {
+                version: r.get(0)?,
+                push_sync: r.get(1)?,
+                cognito_streams: r.get(2)?,
+                events: r.get(3)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(backend)?
+    .unwrap_or_default())
+}
+
+/// Writes `s` if the stored version is `s.version - 1`; false otherwise.
+fn store_pool_settings(c: &Connection, pool_id: &str, s: &PoolSettings) -> StoreResult<bool> {
+    let n = if s.version == 1 {
+        c.execute(
+            "INSERT OR IGNORE INTO pool_settings (pool_id, version, push_sync, cognito_streams, events)
+             VALUES (?1, 1, ?2, ?3, ?4)",
+            params![pool_id, s.push_sync, s.cognito_streams, s.events],
+        )
+    } else {
+        c.execute(
+            "UPDATE pool_settings SET version = ?2, push_sync = ?3, cognito_streams = ?4, events = ?5
+             WHERE pool_id = ?1 AND version = ?2 - 1",
+            params![pool_id, s.version, s.push_sync, s.cognito_streams, s.events],
+        )
+    }
+    .map_err(backend)?;
+    Ok(n == 1)
 }
 
 const DEVICE_COLS: &str = "id, identity_id, platform, token, endpoint_arn, disabled, created_ms";
