@@ -258,9 +258,11 @@ const FUNCTION_NAME_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-
 /// (`123456789012:function:my-function`) or a full ARN, each optionally with a version or alias
 /// (`my-function:live`).
 pub fn lambda_function_name(value: &str, member: &str) -> Checked {
+    static WHOLE: std::sync::OnceLock<Option<regex_lite::Regex>> = std::sync::OnceLock::new();
     length(value, member, 1, 170)?;
-    let segments: Vec<&str> = value.split(':').collect();
-    if function_name_from(&segments, 0) {
+    let whole = WHOLE
+        .get_or_init(|| regex_lite::Regex::new(&format!("^(?:{FUNCTION_NAME_PATTERN})$")).ok());
+    if whole.as_ref().is_some_and(|re| re.is_match(value)) {
         Ok(())
     } else {
         Err(violation(
@@ -269,69 +271,6 @@ pub fn lambda_function_name(value: &str, member: &str) -> Checked {
             &format!("satisfy regular expression pattern: {FUNCTION_NAME_PATTERN}"),
         ))
     }
-}
-
-/// Matches the `:`-separated `segments` against the pattern from its optional prefix `group`
-/// on (0: `arn:<partition>:lambda`, 1: region, 2: account, 3: `function`), trying each
-/// optional group present and absent, as the regular expression would.
-fn function_name_from(segments: &[&str], group: usize) -> bool {
-    let name_ok = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
-    let qualifier_ok = |s: &str| {
-        s == "$LATEST"
-            || (!s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
-    };
-    if group == 4 {
-        return match segments {
-            [name] => name_ok(name),
-            [name, qualifier] => name_ok(name) && qualifier_ok(qualifier),
-            _ => false,
-        };
-    }
-    let width = if group == 0 { 3 } else { 1 };
-    let present = segments.len() > width
-        && match (group, &segments[..width]) {
-            (0, [arn, partition, service]) => {
-                *arn == "arn"
-                    && *service == "lambda"
-                    && (partition.is_empty()
-                        || partition.strip_prefix("aws").is_some_and(|rest| {
-                            rest.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
-                        }))
-            }
-            (1, [region]) => lambda_region(region),
-            (2, [account]) => account.len() == 12 && digits(account),
-            (3, [keyword]) => *keyword == "function",
-            _ => false,
-        };
-    (present && function_name_from(&segments[width..], group + 1))
-        || function_name_from(segments, group + 1)
-}
-
-/// `[a-z]{2}(-gov)?-[a-z]+-\d{1}`, e.g. `us-east-1`, `us-gov-west-1`.
-fn lambda_region(region: &str) -> bool {
-    let rest_ok = |rest: &str| {
-        let Some(rest) = rest.strip_prefix('-') else {
-            return false;
-        };
-        let Some((word, number)) = rest.split_once('-') else {
-            return false;
-        };
-        !word.is_empty()
-            && word.chars().all(|c| c.is_ascii_lowercase())
-            && number.len() == 1
-            && digits(number)
-    };
-    let (Some(head), Some(rest)) = (region.get(..2), region.get(2..)) else {
-        return false;
-    };
-    head.chars().all(|c| c.is_ascii_lowercase())
-        && (rest_ok(rest) || rest.strip_prefix("-gov").is_some_and(rest_ok))
 }
 
 #[cfg(test)]
