@@ -266,7 +266,7 @@ impl Dispatcher {
                 tracing::info!(endpoint, %reason, "push endpoint unusable; device disabled");
                 if let Some(device) = envelope["deviceId"].as_str() {
                     self.store
-                        .disable_device(device)
+                        .disable_device(device, endpoint)
                         .await
                         .map_err(|err| err.to_string())?;
                 }

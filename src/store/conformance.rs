@@ -872,7 +872,10 @@ async fn a_disabled_device_is_enabled_again_by_putting_it(store: &dyn Store) {
         created_ms: 7,
     };
     store.put_device(&device).await.unwrap();
-    store.disable_device("dev-1").await.unwrap();
+    store
+        .disable_device("dev-1", &device.endpoint_arn)
+        .await
+        .unwrap();
     let found = store.find_device("v:a", "GCM", "tok").await.unwrap();
     assert_eq!(found.map(|d| d.disabled), Some(true));
     // Registering again writes the same id, enabled (and with the endpoint SNS gave).
@@ -881,6 +884,15 @@ async fn a_disabled_device_is_enabled_again_by_putting_it(store: &dyn Store) {
         ..device.clone()
     };
     store.put_device(&revived).await.unwrap();
+    assert_eq!(
+        store.get_device("dev-1").await.unwrap(),
+        Some(revived.clone())
+    );
+    // A push still queued for the old endpoint fails: the new endpoint stays enabled.
+    store
+        .disable_device("dev-1", &device.endpoint_arn)
+        .await
+        .unwrap();
     assert_eq!(store.get_device("dev-1").await.unwrap(), Some(revived));
     assert!(matches!(
         store

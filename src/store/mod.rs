@@ -196,8 +196,10 @@ pub trait Store: Send + Sync {
     /// Inserts a device, or updates the one with the same id; `AlreadyExists` when another id
     /// holds the same (identity, platform, token).
     async fn put_device(&self, device: &DeviceRecord) -> StoreResult<()>;
-    /// Marks a device's endpoint unusable.
-    async fn disable_device(&self, id: &str) -> StoreResult<()>;
+    /// Marks a device's endpoint unusable, if the device still uses `endpoint_arn`: a push
+    /// queued for an endpoint the device has since replaced by registering again must not
+    /// disable the new one.
+    async fn disable_device(&self, id: &str, endpoint_arn: &str) -> StoreResult<()>;
     /// Subscribes a device to a dataset (idempotent).
     async fn subscribe(&self, identity_id: &str, dataset: &str, device_id: &str)
         -> StoreResult<()>;

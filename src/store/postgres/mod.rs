@@ -959,10 +959,13 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn disable_device(&self, id: &str) -> StoreResult<()> {
+    async fn disable_device(&self, id: &str, endpoint_arn: &str) -> StoreResult<()> {
         self.client()
             .await?
-            .execute("UPDATE devices SET disabled = TRUE WHERE id = $1", &[&id])
+            .execute(
+                "UPDATE devices SET disabled = TRUE WHERE id = $1 AND endpoint_arn = $2",
+                &[&id, &endpoint_arn],
+            )
             .await
             .map_err(db_error)?;
         Ok(())

@@ -1037,11 +1037,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn disable_device(&self, id: &str) -> StoreResult<()> {
-        let id = id.to_owned();
+    async fn disable_device(&self, id: &str, endpoint_arn: &str) -> StoreResult<()> {
+        let (id, endpoint_arn) = (id.to_owned(), endpoint_arn.to_owned());
         self.write(move |c| {
-            c.execute("UPDATE devices SET disabled = 1 WHERE id = ?1", [id])
-                .map_err(backend)?;
+            c.execute(
+                "UPDATE devices SET disabled = 1 WHERE id = ?1 AND endpoint_arn = ?2",
+                [id, endpoint_arn],
+            )
+            .map_err(backend)?;
             Ok(())
         })
         .await
