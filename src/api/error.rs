@@ -175,6 +175,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answer to a write the store could not get through contention in time: the details stay
+/// in the log, the client is told to retry (every SDK retries 429 with backoff).
+fn busy_message(detail: &str) -> String {
+    tracing::warn!(%detail, "store busy; answered 429");
+    "Too many concurrent requests for this data; retry the request".to_owned()
+}
+
 impl From<SyncError> for ApiError {
     fn from(e: SyncError) -> Self {
         let code = match &e {
@@ -190,6 +197,7 @@ impl From<SyncError> for ApiError {
             SyncError::LambdaThrottled(_) => ErrorCode::LambdaThrottled,
             SyncError::LambdaTimeout(_) => ErrorCode::LambdaSocketTimeout,
             SyncError::AlreadyStreamed(_) => ErrorCode::AlreadyStreamed,
+            SyncError::Busy(_) => ErrorCode::TooManyRequests,
             SyncError::Internal(_) => ErrorCode::InternalError,
         };
         let message = match e {
@@ -197,6 +205,7 @@ impl From<SyncError> for ApiError {
                 tracing::error!(%detail, "internal error");
                 "An internal error occurred; the request was not applied".to_owned()
             }
+            SyncError::Busy(detail) => busy_message(&detail),
             other => other.to_string(),
         };
         ApiError::new(code, message)
@@ -213,6 +222,7 @@ impl From<IdentityError> for ApiError {
             IdentityError::DeveloperUserAlreadyRegistered(_) => {
                 ErrorCode::DeveloperUserAlreadyRegistered
             }
+            IdentityError::Busy(_) => ErrorCode::TooManyRequests,
             IdentityError::Internal(_) => ErrorCode::InternalError,
         };
         let message = match e {
@@ -220,6 +230,7 @@ impl From<IdentityError> for ApiError {
                 tracing::error!(%detail, "internal error");
                 "An internal error occurred; the request was not applied".to_owned()
             }
+            IdentityError::Busy(detail) => busy_message(&detail),
             other => other.to_string(),
         };
         ApiError::new(code, message).with_protocol(Protocol::AwsJson)

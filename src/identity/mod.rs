@@ -10,7 +10,7 @@ pub use openid::COGNITO_PROVIDER;
 
 use std::sync::Arc;
 
-use crate::store::{IdentityRecord, PoolRecord, Store, StoreError};
+use crate::store::{IdentityRecord, PoolRecord, Rejection, Store, StoreError};
 use crate::timeutil::now_ms;
 use crate::tokens::TokenSigner;
 use crate::validate::{self, Violation};
@@ -28,6 +28,9 @@ pub enum IdentityError {
     Conflict(String),
     #[error("{0}")]
     DeveloperUserAlreadyRegistered(String),
+    /// Contention the store could not resolve in time; the client should retry.
+    #[error("{0}")]
+    Busy(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -40,7 +43,21 @@ impl From<Violation> for IdentityError {
 
 impl From<StoreError> for IdentityError {
     fn from(e: StoreError) -> Self {
-        IdentityError::Internal(e.to_string())
+        match e {
+            StoreError::Busy(detail) => IdentityError::Busy(detail),
+            // Identity writes make no sync-rule refusals and handle duplicates where they
+            // expect them; reaching here is a fault.
+            StoreError::Rejected(
+                r @ (Rejection::Conflict { .. }
+                | Rejection::LimitExceeded(_)
+                | Rejection::BulkInProgress
+                | Rejection::BulkTooSoon),
+            ) => IdentityError::Internal(format!("unexpected refusal from the store: {r:?}")),
+            StoreError::AlreadyExists(what) => {
+                IdentityError::Internal(format!("unexpected duplicate in the store: {what}"))
+            }
+            StoreError::Backend(detail) => IdentityError::Internal(detail),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! other; the job succeeds when its last event is delivered.
 
 use super::{streams, SyncError, SyncResult, SyncService};
-use crate::store::{BulkJob, DatasetRow, RecordRow, Rejection, StoreError};
+use crate::store::{BulkJob, DatasetRow, RecordRow};
 
 impl SyncService {
     /// Starts a bulk publish. Streams must be configured and ENABLED (InvalidParameterException
@@ -23,19 +23,19 @@ impl SyncService {
         });
         match self
             .store
-            .start_bulk_publish(pool_id, self.clock.now_ms(), self.bulk_publish_interval_ms, events)
+            .start_bulk_publish(
+                pool_id,
+                self.clock.now_ms(),
+                self.bulk_publish_interval_ms,
+                events,
+            )
             .await
         {
             Ok(()) => {
                 self.outbox_signal.notify_one();
                 Ok(())
             }
-            Err(StoreError::Rejected(Rejection::BulkInProgress)) => Err(SyncError::DuplicateRequest(
-                "A bulk publish of this identity pool is already in progress".into(),
-            )),
-            Err(StoreError::Rejected(Rejection::BulkTooSoon)) => Err(SyncError::AlreadyStreamed(
-                "The last successful bulk publish of this identity pool completed less than 24 hours ago".into(),
-            )),
+            // BulkInProgress → DuplicateRequest, BulkTooSoon → AlreadyStreamed (SyncError::from).
             Err(e) => Err(e.into()),
         }
     }

@@ -72,6 +72,9 @@ pub enum SyncError {
     LambdaTimeout(String),
     #[error("{0}")]
     AlreadyStreamed(String),
+    /// Contention the store could not resolve in time; the client should retry.
+    #[error("{0}")]
+    Busy(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -89,7 +92,18 @@ impl From<StoreError> for SyncError {
                 SyncError::Conflict { key, stored, sent }
             }
             StoreError::Rejected(Rejection::LimitExceeded(m)) => SyncError::LimitExceeded(m),
-            other => SyncError::Internal(other.to_string()),
+            StoreError::Rejected(Rejection::BulkInProgress) => SyncError::DuplicateRequest(
+                "A bulk publish of this identity pool is already in progress".into(),
+            ),
+            StoreError::Rejected(Rejection::BulkTooSoon) => SyncError::AlreadyStreamed(
+                "The last successful bulk publish of this identity pool completed less than 24 hours ago"
+                    .into(),
+            ),
+            StoreError::Busy(detail) => SyncError::Busy(detail),
+            StoreError::AlreadyExists(what) => {
+                SyncError::Internal(format!("unexpected duplicate in the store: {what}"))
+            }
+            StoreError::Backend(detail) => SyncError::Internal(detail),
         }
     }
 }

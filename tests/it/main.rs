@@ -27,6 +27,7 @@ mod raw_requests;
 mod restart;
 mod secrets;
 mod signals;
+mod store_busy;
 mod streams;
 mod sync_flow;
 mod sync_limits;

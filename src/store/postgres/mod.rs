@@ -42,9 +42,12 @@ pub struct PostgresStore {
 
 fn db_error(e: tokio_postgres::Error) -> StoreError {
     match e.code() {
+        // Serialization failures and deadlocks (retried), and a lock not granted within the
+        // session's lock_timeout: contention, answered 429 when retries run out.
         Some(c)
             if *c == SqlState::T_R_SERIALIZATION_FAILURE
-                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::LOCK_NOT_AVAILABLE =>
         {
             StoreError::Busy(e.to_string())
         }
