@@ -4,27 +4,21 @@
 //!
 //! A login is a (provider, subject) pair linked to at most one identity of a pool. When one
 //! request presents logins owned by several identities, they become one: the others are merged
-//! into the surviving identity (see [`Store::merge_identity`](crate::store::Store)).
+//! into the surviving identity. The rules are in [`super::login_rules`]; each operation is one
+//! store login transaction (see [`Store::login_transaction`](crate::store::Store)).
 
+use super::login_rules::{self, Verified};
 use super::{
     openid::COGNITO_PROVIDER, pool_not_found, validate, IdentityError, IdentityRecord,
     IdentityResult, IdentityService, PoolRecord,
 };
-use crate::store::StoreError;
+use crate::store::{LoginDecider, LoginKey, LoginPlan, LoginQuery};
 use crate::timeutil::now_ms;
 
 /// Lifetime of a GetOpenIdToken token (the AWS value: ten minutes).
 const OPENID_TTL_S: i64 = 600;
 /// Default TokenDuration of GetOpenIdTokenForDeveloperIdentity (the AWS value: fifteen minutes).
 const DEVELOPER_TOKEN_TTL_S: i64 = 900;
-
-/// A login whose token checked out.
-enum Verified {
-    /// A cogsync-issued OpenID token: proves one identity directly.
-    Cognito { identity_id: String },
-    /// A provider's user, linkable to one identity.
-    Linked { provider: String, subject: String },
-}
 
 /// An identity id with an OpenID token for it.
 #[derive(Debug, Clone)]
@@ -114,74 +108,28 @@ impl IdentityService {
             .collect()
     }
 
-    /// For each verified login, the identity that owns it (None: not linked yet).
-    async fn owners(
+    /// Runs one login transaction: the store reads `query`, `decide` plans, the store applies.
+    async fn login_transaction(
         &self,
-        pool: &PoolRecord,
-        verified: &[Verified],
-    ) -> IdentityResult<Vec<Option<String>>> {
-        let mut owners = Vec::with_capacity(verified.len());
-        for v in verified {
-            owners.push(match v {
-                Verified::Cognito { identity_id } => {
-                    match self.store.get_identity(identity_id).await? {
-                        Some(i) if i.pool_id == pool.id => Some(i.id),
-                        _ => {
-                            return Err(not_authorized(
-                                "Invalid login token. Its identity no longer exists.",
-                            ))
-                        }
-                    }
-                }
-                Verified::Linked { provider, subject } => {
-                    self.store.find_login(&pool.id, provider, subject).await?
-                }
-            });
-        }
-        Ok(owners)
+        pool_id: &str,
+        query: LoginQuery,
+        decide: LoginDecider,
+    ) -> IdentityResult<LoginPlan> {
+        Ok(self
+            .store
+            .login_transaction(pool_id, query, now_ms(), decide)
+            .await?)
     }
 
-    /// Makes `target` own every verified login: merges the other owners into it and links the
-    /// logins not linked yet.
-    async fn consolidate(
-        &self,
-        pool: &PoolRecord,
-        target: &str,
-        verified: &[Verified],
-        owners: &[Option<String>],
-    ) -> IdentityResult<()> {
-        let mut merged: Vec<&str> = Vec::new();
-        for owner in owners.iter().flatten() {
-            if owner != target && !merged.contains(&owner.as_str()) {
-                self.store.merge_identity(owner, target, now_ms()).await?;
-                merged.push(owner);
-            }
-        }
-        for v in verified {
-            if let Verified::Linked { provider, subject } = v {
-                match self
-                    .store
-                    .add_login(&pool.id, provider, subject, target)
-                    .await
-                {
-                    Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn create_identity(&self, pool_id: &str) -> IdentityResult<IdentityRecord> {
+    /// A new identity's record (created only if a plan says so).
+    fn new_identity(&self, pool_id: &str) -> IdentityRecord {
         let now = now_ms();
-        let identity = IdentityRecord {
+        IdentityRecord {
             id: self.new_id(),
             pool_id: pool_id.to_owned(),
             created_ms: now,
             last_modified_ms: now,
-        };
-        self.store.create_identity(&identity).await?;
-        Ok(identity)
+        }
     }
 
     /// GetId: the identity of the given logins (linking new ones, merging identities that
@@ -198,37 +146,23 @@ impl IdentityService {
                     "Unauthenticated access is not supported for this identity pool.",
                 ));
             }
-            return self.create_identity(&pool.id).await;
+            let identity = self.new_identity(&pool.id);
+            self.store.create_identity(&identity).await?;
+            return Ok(identity);
         }
         let verified = self.verify_all(&pool, logins)?;
-        let owners = self.owners(&pool, &verified).await?;
-        // The survivor: the identity a cogsync token proves, else the oldest owner, else new.
-        let proven = verified.iter().zip(&owners).find_map(|(v, o)| match v {
-            Verified::Cognito { .. } => o.clone(),
-            Verified::Linked { .. } => None,
-        });
-        let target = match proven {
-            Some(id) => id,
-            None => {
-                let mut oldest: Option<IdentityRecord> = None;
-                for id in owners.iter().flatten() {
-                    if let Some(i) = self.store.get_identity(id).await? {
-                        if oldest
-                            .as_ref()
-                            .is_none_or(|o| (i.created_ms, &i.id) < (o.created_ms, &o.id))
-                        {
-                            oldest = Some(i);
-                        }
-                    }
-                }
-                match oldest {
-                    Some(i) => i.id,
-                    None => self.create_identity(&pool.id).await?.id,
-                }
-            }
-        };
-        self.consolidate(&pool, &target, &verified, &owners).await?;
-        self.describe_identity(&target).await
+        let query = login_rules::query_for(&verified, &[], &[]);
+        let (pool_id, new) = (pool.id.clone(), self.new_identity(&pool.id));
+        let plan = self
+            .login_transaction(
+                &pool.id,
+                query,
+                Box::new(move |snapshot| {
+                    login_rules::plan_get_id(&pool_id, &verified, snapshot, &new)
+                }),
+            )
+            .await?;
+        self.describe_identity(&plan.identity_id).await
     }
 
     /// Authenticates an unsigned call made for one identity. Without logins the identity must
@@ -241,42 +175,51 @@ impl IdentityService {
         logins: &[(String, String)],
         link_new: bool,
     ) -> IdentityResult<(PoolRecord, Vec<String>)> {
+        let (pool, verified) = self.identity_and_logins(identity_id, logins).await?;
+        if let Some(verified) = verified {
+            let query = login_rules::query_for(&verified, &[identity_id], &[]);
+            let (pool_id, id) = (pool.id.clone(), identity_id.to_owned());
+            self.login_transaction(
+                &pool.id,
+                query,
+                Box::new(move |snapshot| {
+                    login_rules::plan_authorize(&pool_id, &id, &verified, link_new, snapshot)
+                }),
+            )
+            .await?;
+        }
+        let providers = self.login_providers(identity_id).await?;
+        Ok((pool, providers))
+    }
+
+    /// The identity's pool, and its verified logins; None when there are no logins, which
+    /// is allowed only for an unauthenticated identity of a pool that allows those.
+    async fn identity_and_logins(
+        &self,
+        identity_id: &str,
+        logins: &[(String, String)],
+    ) -> IdentityResult<(PoolRecord, Option<Vec<Verified>>)> {
         let identity = self.describe_identity(identity_id).await?;
         let pool = self
             .store
             .get_pool(&identity.pool_id)
             .await?
             .ok_or_else(|| pool_not_found(&identity.pool_id))?;
-        if logins.is_empty() {
-            if !self.store.logins_of(identity_id).await?.is_empty() {
-                return Err(not_authorized(format!(
-                    "Access to Identity '{identity_id}' is forbidden."
-                )));
-            }
-            if !pool.allow_unauthenticated {
-                return Err(not_authorized(
-                    "Unauthenticated access is not supported for this identity pool.",
-                ));
-            }
-            return Ok((pool, Vec::new()));
+        if !logins.is_empty() {
+            let verified = self.verify_all(&pool, logins)?;
+            return Ok((pool, Some(verified)));
         }
-        let verified = self.verify_all(&pool, logins)?;
-        let owners = self.owners(&pool, &verified).await?;
-        for (v, owner) in verified.iter().zip(&owners) {
-            let proves_this = owner.as_deref() == Some(identity_id);
-            let linkable = link_new && matches!(v, Verified::Linked { .. });
-            if !proves_this && !linkable {
-                return Err(not_authorized(
-                    "Invalid login token. It does not belong to this identity.",
-                ));
-            }
+        if !self.store.logins_of(identity_id).await?.is_empty() {
+            return Err(not_authorized(format!(
+                "Access to Identity '{identity_id}' is forbidden."
+            )));
         }
-        if link_new {
-            self.consolidate(&pool, identity_id, &verified, &owners)
-                .await?;
+        if !pool.allow_unauthenticated {
+            return Err(not_authorized(
+                "Unauthenticated access is not supported for this identity pool.",
+            ));
         }
-        let providers = self.login_providers(identity_id).await?;
-        Ok((pool, providers))
+        Ok((pool, None))
     }
 
     /// The distinct providers of an identity's logins.
@@ -354,32 +297,38 @@ impl IdentityService {
         validate::length(&user, "developerUserIdentifier", 1, 1024)?;
         let others: Vec<(String, String)> =
             logins.iter().filter(|(p, _)| *p != dev).cloned().collect();
-        let verified = self.verify_all(&pool, &others)?;
-        let owners = self.owners(&pool, &verified).await?;
-
-        let linked = self.store.find_login(&pool.id, &dev, &user).await?;
-        let target = match (identity_id, linked) {
-            (Some(wanted), Some(owner)) if wanted != owner => {
-                return Err(IdentityError::DeveloperUserAlreadyRegistered(
-                    "The provided developer user identifier is already registered with Cognito under a different identity ID."
-                        .into(),
-                ))
-            }
-            (Some(wanted), _) => {
-                validate::aws_id(wanted, "identityId")?;
-                match self.store.get_identity(wanted).await? {
-                    Some(i) if i.pool_id == pool.id => i.id,
-                    _ => return Err(IdentityError::NotFound(format!("Identity '{wanted}' not found."))),
-                }
-            }
-            (None, Some(owner)) => owner,
-            (None, None) => self.create_identity(&pool.id).await?.id,
-        };
-        match self.store.add_login(&pool.id, &dev, &user, &target).await {
-            Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
-            Err(e) => return Err(e.into()),
+        let others = self.verify_all(&pool, &others)?;
+        if let Some(wanted) = identity_id {
+            validate::aws_id(wanted, "identityId")?;
         }
-        self.consolidate(&pool, &target, &verified, &owners).await?;
+        let user: LoginKey = (dev, user);
+        let query = login_rules::query_for(
+            &others,
+            &identity_id.into_iter().collect::<Vec<_>>(),
+            std::slice::from_ref(&user),
+        );
+        let (pool_id, wanted, new) = (
+            pool.id.clone(),
+            identity_id.map(str::to_owned),
+            self.new_identity(&pool.id),
+        );
+        let plan = self
+            .login_transaction(
+                &pool.id,
+                query,
+                Box::new(move |snapshot| {
+                    login_rules::plan_developer_login(
+                        &pool_id,
+                        &user,
+                        wanted.as_deref(),
+                        &others,
+                        snapshot,
+                        &new,
+                    )
+                }),
+            )
+            .await?;
+        let target = plan.identity_id;
         let providers = self.login_providers(&target).await?;
         let token = self
             .openid
@@ -463,24 +412,22 @@ impl IdentityService {
         Self::check_developer_provider(&pool, provider)?;
         validate::length(source_user, "sourceUserIdentifier", 1, 1024)?;
         validate::length(destination_user, "destinationUserIdentifier", 1, 1024)?;
-        let source = self
-            .store
-            .find_login(&pool.id, provider, source_user)
-            .await?
-            .ok_or_else(|| {
-                IdentityError::NotFound(format!("Developer user '{source_user}' not found."))
-            })?;
-        let dest = self
-            .store
-            .find_login(&pool.id, provider, destination_user)
-            .await?
-            .ok_or_else(|| {
-                IdentityError::NotFound(format!("Developer user '{destination_user}' not found."))
-            })?;
-        if source != dest {
-            self.store.merge_identity(&source, &dest, now_ms()).await?;
-        }
-        Ok(dest)
+        let source: LoginKey = (provider.to_owned(), source_user.to_owned());
+        let destination: LoginKey = (provider.to_owned(), destination_user.to_owned());
+        let query = LoginQuery {
+            logins: vec![source.clone(), destination.clone()],
+            identities: Vec::new(),
+        };
+        let plan = self
+            .login_transaction(
+                &pool.id,
+                query,
+                Box::new(move |snapshot| {
+                    login_rules::plan_merge_developer_users(&source, &destination, snapshot)
+                }),
+            )
+            .await?;
+        Ok(plan.identity_id)
     }
 
     /// UnlinkDeveloperIdentity.
@@ -495,17 +442,19 @@ impl IdentityService {
         Self::check_developer_provider(&pool, provider)?;
         validate::aws_id(identity_id, "identityId")?;
         validate::length(user, "developerUserIdentifier", 1, 1024)?;
-        if self
-            .store
-            .remove_login(&pool.id, provider, user, identity_id)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(IdentityError::NotFound(format!(
-                "Developer user '{user}' is not linked to identity '{identity_id}'."
-            )))
-        }
+        let user: LoginKey = (provider.to_owned(), user.to_owned());
+        let query = LoginQuery {
+            logins: vec![user.clone()],
+            identities: Vec::new(),
+        };
+        let id = identity_id.to_owned();
+        self.login_transaction(
+            &pool.id,
+            query,
+            Box::new(move |snapshot| login_rules::plan_unlink_developer_user(&user, &id, snapshot)),
+        )
+        .await?;
+        Ok(())
     }
 
     /// UnlinkIdentity: removes the named providers' logins from an identity the given logins
@@ -519,14 +468,19 @@ impl IdentityService {
         if logins.is_empty() {
             return Err(not_authorized("Logins are required to unlink logins"));
         }
-        let (pool, _) = self.authorize_identity(identity_id, logins, false).await?;
-        for (provider, subject) in self.store.logins_of(identity_id).await? {
-            if to_remove.contains(&provider) {
-                self.store
-                    .remove_login(&pool.id, &provider, &subject, identity_id)
-                    .await?;
-            }
-        }
+        let (pool, verified) = self.identity_and_logins(identity_id, logins).await?;
+        let verified = verified.unwrap_or_default();
+        let query = login_rules::query_for(&verified, &[identity_id], &[]);
+        let (pool_id, id, providers) =
+            (pool.id.clone(), identity_id.to_owned(), to_remove.to_vec());
+        self.login_transaction(
+            &pool.id,
+            query,
+            Box::new(move |snapshot| {
+                login_rules::plan_unlink_providers(&pool_id, &id, &verified, &providers, snapshot)
+            }),
+        )
+        .await?;
         Ok(())
     }
 

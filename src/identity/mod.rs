@@ -2,6 +2,7 @@
 //! authenticated, OpenID Connect), logins and merges. Ids are `REGION:uuid` in lowercase,
 //! like the real service's.
 
+mod login_rules;
 mod logins;
 pub mod oidc;
 pub mod openid;
@@ -45,6 +46,11 @@ impl From<StoreError> for IdentityError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Busy(detail) => IdentityError::Busy(detail),
+            StoreError::Rejected(Rejection::NotAuthorized(m)) => IdentityError::NotAuthorized(m),
+            StoreError::Rejected(Rejection::NotFound(m)) => IdentityError::NotFound(m),
+            StoreError::Rejected(Rejection::DeveloperUserAlreadyRegistered(m)) => {
+                IdentityError::DeveloperUserAlreadyRegistered(m)
+            }
             // Identity writes make no sync-rule refusals and handle duplicates where they
             // expect them; reaching here is a fault.
             StoreError::Rejected(

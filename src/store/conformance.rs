@@ -16,6 +16,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_updates_on_one_dataset_are_serialised(store.clone()).await;
     deleting_a_pool_removes_everything_under_it(&*store).await;
     logins_link_once_and_follow_merges(&*store).await;
+    login_transactions_read_decide_and_apply(&*store).await;
     pool_settings_are_compare_and_set(&*store).await;
     usage_sums_the_datasets_of_an_identity_and_a_pool(&*store).await;
     outbox_events_commit_with_writes_and_leave_in_order(&*store).await;
@@ -427,22 +428,105 @@ async fn deleting_a_pool_removes_everything_under_it(store: &dyn Store) {
         .is_empty());
 }
 
+fn login(provider: &str, subject: &str) -> LoginKey {
+    (provider.into(), subject.into())
+}
+
+/// Applies `plan` in a login transaction of pool `pool` at time `now`.
+async fn apply(store: &dyn Store, pool: &str, now: i64, plan: LoginPlan) -> LoginPlan {
+    store
+        .login_transaction(
+            pool,
+            LoginQuery::default(),
+            now,
+            Box::new(move |_| Ok(plan.clone())),
+        )
+        .await
+        .unwrap()
+}
+
+/// Links `who` to `identity` and returns the plan as applied.
+fn link(who: LoginKey, identity: &str) -> LoginPlan {
+    LoginPlan {
+        link: vec![(who, identity.into())],
+        ..LoginPlan::read_only(identity)
+    }
+}
+
+async fn login_transactions_read_decide_and_apply(store: &dyn Store) {
+    setup(store, "n:01", "n:a").await;
+    // The rules see the owners and the identities asked for, with their logins.
+    let new = identity("n:b", "n:01");
+    let created = LoginPlan {
+        create: Some(new.clone()),
+        ..link(login("prov", "carol"), "n:b")
+    };
+    apply(store, "n:01", 5, created).await;
+    let query = LoginQuery {
+        logins: vec![login("prov", "carol"), login("prov", "nobody")],
+        identities: vec!["n:a".into(), "n:gone".into()],
+    };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let keep = seen.clone();
+    store
+        .login_transaction(
+            "n:01",
+            query.clone(),
+            6,
+            Box::new(move |snapshot| {
+                *keep.lock().unwrap() = Some(snapshot.clone());
+                Ok(LoginPlan::read_only("n:b"))
+            }),
+        )
+        .await
+        .unwrap();
+    let snapshot = seen.lock().unwrap().take().unwrap();
+    assert_eq!(snapshot.owners.len(), 1);
+    assert_eq!(snapshot.owners[&login("prov", "carol")], "n:b");
+    assert_eq!(snapshot.identities["n:b"], new);
+    assert!(snapshot.identities.contains_key("n:a"));
+    assert!(!snapshot.identities.contains_key("n:gone"));
+    assert_eq!(snapshot.logins["n:b"], [login("prov", "carol")]);
+    assert!(snapshot.logins["n:a"].is_empty());
+
+    // A refusal writes nothing, even when it comes on the second (locked) look.
+    let refused = store
+        .login_transaction(
+            "n:01",
+            query,
+            7,
+            Box::new(|snapshot| {
+                if snapshot.owners.contains_key(&login("prov", "carol")) {
+                    Err(Rejection::NotFound("no".into()))
+                } else {
+                    Ok(LoginPlan::read_only("x"))
+                }
+            }),
+        )
+        .await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Rejected(Rejection::NotFound(_)))
+    ));
+    // A login linked already stays with its owner.
+    apply(store, "n:01", 8, link(login("prov", "carol"), "n:a")).await;
+    assert_eq!(
+        store
+            .find_login("n:01", "prov", "carol")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("n:b")
+    );
+}
+
 async fn logins_link_once_and_follow_merges(store: &dyn Store) {
     setup(store, "m:01", "m:a").await;
     store
         .create_identity(&identity("m:b", "m:01"))
         .await
         .unwrap();
-    store
-        .add_login("m:01", "prov", "alice", "m:a")
-        .await
-        .unwrap();
-    for owner in ["m:a", "m:b"] {
-        assert!(matches!(
-            store.add_login("m:01", "prov", "alice", owner).await,
-            Err(StoreError::AlreadyExists(_))
-        ));
-    }
+    apply(store, "m:01", 1, link(login("prov", "alice"), "m:a")).await;
     assert_eq!(
         store
             .find_login("m:01", "prov", "alice")
@@ -455,7 +539,7 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
         store.find_login("m:01", "prov", "nobody").await.unwrap(),
         None
     );
-    store.add_login("m:01", "prov", "bob", "m:b").await.unwrap();
+    apply(store, "m:01", 2, link(login("prov", "bob"), "m:b")).await;
 
     // Identity b: "game" with a live record and a tombstone, and "other".
     let keys = vec!["k1".to_string(), "k2".to_string()];
@@ -479,8 +563,19 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
         .await
         .unwrap();
 
-    let created = store.merge_identity("m:b", "m:a", 77).await.unwrap();
-    assert_eq!(created, ["game.m:b", "other.m:b"]);
+    let merge = LoginPlan {
+        merges: vec![("m:b".into(), "m:a".into())],
+        ..LoginPlan::read_only("m:a")
+    };
+    apply(store, "m:01", 77, merge).await;
+    let names: Vec<String> = store
+        .list_datasets("m:a", None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, ["game.m:b", "other.m:b"]);
     assert_eq!(
         store.get_identity("m:b").await.unwrap(),
         None,
@@ -544,14 +639,24 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
         .merged
         .is_empty());
 
-    assert!(!store
-        .remove_login("m:01", "prov", "alice", "m:b")
-        .await
-        .unwrap());
-    assert!(store
-        .remove_login("m:01", "prov", "alice", "m:a")
-        .await
-        .unwrap());
+    let unlink = |identity: &str| LoginPlan {
+        unlink: vec![(login("prov", "alice"), identity.into())],
+        ..LoginPlan::read_only(identity)
+    };
+    apply(store, "m:01", 80, unlink("m:b")).await;
+    assert!(
+        store
+            .find_login("m:01", "prov", "alice")
+            .await
+            .unwrap()
+            .is_some(),
+        "not b's to unlink"
+    );
+    apply(store, "m:01", 81, unlink("m:a")).await;
+    assert_eq!(
+        store.find_login("m:01", "prov", "alice").await.unwrap(),
+        None
+    );
     assert!(store.delete_identity("m:a").await.unwrap());
     assert!(!store.delete_identity("m:a").await.unwrap());
     assert_eq!(store.find_login("m:01", "prov", "bob").await.unwrap(), None);

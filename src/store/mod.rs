@@ -101,34 +101,20 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Option<String>>;
     /// Every login linked to an identity, as (provider, subject), ordered.
     async fn logins_of(&self, identity_id: &str) -> StoreResult<Vec<(String, String)>>;
-    /// Links a login to an identity; `AlreadyExists` when it is linked to any identity.
-    async fn add_login(
+    /// One login transaction: reads what `query` names, lets `decide` plan, and applies the
+    /// plan (creating, merging at `now_ms`, unlinking, linking), atomically. Transactions that
+    /// write are serialised per pool, across nodes, so concurrent first logins of one user
+    /// all see the identity the first one created. A plan that writes nothing is answered
+    /// from an unlocked read.
+    async fn login_transaction(
         &self,
         pool_id: &str,
-        provider: &str,
-        subject: &str,
-        identity_id: &str,
-    ) -> StoreResult<()>;
-    /// Unlinks a login from an identity; false when it was not linked to that identity.
-    async fn remove_login(
-        &self,
-        pool_id: &str,
-        provider: &str,
-        subject: &str,
-        identity_id: &str,
-    ) -> StoreResult<bool>;
+        query: LoginQuery,
+        now_ms: i64,
+        decide: LoginDecider,
+    ) -> StoreResult<LoginPlan>;
     /// Deletes an identity with its logins, datasets and records; false when it did not exist.
     async fn delete_identity(&self, id: &str) -> StoreResult<bool>;
-    /// Merges identity `source` into `dest` atomically: each live dataset `<name>` of the source
-    /// is copied to the destination as `<name>.<source>` at SyncCount 1 (its live records too,
-    /// values intact, each at SyncCount 1) and reported by `<name>`'s merge list; the source's
-    /// logins move to the destination; the source is deleted. Returns the new dataset names.
-    async fn merge_identity(
-        &self,
-        source: &str,
-        dest: &str,
-        now_ms: i64,
-    ) -> StoreResult<Vec<String>>;
 
     /// A pool's settings (the default, version 0, when never set).
     async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings>;

@@ -142,7 +142,79 @@ pub enum Rejection {
     BulkInProgress,
     /// The last successful bulk publish is too recent.
     BulkTooSoon,
+    /// The login rules refused: the logins do not prove the identity.
+    NotAuthorized(String),
+    /// The login rules refused: a named identity or developer user does not exist.
+    NotFound(String),
+    /// The login rules refused: the developer user belongs to another identity.
+    DeveloperUserAlreadyRegistered(String),
 }
+
+/// A login: (provider, subject), unique within a pool.
+pub type LoginKey = (String, String);
+
+/// What a login transaction reads before its rules decide.
+#[derive(Debug, Clone, Default)]
+pub struct LoginQuery {
+    /// Logins whose owners to find.
+    pub logins: Vec<LoginKey>,
+    /// Identities to read (with their logins) besides the owners found.
+    pub identities: Vec<String>,
+}
+
+/// What a login transaction found, as of its start (under the pool's login lock when it
+/// writes).
+#[derive(Debug, Clone, Default)]
+pub struct LoginSnapshot {
+    /// The identity each queried login is linked to; unlinked logins are absent.
+    pub owners: std::collections::HashMap<LoginKey, String>,
+    /// The queried identities and the owners found, those that exist.
+    pub identities: std::collections::HashMap<String, IdentityRecord>,
+    /// The logins of each identity in `identities`, ordered.
+    pub logins: std::collections::HashMap<String, Vec<LoginKey>>,
+}
+
+/// The writes the login rules decided, applied in this order: create, merges, unlinks, links.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginPlan {
+    /// A new identity to create.
+    pub create: Option<IdentityRecord>,
+    /// (source, destination): each live dataset `<name>` of the source is copied to the
+    /// destination as `<name>.<source>` at SyncCount 1 (its live records too, values intact,
+    /// each at SyncCount 1) and reported by `<name>`'s merge list; the source's logins move to
+    /// the destination; the source is deleted.
+    pub merges: Vec<(String, String)>,
+    /// Logins to unlink from the identity holding them: (login, identity).
+    pub unlink: Vec<(LoginKey, String)>,
+    /// Logins to link: (login, identity). A login linked meanwhile stays as it is.
+    pub link: Vec<(LoginKey, String)>,
+    /// The identity the operation answers with.
+    pub identity_id: String,
+}
+
+impl LoginPlan {
+    /// A plan that answers `identity_id` and writes nothing.
+    pub fn read_only(identity_id: impl Into<String>) -> Self {
+        LoginPlan {
+            create: None,
+            merges: Vec::new(),
+            unlink: Vec::new(),
+            link: Vec::new(),
+            identity_id: identity_id.into(),
+        }
+    }
+
+    pub fn writes(&self) -> bool {
+        self.create.is_some()
+            || !self.merges.is_empty()
+            || !self.unlink.is_empty()
+            || !self.link.is_empty()
+    }
+}
+
+/// The login rules, run by the store on a snapshot (again, under the lock, when the plan
+/// writes).
+pub type LoginDecider = Box<dyn Fn(&LoginSnapshot) -> Result<LoginPlan, Rejection> + Send + Sync>;
 
 /// The rules, run by the store inside its write transaction. A backend that retries a
 /// transaction (after a serialization failure) runs them again on the fresh snapshot.

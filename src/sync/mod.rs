@@ -100,6 +100,12 @@ impl From<StoreError> for SyncError {
                     .into(),
             ),
             StoreError::Busy(detail) => SyncError::Busy(detail),
+            // Refusals of the login rules never come out of a sync write.
+            StoreError::Rejected(
+                r @ (Rejection::NotAuthorized(_)
+                | Rejection::NotFound(_)
+                | Rejection::DeveloperUserAlreadyRegistered(_)),
+            ) => SyncError::Internal(format!("unexpected refusal from the store: {r:?}")),
             StoreError::AlreadyExists(what) => {
                 SyncError::Internal(format!("unexpected duplicate in the store: {what}"))
             }

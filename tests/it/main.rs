@@ -13,6 +13,7 @@ mod fuzz_corpus;
 mod identity_api;
 mod identity_credentials;
 mod kinesis_support;
+mod login_race;
 mod logins;
 mod malformed;
 mod multi_node;

@@ -25,9 +25,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, Transaction};
 
 use super::{
-    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord, NewOutboxEvent,
-    OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordsPage, Rejection, SettingsDecider,
-    Store, StoreError, StoreResult, TargetGone, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
+    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord, LoginDecider,
+    LoginKey, LoginPlan, LoginQuery, LoginSnapshot, NewOutboxEvent, OutboxEvent, PoolRecord,
+    PoolSettings, RecordCursor, RecordsPage, Rejection, SettingsDecider, Store, StoreError,
+    StoreResult, TargetGone, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
 };
 use rows::{DATASET_COLS, IDENTITY_COLS, POOL_COLS, RECORD_COLS};
 
@@ -586,48 +587,6 @@ impl Store for PostgresStore {
             .map_err(db_error)
     }
 
-    async fn add_login(
-        &self,
-        pool_id: &str,
-        provider: &str,
-        subject: &str,
-        identity_id: &str,
-    ) -> StoreResult<()> {
-        let n = self
-            .client()
-            .await?
-            .execute(
-                "INSERT INTO logins (pool_id, provider, subject, identity_id) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (pool_id, provider, subject) DO NOTHING",
-                &[&pool_id, &provider, &subject, &identity_id],
-            )
-            .await
-            .map_err(db_error)?;
-        if n == 0 {
-            return Err(StoreError::AlreadyExists(format!("{provider}/{subject}")));
-        }
-        Ok(())
-    }
-
-    async fn remove_login(
-        &self,
-        pool_id: &str,
-        provider: &str,
-        subject: &str,
-        identity_id: &str,
-    ) -> StoreResult<bool> {
-        let n = self
-            .client()
-            .await?
-            .execute(
-                "DELETE FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3 AND identity_id = $4",
-                &[&pool_id, &provider, &subject, &identity_id],
-            )
-            .await
-            .map_err(db_error)?;
-        Ok(n > 0)
-    }
-
     async fn delete_identity(&self, id: &str) -> StoreResult<bool> {
         let n = self
             .client()
@@ -638,13 +597,22 @@ impl Store for PostgresStore {
         Ok(n > 0)
     }
 
-    async fn merge_identity(
+    async fn login_transaction(
         &self,
-        source: &str,
-        dest: &str,
+        pool_id: &str,
+        query: LoginQuery,
         now_ms: i64,
-    ) -> StoreResult<Vec<String>> {
-        retry_busy!(self.try_merge(source, dest, now_ms).await)
+        decide: LoginDecider,
+    ) -> StoreResult<LoginPlan> {
+        let plan = {
+            let client = self.client().await?;
+            let snapshot = login_snapshot(&**client, pool_id, &query).await?;
+            decide(&snapshot).map_err(StoreError::Rejected)?
+        };
+        if !plan.writes() {
+            return Ok(plan);
+        }
+        retry_busy!(self.try_login(pool_id, &query, now_ms, &decide).await)
     }
 
     async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings> {
@@ -1177,72 +1145,191 @@ impl PostgresStore {
         Ok(gone)
     }
 
-    async fn try_merge(&self, source: &str, dest: &str, now_ms: i64) -> StoreResult<Vec<String>> {
+    /// One locked attempt of a login transaction.
+    async fn try_login(
+        &self,
+        pool_id: &str,
+        query: &LoginQuery,
+        now_ms: i64,
+        decide: &LoginDecider,
+    ) -> StoreResult<LoginPlan> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        // Both identities' write locks, in id order so two merges cannot deadlock.
-        let mut ids = [source, dest];
-        ids.sort();
-        for id in ids {
-            lock_identity(&tx, id).await?;
+        // The pool's login lock: login writes of one pool take turns, across nodes. (NO KEY
+        // UPDATE leaves the key-share locks of inserts referencing the pool free.)
+        tx.execute(
+            "SELECT 1 FROM identity_pools WHERE id = $1 FOR NO KEY UPDATE",
+            &[&pool_id],
+        )
+        .await
+        .map_err(db_error)?;
+        let snapshot = login_snapshot(&*tx, pool_id, query).await?;
+        let plan = decide(&snapshot).map_err(StoreError::Rejected)?;
+        apply_login_plan(&tx, pool_id, &plan, now_ms).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(plan)
+    }
+}
+
+/// Merges identity `source` into `dest` inside the caller's transaction (see
+/// [`LoginPlan::merges`]).
+async fn merge_in(
+    tx: &Transaction<'_>,
+    source: &str,
+    dest: &str,
+    now_ms: i64,
+) -> StoreResult<Vec<String>> {
+    // Both identities' write locks, in id order so two merges cannot deadlock.
+    let mut ids = [source, dest];
+    ids.sort();
+    for id in ids {
+        lock_identity(tx, id).await?;
+    }
+    let names: Vec<String> = tx
+        .query(
+            "SELECT name FROM datasets WHERE identity_id = $1 AND live ORDER BY name",
+            &[&source],
+        )
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()
+        .map_err(db_error)?;
+    let mut created = Vec::with_capacity(names.len());
+    for name in names {
+        let merged = format!("{name}.{source}");
+        tx.execute(
+            "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms, last_modified_ms,
+                 last_modified_by, data_storage, num_records, deleted_at_sync_count, merged_into)
+             SELECT $1, $2, TRUE, 1, $3, $3, last_modified_by, data_storage, num_records, NULL, $4
+             FROM datasets WHERE identity_id = $5 AND name = $4
+             ON CONFLICT (identity_id, name) DO UPDATE SET live = TRUE, sync_count = 1,
+                 creation_ms = EXCLUDED.creation_ms, last_modified_ms = EXCLUDED.last_modified_ms,
+                 last_modified_by = EXCLUDED.last_modified_by, data_storage = EXCLUDED.data_storage,
+                 num_records = EXCLUDED.num_records, deleted_at_sync_count = NULL,
+                 merged_into = EXCLUDED.merged_into",
+            &[&dest, &merged, &now_ms, &name, &source],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.execute(
+            "DELETE FROM records WHERE identity_id = $1 AND dataset_name = $2",
+            &[&dest, &merged],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO records (identity_id, dataset_name, key, value, sync_count, last_modified_ms,
+                 last_modified_by, device_last_modified_ms)
+             SELECT $1, $2, key, value, 1, last_modified_ms, last_modified_by, device_last_modified_ms
+             FROM records WHERE identity_id = $3 AND dataset_name = $4 AND value IS NOT NULL",
+            &[&dest, &merged, &source, &name],
+        )
+        .await
+        .map_err(db_error)?;
+        created.push(merged);
+    }
+    tx.execute(
+        "UPDATE logins SET identity_id = $1 WHERE identity_id = $2",
+        &[&dest, &source],
+    )
+    .await
+    .map_err(db_error)?;
+    tx.execute("DELETE FROM identities WHERE id = $1", &[&source])
+        .await
+        .map_err(db_error)?;
+    Ok(created)
+}
+
+/// Reads what a login transaction's rules decide on.
+async fn login_snapshot<C: tokio_postgres::GenericClient>(
+    c: &C,
+    pool_id: &str,
+    query: &LoginQuery,
+) -> StoreResult<LoginSnapshot> {
+    let mut snapshot = LoginSnapshot::default();
+    let mut wanted: Vec<String> = query.identities.clone();
+    for (provider, subject) in &query.logins {
+        let owner = c
+            .query_opt(
+                "SELECT identity_id FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3",
+                &[&pool_id, provider, subject],
+            )
+            .await
+            .map_err(db_error)?
+            .map(|r| r.try_get::<_, String>(0))
+            .transpose()
+            .map_err(db_error)?;
+        if let Some(owner) = owner {
+            wanted.push(owner.clone());
+            snapshot
+                .owners
+                .insert((provider.clone(), subject.clone()), owner);
         }
-        let names: Vec<String> = tx
+    }
+    let identity_sql = format!("SELECT {IDENTITY_COLS} FROM identities WHERE id = $1");
+    for id in wanted {
+        if snapshot.identities.contains_key(&id) {
+            continue;
+        }
+        let Some(row) = c.query_opt(&identity_sql, &[&id]).await.map_err(db_error)? else {
+            continue;
+        };
+        let identity = rows::identity(&row).map_err(db_error)?;
+        let logins = c
             .query(
-                "SELECT name FROM datasets WHERE identity_id = $1 AND live ORDER BY name",
-                &[&source],
+                "SELECT provider, subject FROM logins WHERE identity_id = $1 ORDER BY provider, subject",
+                &[&id],
             )
             .await
             .map_err(db_error)?
             .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<Vec<LoginKey>, tokio_postgres::Error>>()
             .map_err(db_error)?;
-        let mut created = Vec::with_capacity(names.len());
-        for name in names {
-            let merged = format!("{name}.{source}");
-            tx.execute(
-                "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms, last_modified_ms,
-                     last_modified_by, data_storage, num_records, deleted_at_sync_count, merged_into)
-                 SELECT $1, $2, TRUE, 1, $3, $3, last_modified_by, data_storage, num_records, NULL, $4
-                 FROM datasets WHERE identity_id = $5 AND name = $4
-                 ON CONFLICT (identity_id, name) DO UPDATE SET live = TRUE, sync_count = 1,
-                     creation_ms = EXCLUDED.creation_ms, last_modified_ms = EXCLUDED.last_modified_ms,
-                     last_modified_by = EXCLUDED.last_modified_by, data_storage = EXCLUDED.data_storage,
-                     num_records = EXCLUDED.num_records, deleted_at_sync_count = NULL,
-                     merged_into = EXCLUDED.merged_into",
-                &[&dest, &merged, &now_ms, &name, &source],
-            )
-            .await
-            .map_err(db_error)?;
-            tx.execute(
-                "DELETE FROM records WHERE identity_id = $1 AND dataset_name = $2",
-                &[&dest, &merged],
-            )
-            .await
-            .map_err(db_error)?;
-            tx.execute(
-                "INSERT INTO records (identity_id, dataset_name, key, value, sync_count, last_modified_ms,
-                     last_modified_by, device_last_modified_ms)
-                 SELECT $1, $2, key, value, 1, last_modified_ms, last_modified_by, device_last_modified_ms
-                 FROM records WHERE identity_id = $3 AND dataset_name = $4 AND value IS NOT NULL",
-                &[&dest, &merged, &source, &name],
-            )
-            .await
-            .map_err(db_error)?;
-            created.push(merged);
-        }
+        snapshot.logins.insert(id.clone(), logins);
+        snapshot.identities.insert(id, identity);
+    }
+    Ok(snapshot)
+}
+
+/// Applies a login plan inside the caller's transaction.
+async fn apply_login_plan(
+    tx: &Transaction<'_>,
+    pool_id: &str,
+    plan: &LoginPlan,
+    now_ms: i64,
+) -> StoreResult<()> {
+    if let Some(i) = &plan.create {
         tx.execute(
-            "UPDATE logins SET identity_id = $1 WHERE identity_id = $2",
-            &[&dest, &source],
+            "INSERT INTO identities (id, pool_id, created_ms, last_modified_ms) VALUES ($1, $2, $3, $4)",
+            &[&i.id, &i.pool_id, &i.created_ms, &i.last_modified_ms],
         )
         .await
         .map_err(db_error)?;
-        tx.execute("DELETE FROM identities WHERE id = $1", &[&source])
-            .await
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(created)
     }
+    for (source, dest) in &plan.merges {
+        merge_in(tx, source, dest, now_ms).await?;
+    }
+    for ((provider, subject), identity) in &plan.unlink {
+        tx.execute(
+            "DELETE FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3 AND identity_id = $4",
+            &[&pool_id, provider, subject, identity],
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    for ((provider, subject), identity) in &plan.link {
+        tx.execute(
+            "INSERT INTO logins (pool_id, provider, subject, identity_id) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+            &[&pool_id, provider, subject, identity],
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,10 +14,10 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord, NewOutboxEvent,
-    OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection,
-    SettingsDecider, Store, StoreError, StoreResult, TargetGone, UpdateDecider, UpdatePlan,
-    UpdateSnapshot, Usage,
+    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord, LoginDecider,
+    LoginKey, LoginPlan, LoginQuery, LoginSnapshot, NewOutboxEvent, OutboxEvent, PoolRecord,
+    PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection, SettingsDecider, Store,
+    StoreError, StoreResult, TargetGone, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
 };
 use rows::{
     dataset_from_row, identity_from_row, pool_from_row, record_from_row, DATASET_COLS, RECORD_COLS,
@@ -579,59 +579,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn add_login(
-        &self,
-        pool_id: &str,
-        provider: &str,
-        subject: &str,
-        identity_id: &str,
-    ) -> StoreResult<()> {
-        let (p, pr, s, i) = (
-            pool_id.to_owned(),
-            provider.to_owned(),
-            subject.to_owned(),
-            identity_id.to_owned(),
-        );
-        self.write(move |c| {
-            let n = c
-                .execute(
-                    "INSERT OR IGNORE INTO logins (pool_id, provider, subject, identity_id) VALUES (?1, ?2, ?3, ?4)",
-                    params![p, pr, s, i],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(StoreError::AlreadyExists(format!("{pr}/{s}")));
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn remove_login(
-        &self,
-        pool_id: &str,
-        provider: &str,
-        subject: &str,
-        identity_id: &str,
-    ) -> StoreResult<bool> {
-        let (p, pr, s, i) = (
-            pool_id.to_owned(),
-            provider.to_owned(),
-            subject.to_owned(),
-            identity_id.to_owned(),
-        );
-        self.write(move |c| {
-            let n = c
-                .execute(
-                    "DELETE FROM logins WHERE pool_id = ?1 AND provider = ?2 AND subject = ?3 AND identity_id = ?4",
-                    params![p, pr, s, i],
-                )
-                .map_err(backend)?;
-            Ok(n > 0)
-        })
-        .await
-    }
-
     async fn delete_identity(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
         self.write(move |c| {
@@ -643,57 +590,31 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn merge_identity(
+    async fn login_transaction(
         &self,
-        source: &str,
-        dest: &str,
+        pool_id: &str,
+        query: LoginQuery,
         now_ms: i64,
-    ) -> StoreResult<Vec<String>> {
-        let (source, dest) = (source.to_owned(), dest.to_owned());
+        decide: LoginDecider,
+    ) -> StoreResult<LoginPlan> {
+        let decide = Arc::new(decide);
+        let (pool, q, d) = (pool_id.to_owned(), query.clone(), decide.clone());
+        let plan = self
+            .read(move |c| {
+                let snapshot = login_snapshot(c, &pool, &q)?;
+                d(&snapshot).map_err(StoreError::Rejected)
+            })
+            .await?;
+        if !plan.writes() {
+            return Ok(plan);
+        }
+        // The single writer serialises this with every other write.
+        let pool = pool_id.to_owned();
         self.write(move |c| {
-            let tx = c;
-            let names: Vec<String> = {
-                let mut st = tx
-                    .prepare_cached("SELECT name FROM datasets WHERE identity_id = ?1 AND live = 1 ORDER BY name")
-                    .map_err(backend)?;
-                let rows = st.query_map([&source], |r| r.get(0)).map_err(backend)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
-            };
-            let mut created = Vec::with_capacity(names.len());
-            for name in names {
-                let merged = format!("{name}.{source}");
-                tx.execute(
-                    "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms, last_modified_ms,
-                         last_modified_by, data_storage, num_records, deleted_at_sync_count, merged_into)
-                     SELECT ?1, ?2, 1, 1, ?3, ?3, last_modified_by, data_storage, num_records, NULL, ?4
-                     FROM datasets WHERE identity_id = ?5 AND name = ?4
-                     ON CONFLICT (identity_id, name) DO UPDATE SET live = 1, sync_count = 1,
-                         creation_ms = excluded.creation_ms, last_modified_ms = excluded.last_modified_ms,
-                         last_modified_by = excluded.last_modified_by, data_storage = excluded.data_storage,
-                         num_records = excluded.num_records, deleted_at_sync_count = NULL,
-                         merged_into = excluded.merged_into",
-                    params![dest, merged, now_ms, name, source],
-                )
-                .map_err(backend)?;
-                tx.execute(
-                    "DELETE FROM records WHERE identity_id = ?1 AND dataset_name = ?2",
-                    params![dest, merged],
-                )
-                .map_err(backend)?;
-                tx.execute(
-                    "INSERT INTO records (identity_id, dataset_name, key, value, sync_count, last_modified_ms,
-                         last_modified_by, device_last_modified_ms)
-                     SELECT ?1, ?2, key, value, 1, last_modified_ms, last_modified_by, device_last_modified_ms
-                     FROM records WHERE identity_id = ?3 AND dataset_name = ?4 AND value IS NOT NULL",
-                    params![dest, merged, source, name],
-                )
-                .map_err(backend)?;
-                created.push(merged);
-            }
-            tx.execute("UPDATE logins SET identity_id = ?1 WHERE identity_id = ?2", params![dest, source])
-                .map_err(backend)?;
-            tx.execute("DELETE FROM identities WHERE id = ?1", [&source]).map_err(backend)?;
-            Ok(created)
+            let snapshot = login_snapshot(c, &pool, &query)?;
+            let plan = decide(&snapshot).map_err(StoreError::Rejected)?;
+            apply_login_plan(c, &pool, &plan, now_ms)?;
+            Ok(plan)
         })
         .await
     }
@@ -1094,6 +1015,136 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Merges identity `source` into `dest` inside the caller's transaction (see
+/// [`LoginPlan::merges`]).
+fn merge_in(c: &Connection, source: &str, dest: &str, now_ms: i64) -> StoreResult<Vec<String>> {
+    let tx = c;
+    let names: Vec<String> = {
+        let mut st = tx
+            .prepare_cached(
+                "SELECT name FROM datasets WHERE identity_id = ?1 AND live = 1 ORDER BY name",
+            )
+            .map_err(backend)?;
+        let rows = st.query_map([&source], |r| r.get(0)).map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
+    };
+    let mut created = Vec::with_capacity(names.len());
+    for name in names {
+        let merged = format!("{name}.{source}");
+        tx.execute(
+                    "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms, last_modified_ms,
+                         last_modified_by, data_storage, num_records, deleted_at_sync_count, merged_into)
+                     SELECT ?1, ?2, 1, 1, ?3, ?3, last_modified_by, data_storage, num_records, NULL, ?4
+                     FROM datasets WHERE identity_id = ?5 AND name = ?4
+                     ON CONFLICT (identity_id, name) DO UPDATE SET live = 1, sync_count = 1,
+                         creation_ms = excluded.creation_ms, last_modified_ms = excluded.last_modified_ms,
+                         last_modified_by = excluded.last_modified_by, data_storage = excluded.data_storage,
+                         num_records = excluded.num_records, deleted_at_sync_count = NULL,
+                         merged_into = excluded.merged_into",
+                    params![dest, merged, now_ms, name, source],
+                )
+                .map_err(backend)?;
+        tx.execute(
+            "DELETE FROM records WHERE identity_id = ?1 AND dataset_name = ?2",
+            params![dest, merged],
+        )
+        .map_err(backend)?;
+        tx.execute(
+                    "INSERT INTO records (identity_id, dataset_name, key, value, sync_count, last_modified_ms,
+                         last_modified_by, device_last_modified_ms)
+                     SELECT ?1, ?2, key, value, 1, last_modified_ms, last_modified_by, device_last_modified_ms
+                     FROM records WHERE identity_id = ?3 AND dataset_name = ?4 AND value IS NOT NULL",
+                    params![dest, merged, source, name],
+                )
+                .map_err(backend)?;
+        created.push(merged);
+    }
+    tx.execute(
+        "UPDATE logins SET identity_id = ?1 WHERE identity_id = ?2",
+        params![dest, source],
+    )
+    .map_err(backend)?;
+    tx.execute("DELETE FROM identities WHERE id = ?1", [&source])
+        .map_err(backend)?;
+    Ok(created)
+}
+
+/// Reads what a login transaction's rules decide on.
+fn login_snapshot(c: &Connection, pool_id: &str, query: &LoginQuery) -> StoreResult<LoginSnapshot> {
+    let mut snapshot = LoginSnapshot::default();
+    let mut wanted: Vec<String> = query.identities.clone();
+    for (provider, subject) in &query.logins {
+        let owner: Option<String> = c
+            .prepare_cached(
+                "SELECT identity_id FROM logins WHERE pool_id = ?1 AND provider = ?2 AND subject = ?3",
+            )
+            .and_then(|mut st| st.query_row(params![pool_id, provider, subject], |r| r.get(0)).optional())
+            .map_err(backend)?;
+        if let Some(owner) = owner {
+            wanted.push(owner.clone());
+            snapshot
+                .owners
+                .insert((provider.clone(), subject.clone()), owner);
+        }
+    }
+    for id in wanted {
+        if snapshot.identities.contains_key(&id) {
+            continue;
+        }
+        let identity = c
+            .prepare_cached(
+                "SELECT id, pool_id, created_ms, last_modified_ms FROM identities WHERE id = ?1",
+            )
+            .and_then(|mut st| st.query_row([&id], identity_from_row).optional())
+            .map_err(backend)?;
+        let Some(identity) = identity else { continue };
+        let logins = c
+            .prepare_cached("SELECT provider, subject FROM logins WHERE identity_id = ?1 ORDER BY provider, subject")
+            .and_then(|mut st| {
+                st.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<LoginKey>, _>>()
+            })
+            .map_err(backend)?;
+        snapshot.logins.insert(id.clone(), logins);
+        snapshot.identities.insert(id, identity);
+    }
+    Ok(snapshot)
+}
+
+/// Applies a login plan inside the caller's transaction.
+fn apply_login_plan(
+    c: &Connection,
+    pool_id: &str,
+    plan: &LoginPlan,
+    now_ms: i64,
+) -> StoreResult<()> {
+    if let Some(i) = &plan.create {
+        c.execute(
+            "INSERT INTO identities (id, pool_id, created_ms, last_modified_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![i.id, i.pool_id, i.created_ms, i.last_modified_ms],
+        )
+        .map_err(backend)?;
+    }
+    for (source, dest) in &plan.merges {
+        merge_in(c, source, dest, now_ms)?;
+    }
+    for ((provider, subject), identity) in &plan.unlink {
+        c.execute(
+            "DELETE FROM logins WHERE pool_id = ?1 AND provider = ?2 AND subject = ?3 AND identity_id = ?4",
+            params![pool_id, provider, subject, identity],
+        )
+        .map_err(backend)?;
+    }
+    for ((provider, subject), identity) in &plan.link {
+        c.execute(
+            "INSERT OR IGNORE INTO logins (pool_id, provider, subject, identity_id) VALUES (?1, ?2, ?3, ?4)",
+            params![pool_id, provider, subject, identity],
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
 }
 
 fn select_pool_settings(c: &Connection, pool_id: &str) -> StoreResult<PoolSettings> {

@@ -1,0 +1,420 @@
+//! The login rules, as pure functions: given what the store read inside its login transaction
+//! (who owns each login, the identities involved and their logins), decide which identity
+//! answers, which identities merge into it, and which logins are linked or unlinked. The
+//! store applies the plan in the same transaction, so concurrent first logins of one user
+//! cannot create two identities.
+//!
+//! The survivor of a merge is the identity a cogsync-issued token proves, else the oldest
+//! owner (by creation time, then id), else a new identity.
+
+use crate::store::{IdentityRecord, LoginKey, LoginPlan, LoginQuery, LoginSnapshot, Rejection};
+
+/// A login whose token checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// A cogsync-issued OpenID token: proves one identity directly.
+    Cognito { identity_id: String },
+    /// A provider's user, linkable to one identity.
+    Linked { provider: String, subject: String },
+}
+
+impl Verified {
+    fn key(&self) -> Option<LoginKey> {
+        match self {
+            Verified::Cognito { .. } => None,
+            Verified::Linked { provider, subject } => Some((provider.clone(), subject.clone())),
+        }
+    }
+}
+
+/// What the store reads for `verified` logins, plus the `extra` identities and logins.
+pub fn query_for(
+    verified: &[Verified],
+    extra_identities: &[&str],
+    extra_logins: &[LoginKey],
+) -> LoginQuery {
+    let mut query = LoginQuery {
+        logins: extra_logins.to_vec(),
+        identities: extra_identities.iter().map(|s| s.to_string()).collect(),
+    };
+    for v in verified {
+        match v {
+            Verified::Cognito { identity_id } => query.identities.push(identity_id.clone()),
+            Verified::Linked { provider, subject } => {
+                query.logins.push((provider.clone(), subject.clone()))
+            }
+        }
+    }
+    query
+}
+
+/// The identity `id`, if it exists in the pool.
+fn in_pool<'a>(snapshot: &'a LoginSnapshot, pool_id: &str, id: &str) -> Option<&'a IdentityRecord> {
+    snapshot.identities.get(id).filter(|i| i.pool_id == pool_id)
+}
+
+/// For each verified login, the identity that owns it (None: not linked yet).
+fn owners(
+    pool_id: &str,
+    verified: &[Verified],
+    snapshot: &LoginSnapshot,
+) -> Result<Vec<Option<String>>, Rejection> {
+    verified
+        .iter()
+        .map(|v| match v {
+            Verified::Cognito { identity_id } => match in_pool(snapshot, pool_id, identity_id) {
+                Some(i) => Ok(Some(i.id.clone())),
+                None => Err(Rejection::NotAuthorized(
+                    "Invalid login token. Its identity no longer exists.".into(),
+                )),
+            },
+            Verified::Linked { provider, subject } => Ok(snapshot
+                .owners
+                .get(&(provider.clone(), subject.clone()))
+                .cloned()),
+        })
+        .collect()
+}
+
+/// Makes `target` own every verified login: the other owners merge into it, logins nobody
+/// owns are linked to it.
+fn consolidate(
+    plan: &mut LoginPlan,
+    target: &str,
+    verified: &[Verified],
+    owners: &[Option<String>],
+) {
+    for owner in owners.iter().flatten() {
+        let merge = (owner.clone(), target.to_owned());
+        if owner != target && !plan.merges.contains(&merge) {
+            plan.merges.push(merge);
+        }
+    }
+    for (v, owner) in verified.iter().zip(owners) {
+        if let (Some(key), None) = (v.key(), owner) {
+            plan.link.push((key, target.to_owned()));
+        }
+    }
+}
+
+/// GetId with logins: the identity of the logins (merging identities that turn out to be
+/// one person, linking new logins), or `new_identity` when none owns any of them.
+pub fn plan_get_id(
+    pool_id: &str,
+    verified: &[Verified],
+    snapshot: &LoginSnapshot,
+    new_identity: &IdentityRecord,
+) -> Result<LoginPlan, Rejection> {
+    let owners = owners(pool_id, verified, snapshot)?;
+    let proven = verified.iter().zip(&owners).find_map(|(v, o)| match v {
+        Verified::Cognito { .. } => o.clone(),
+        Verified::Linked { .. } => None,
+    });
+    let oldest = || {
+        owners
+            .iter()
+            .flatten()
+            .filter_map(|id| in_pool(snapshot, pool_id, id))
+            .min_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)))
+            .map(|i| i.id.clone())
+    };
+    let mut plan = match proven.or_else(oldest) {
+        Some(id) => LoginPlan::read_only(id),
+        None => LoginPlan {
+            create: Some(new_identity.clone()),
+            ..LoginPlan::read_only(new_identity.id.clone())
+        },
+    };
+    let target = plan.identity_id.clone();
+    consolidate(&mut plan, &target, verified, &owners);
+    Ok(plan)
+}
+
+/// An unsigned call made for `identity_id` with logins: each login must prove this identity,
+/// or (when `link_new`) be a provider login, which is linked to it now (merging the identity
+/// that owned it).
+pub fn plan_authorize(
+    pool_id: &str,
+    identity_id: &str,
+    verified: &[Verified],
+    link_new: bool,
+    snapshot: &LoginSnapshot,
+) -> Result<LoginPlan, Rejection> {
+    let owners = owners(pool_id, verified, snapshot)?;
+    for (v, owner) in verified.iter().zip(&owners) {
+        let proves_this = owner.as_deref() == Some(identity_id);
+        let linkable = link_new && matches!(v, Verified::Linked { .. });
+        if !proves_this && !linkable {
+            return Err(Rejection::NotAuthorized(
+                "Invalid login token. It does not belong to this identity.".into(),
+            ));
+        }
+    }
+    let mut plan = LoginPlan::read_only(identity_id);
+    if link_new {
+        consolidate(&mut plan, identity_id, verified, &owners);
+    }
+    Ok(plan)
+}
+
+/// UnlinkIdentity: the logins must prove the identity; its logins of the named providers
+/// are unlinked.
+pub fn plan_unlink_providers(
+    pool_id: &str,
+    identity_id: &str,
+    verified: &[Verified],
+    providers: &[String],
+    snapshot: &LoginSnapshot,
+) -> Result<LoginPlan, Rejection> {
+    let mut plan = plan_authorize(pool_id, identity_id, verified, false, snapshot)?;
+    for key in snapshot.logins.get(identity_id).into_iter().flatten() {
+        if providers.contains(&key.0) {
+            plan.unlink.push((key.clone(), identity_id.to_owned()));
+        }
+    }
+    Ok(plan)
+}
+
+/// GetOpenIdTokenForDeveloperIdentity: the developer user's identity — the one asked for
+/// (which must exist, and own the user if anyone does), else the user's owner, else
+/// `new_identity` — linked to the user and to the other verified logins.
+pub fn plan_developer_login(
+    pool_id: &str,
+    user: &LoginKey,
+    wanted: Option<&str>,
+    others: &[Verified],
+    snapshot: &LoginSnapshot,
+    new_identity: &IdentityRecord,
+) -> Result<LoginPlan, Rejection> {
+    let owners = owners(pool_id, others, snapshot)?;
+    let linked = snapshot.owners.get(user);
+    let mut plan = match (wanted, linked) {
+        (Some(wanted), Some(owner)) if wanted != owner => {
+            return Err(Rejection::DeveloperUserAlreadyRegistered(
+                "The provided developer user identifier is already registered with Cognito under a different identity ID."
+                    .into(),
+            ))
+        }
+        (Some(wanted), _) => match in_pool(snapshot, pool_id, wanted) {
+            Some(i) => LoginPlan::read_only(i.id.clone()),
+            None => return Err(Rejection::NotFound(format!("Identity '{wanted}' not found."))),
+        },
+        (None, Some(owner)) => LoginPlan::read_only(owner.clone()),
+        (None, None) => LoginPlan {
+            create: Some(new_identity.clone()),
+            ..LoginPlan::read_only(new_identity.id.clone())
+        },
+    };
+    let target = plan.identity_id.clone();
+    if linked.is_none() {
+        plan.link.push((user.clone(), target.clone()));
+    }
+    consolidate(&mut plan, &target, others, &owners);
+    Ok(plan)
+}
+
+fn developer_user_owner<'a>(
+    snapshot: &'a LoginSnapshot,
+    user: &LoginKey,
+) -> Result<&'a str, Rejection> {
+    snapshot
+        .owners
+        .get(user)
+        .map(String::as_str)
+        .ok_or_else(|| Rejection::NotFound(format!("Developer user '{}' not found.", user.1)))
+}
+
+/// MergeDeveloperIdentities: the source user's identity merges into the destination user's.
+pub fn plan_merge_developer_users(
+    source: &LoginKey,
+    destination: &LoginKey,
+    snapshot: &LoginSnapshot,
+) -> Result<LoginPlan, Rejection> {
+    let from = developer_user_owner(snapshot, source)?;
+    let into = developer_user_owner(snapshot, destination)?;
+    let mut plan = LoginPlan::read_only(into);
+    if from != into {
+        plan.merges.push((from.to_owned(), into.to_owned()));
+    }
+    Ok(plan)
+}
+
+/// UnlinkDeveloperIdentity: the user must be linked to that identity.
+pub fn plan_unlink_developer_user(
+    user: &LoginKey,
+    identity_id: &str,
+    snapshot: &LoginSnapshot,
+) -> Result<LoginPlan, Rejection> {
+    if snapshot.owners.get(user).map(String::as_str) != Some(identity_id) {
+        return Err(Rejection::NotFound(format!(
+            "Developer user '{}' is not linked to identity '{identity_id}'.",
+            user.1
+        )));
+    }
+    let mut plan = LoginPlan::read_only(identity_id);
+    plan.unlink.push((user.clone(), identity_id.to_owned()));
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POOL: &str = "us-east-1:pool";
+
+    fn identity(id: &str, created_ms: i64) -> IdentityRecord {
+        IdentityRecord {
+            id: id.into(),
+            pool_id: POOL.into(),
+            created_ms,
+            last_modified_ms: created_ms,
+        }
+    }
+
+    fn login(provider: &str, subject: &str) -> Verified {
+        Verified::Linked {
+            provider: provider.into(),
+            subject: subject.into(),
+        }
+    }
+
+    fn key(provider: &str, subject: &str) -> LoginKey {
+        (provider.into(), subject.into())
+    }
+
+    /// A snapshot where each (login, owner, owner's creation time) is linked.
+    fn snapshot(links: &[(LoginKey, &str, i64)]) -> LoginSnapshot {
+        let mut s = LoginSnapshot::default();
+        for (k, owner, created) in links {
+            s.owners.insert(k.clone(), owner.to_string());
+            s.identities
+                .insert(owner.to_string(), identity(owner, *created));
+            s.logins
+                .entry(owner.to_string())
+                .or_default()
+                .push(k.clone());
+        }
+        s
+    }
+
+    #[test]
+    fn a_first_login_creates_one_identity_and_links_it() {
+        let new = identity("new", 9);
+        let plan = plan_get_id(POOL, &[login("p", "alice")], &snapshot(&[]), &new).unwrap();
+        assert_eq!(plan.create, Some(new));
+        assert_eq!(plan.identity_id, "new");
+        assert_eq!(plan.link, vec![(key("p", "alice"), "new".to_string())]);
+        assert!(plan.merges.is_empty());
+    }
+
+    #[test]
+    fn a_known_login_answers_its_identity_and_writes_nothing() {
+        let s = snapshot(&[(key("p", "alice"), "a", 1)]);
+        let plan = plan_get_id(POOL, &[login("p", "alice")], &s, &identity("new", 9)).unwrap();
+        assert_eq!(plan, LoginPlan::read_only("a"));
+        assert!(!plan.writes());
+    }
+
+    #[test]
+    fn logins_of_two_identities_merge_into_the_oldest() {
+        let s = snapshot(&[
+            (key("p", "alice"), "young", 5),
+            (key("q", "alice"), "old", 1),
+        ]);
+        let logins = [login("p", "alice"), login("q", "alice"), login("r", "new")];
+        let plan = plan_get_id(POOL, &logins, &s, &identity("new", 9)).unwrap();
+        assert_eq!(plan.identity_id, "old");
+        assert_eq!(plan.create, None);
+        assert_eq!(plan.merges, vec![("young".to_string(), "old".to_string())]);
+        assert_eq!(plan.link, vec![(key("r", "new"), "old".to_string())]);
+    }
+
+    #[test]
+    fn an_identity_proven_by_a_cogsync_token_survives_a_merge() {
+        let mut s = snapshot(&[(key("p", "alice"), "old", 1)]);
+        s.identities.insert("proven".into(), identity("proven", 7));
+        let logins = [
+            login("p", "alice"),
+            Verified::Cognito {
+                identity_id: "proven".into(),
+            },
+        ];
+        let plan = plan_get_id(POOL, &logins, &s, &identity("new", 9)).unwrap();
+        assert_eq!(plan.identity_id, "proven");
+        assert_eq!(plan.merges, vec![("old".to_string(), "proven".to_string())]);
+    }
+
+    #[test]
+    fn a_cogsync_token_of_a_vanished_identity_is_refused() {
+        let logins = [Verified::Cognito {
+            identity_id: "gone".into(),
+        }];
+        let refused = plan_get_id(POOL, &logins, &snapshot(&[]), &identity("n", 1));
+        assert!(matches!(refused, Err(Rejection::NotAuthorized(_))));
+    }
+
+    #[test]
+    fn authorizing_needs_every_login_to_prove_the_identity_unless_linking() {
+        let s = snapshot(&[(key("p", "alice"), "a", 1), (key("p", "bob"), "b", 2)]);
+        let ok = plan_authorize(POOL, "a", &[login("p", "alice")], false, &s).unwrap();
+        assert!(!ok.writes());
+        let foreign = plan_authorize(POOL, "a", &[login("p", "bob")], false, &s);
+        assert!(matches!(foreign, Err(Rejection::NotAuthorized(_))));
+        let linked =
+            plan_authorize(POOL, "a", &[login("p", "bob"), login("q", "c")], true, &s).unwrap();
+        assert_eq!(linked.merges, vec![("b".to_string(), "a".to_string())]);
+        assert_eq!(linked.link, vec![(key("q", "c"), "a".to_string())]);
+    }
+
+    #[test]
+    fn unlinking_providers_removes_only_their_logins() {
+        let s = snapshot(&[(key("p", "alice"), "a", 1), (key("q", "alice"), "a", 1)]);
+        let plan =
+            plan_unlink_providers(POOL, "a", &[login("p", "alice")], &["q".into()], &s).unwrap();
+        assert_eq!(plan.unlink, vec![(key("q", "alice"), "a".to_string())]);
+    }
+
+    #[test]
+    fn a_developer_user_gets_its_identity_or_a_new_one() {
+        let user = key("dev", "u1");
+        let new = identity("new", 9);
+        let plan = plan_developer_login(POOL, &user, None, &[], &snapshot(&[]), &new).unwrap();
+        assert_eq!(plan.create, Some(new.clone()));
+        assert_eq!(plan.link, vec![(user.clone(), "new".to_string())]);
+
+        let s = snapshot(&[(user.clone(), "a", 1)]);
+        let plan = plan_developer_login(POOL, &user, None, &[], &s, &new).unwrap();
+        assert!(!plan.writes());
+        assert_eq!(plan.identity_id, "a");
+
+        let refused = plan_developer_login(POOL, &user, Some("b"), &[], &s, &new);
+        assert!(matches!(
+            refused,
+            Err(Rejection::DeveloperUserAlreadyRegistered(_))
+        ));
+        let missing = plan_developer_login(POOL, &key("dev", "u2"), Some("nope"), &[], &s, &new);
+        assert!(matches!(missing, Err(Rejection::NotFound(_))));
+    }
+
+    #[test]
+    fn developer_users_merge_and_unlink_by_their_identities() {
+        let (u1, u2) = (key("dev", "u1"), key("dev", "u2"));
+        let s = snapshot(&[(u1.clone(), "a", 1), (u2.clone(), "b", 2)]);
+        let plan = plan_merge_developer_users(&u1, &u2, &s).unwrap();
+        assert_eq!(plan.merges, vec![("a".to_string(), "b".to_string())]);
+        assert_eq!(plan.identity_id, "b");
+        assert!(!plan_merge_developer_users(&u1, &u1, &s).unwrap().writes());
+        assert!(matches!(
+            plan_merge_developer_users(&key("dev", "x"), &u1, &s),
+            Err(Rejection::NotFound(_))
+        ));
+        assert_eq!(
+            plan_unlink_developer_user(&u1, "a", &s).unwrap().unlink,
+            vec![(u1.clone(), "a".to_string())]
+        );
+        assert!(matches!(
+            plan_unlink_developer_user(&u1, "b", &s),
+            Err(Rejection::NotFound(_))
+        ));
+    }
+}
