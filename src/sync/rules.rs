@@ -49,6 +49,23 @@ pub fn record_bytes(key: &str, value: &str) -> i64 {
 /// Decides an UpdateRecords call. Every patch must carry the stored record's SyncCount (0 for a
 /// key never written; a tombstone keeps its count) or the whole call is refused; on success
 /// the dataset counter rises by one and every written record takes the new count.
+/// The conflict check: each patch's SyncCount must equal the stored record's (`stored` gives
+/// it; 0 for a key never written, and a tombstone keeps its count), or the call is refused
+/// naming the first patch that differs.
+pub fn check_counts(stored: impl Fn(&str) -> i64, patches: &[Patch]) -> Result<(), Rejection> {
+    for p in patches {
+        let stored = stored(&p.key);
+        if p.sync_count != stored {
+            return Err(Rejection::Conflict {
+                key: p.key.clone(),
+                stored,
+                sent: p.sync_count,
+            });
+        }
+    }
+    Ok(())
+}
+
 pub fn plan_update(
     snapshot: &UpdateSnapshot,
     patches: &[Patch],
@@ -60,16 +77,10 @@ pub fn plan_update(
 ) -> Result<UpdatePlan, Rejection> {
     let live = snapshot.dataset.as_ref().filter(|d| d.live);
 
-    for p in patches {
-        let stored = snapshot.existing.get(&p.key).map_or(0, |r| r.sync_count);
-        if p.sync_count != stored {
-            return Err(Rejection::Conflict {
-                key: p.key.clone(),
-                stored,
-                sent: p.sync_count,
-            });
-        }
-    }
+    check_counts(
+        |key| snapshot.existing.get(key).map_or(0, |r| r.sync_count),
+        patches,
+    )?;
 
     if live.is_none() && snapshot.live_datasets >= limits.datasets_per_identity {
         return Err(Rejection::LimitExceeded(format!(

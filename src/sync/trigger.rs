@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::rules::{Patch, PatchOp};
 use super::{DatasetRef, SyncError, SyncResult, SyncService};
 use crate::integrations::trigger::TriggerError;
-use crate::store::{PoolSettings, RecordRow, Rejection, UpdateSnapshot};
+use crate::store::{PoolSettings, RecordRow, Rejection, StoreError, UpdateSnapshot};
 use crate::validate;
 
 /// The identifying, read-only part of an event.
@@ -215,16 +215,8 @@ impl SyncService {
             .iter()
             .map(|r| (r.key.as_str(), r.sync_count))
             .collect();
-        for p in &patches {
-            let s = stored.get(p.key.as_str()).copied().unwrap_or(0);
-            if p.sync_count != s {
-                return Err(SyncError::Conflict {
-                    key: p.key.clone(),
-                    stored: s,
-                    sent: p.sync_count,
-                });
-            }
-        }
+        super::rules::check_counts(|key| stored.get(key).copied().unwrap_or(0), &patches)
+            .map_err(|r| SyncError::from(StoreError::Rejected(r)))?;
         let ctx = EventContext {
             region: &self.region,
             pool_id: &r.pool_id,
