@@ -7,7 +7,10 @@
 //! The survivor of a merge is the identity a cogsync-issued token proves, else the oldest
 //! owner (by creation time, then id), else a new identity.
 
-use crate::store::{IdentityRecord, LoginKey, LoginPlan, LoginQuery, LoginSnapshot, Rejection};
+use crate::store::{
+    DatasetCopy, DatasetRow, IdentityRecord, LoginKey, LoginPlan, LoginQuery, LoginSnapshot,
+    RecordRow, Rejection,
+};
 
 /// A login whose token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,6 +259,44 @@ pub fn plan_unlink_developer_user(
     Ok(plan)
 }
 
+/// What a merge gives the surviving identity `dest`: each live dataset `<name>` of `source`
+/// becomes `<name>.<source>` at SyncCount 1, created now, reported by `<name>`'s merge list;
+/// its live records come along with their values intact, each at SyncCount 1; tombstones
+/// stay behind.
+pub fn merged_copies(
+    source: &str,
+    dest: &str,
+    live: Vec<DatasetCopy>,
+    now_ms: i64,
+) -> Vec<DatasetCopy> {
+    live.into_iter()
+        .map(|copy| {
+            let d = copy.dataset;
+            DatasetCopy {
+                dataset: DatasetRow {
+                    identity_id: dest.to_owned(),
+                    name: format!("{}.{source}", d.name),
+                    live: true,
+                    sync_count: 1,
+                    creation_ms: now_ms,
+                    last_modified_ms: now_ms,
+                    last_modified_by: d.last_modified_by,
+                    data_storage: d.data_storage,
+                    num_records: d.num_records,
+                    deleted_at_sync_count: None,
+                    merged_into: Some(d.name),
+                },
+                records: copy
+                    .records
+                    .into_iter()
+                    .filter(|r| r.value.is_some())
+                    .map(|r| RecordRow { sync_count: 1, ..r })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,6 +435,49 @@ mod tests {
         ));
         let missing = plan_developer_login(POOL, &key("dev", "u2"), Some("nope"), &[], &s, &new);
         assert!(matches!(missing, Err(Rejection::NotFound(_))));
+    }
+
+    #[test]
+    fn a_merge_copies_live_datasets_under_new_names_at_count_one_without_tombstones() {
+        let record = |key: &str, value: Option<&str>, sync_count| RecordRow {
+            key: key.into(),
+            value: value.map(str::to_owned),
+            sync_count,
+            last_modified_ms: 3,
+            last_modified_by: "b".into(),
+            device_last_modified_ms: Some(4),
+        };
+        let game = DatasetCopy {
+            dataset: DatasetRow {
+                identity_id: "b".into(),
+                name: "game".into(),
+                live: true,
+                sync_count: 9,
+                creation_ms: 1,
+                last_modified_ms: 3,
+                last_modified_by: "b".into(),
+                data_storage: 12,
+                num_records: 1,
+                deleted_at_sync_count: Some(2),
+                merged_into: None,
+            },
+            records: vec![record("k1", Some("v"), 7), record("k2", None, 8)],
+        };
+        let copies = merged_copies("b", "a", vec![game], 77);
+        assert_eq!(copies.len(), 1);
+        let d = &copies[0].dataset;
+        assert_eq!(
+            (
+                d.identity_id.as_str(),
+                d.name.as_str(),
+                d.sync_count,
+                d.creation_ms
+            ),
+            ("a", "game.b", 1, 77)
+        );
+        assert_eq!(d.merged_into.as_deref(), Some("game"));
+        assert_eq!(d.deleted_at_sync_count, None);
+        assert_eq!(copies[0].records, vec![record("k1", Some("v"), 1)]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::{
     openid::COGNITO_PROVIDER, pool_not_found, validate, IdentityError, IdentityRecord,
     IdentityResult, IdentityService, PoolRecord,
 };
-use crate::store::{LoginDecider, LoginKey, LoginPlan, LoginQuery};
+use crate::store::{LoginDecider, LoginKey, LoginPlan, LoginQuery, MergeCopier};
 use crate::timeutil::now_ms;
 
 /// Lifetime of a GetOpenIdToken token (the AWS value: ten minutes).
@@ -115,9 +115,10 @@ impl IdentityService {
         query: LoginQuery,
         decide: LoginDecider,
     ) -> IdentityResult<LoginPlan> {
+        let merge: MergeCopier = std::sync::Arc::new(login_rules::merged_copies);
         Ok(self
             .store
-            .login_transaction(pool_id, query, now_ms(), decide)
+            .login_transaction(pool_id, query, now_ms(), decide, merge)
             .await?)
     }
 

@@ -440,9 +440,35 @@ async fn apply(store: &dyn Store, pool: &str, now: i64, plan: LoginPlan) -> Logi
             LoginQuery::default(),
             now,
             Box::new(move |_| Ok(plan.clone())),
+            test_copier(),
         )
         .await
         .unwrap()
+}
+
+/// A merge rule for the tests (the product's is in `identity::login_rules`): the store must
+/// write exactly what it says. `<name>` becomes `copy-of-<name>` at SyncCount 5, created now,
+/// with its records (tombstones too) at count 5.
+fn test_copier() -> MergeCopier {
+    Arc::new(|_source, dest, live, now| {
+        live.into_iter()
+            .map(|c| DatasetCopy {
+                dataset: DatasetRow {
+                    identity_id: dest.into(),
+                    name: format!("copy-of-{}", c.dataset.name),
+                    sync_count: 5,
+                    creation_ms: now,
+                    merged_into: Some(c.dataset.name.clone()),
+                    ..c.dataset
+                },
+                records: c
+                    .records
+                    .into_iter()
+                    .map(|r| RecordRow { sync_count: 5, ..r })
+                    .collect(),
+            })
+            .collect()
+    })
 }
 
 /// Links `who` to `identity` and returns the plan as applied.
@@ -477,6 +503,7 @@ async fn login_transactions_read_decide_and_apply(store: &dyn Store) {
                 *keep.lock().unwrap() = Some(snapshot.clone());
                 Ok(LoginPlan::read_only("n:b"))
             }),
+            test_copier(),
         )
         .await
         .unwrap();
@@ -502,6 +529,7 @@ async fn login_transactions_read_decide_and_apply(store: &dyn Store) {
                     Ok(LoginPlan::read_only("x"))
                 }
             }),
+            test_copier(),
         )
         .await;
     assert!(matches!(
@@ -575,7 +603,7 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
         .into_iter()
         .map(|d| d.name)
         .collect();
-    assert_eq!(names, ["game.m:b", "other.m:b"]);
+    assert_eq!(names, ["copy-of-game", "copy-of-other"]);
     assert_eq!(
         store.get_identity("m:b").await.unwrap(),
         None,
@@ -596,7 +624,11 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
             ("prov".to_string(), "bob".to_string())
         ]
     );
-    let d = store.get_dataset("m:a", "game.m:b").await.unwrap().unwrap();
+    let d = store
+        .get_dataset("m:a", "copy-of-game")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             d.live,
@@ -604,10 +636,10 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
             d.creation_ms,
             d.merged_into.as_deref()
         ),
-        (true, 1, 77, Some("game"))
+        (true, 5, 77, Some("game"))
     );
     let page = store
-        .list_records("m:a", "game.m:b", 0, None, usize::MAX)
+        .list_records("m:a", "copy-of-game", 0, None, usize::MAX)
         .await
         .unwrap();
     let got: Vec<_> = page
@@ -617,8 +649,8 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
         .collect();
     assert_eq!(
         got,
-        [("k1", Some("v1b"), 1)],
-        "live records copied intact at count 1; tombstones dropped"
+        [("k1", Some("v1b"), 5), ("k2", None, 5)],
+        "the store writes what the merge rule gives, as given"
     );
 
     let base = store
@@ -628,10 +660,13 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
     assert!(base.dataset.is_none());
     assert_eq!(
         base.merged,
-        ["game.m:b"],
+        ["copy-of-game"],
         "the base name reports the merge even before it exists"
     );
-    store.delete_dataset("m:a", "game.m:b", None).await.unwrap();
+    store
+        .delete_dataset("m:a", "copy-of-game", None)
+        .await
+        .unwrap();
     assert!(store
         .list_records("m:a", "game", 0, None, 10)
         .await
@@ -660,7 +695,10 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
     assert!(store.delete_identity("m:a").await.unwrap());
     assert!(!store.delete_identity("m:a").await.unwrap());
     assert_eq!(store.find_login("m:01", "prov", "bob").await.unwrap(), None);
-    assert_eq!(store.get_dataset("m:a", "other.m:b").await.unwrap(), None);
+    assert_eq!(
+        store.get_dataset("m:a", "copy-of-other").await.unwrap(),
+        None
+    );
 }
 
 async fn pool_settings_are_compare_and_set(store: &dyn Store) {

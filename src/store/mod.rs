@@ -112,6 +112,7 @@ pub trait Store: Send + Sync {
         query: LoginQuery,
         now_ms: i64,
         decide: LoginDecider,
+        merge: MergeCopier,
     ) -> StoreResult<LoginPlan>;
     /// Deletes an identity with its logins, datasets and records; false when it did not exist.
     async fn delete_identity(&self, id: &str) -> StoreResult<bool>;

@@ -179,10 +179,8 @@ pub struct LoginSnapshot {
 pub struct LoginPlan {
     /// A new identity to create.
     pub create: Option<IdentityRecord>,
-    /// (source, destination): each live dataset `<name>` of the source is copied to the
-    /// destination as `<name>.<source>` at SyncCount 1 (its live records too, values intact,
-    /// each at SyncCount 1) and reported by `<name>`'s merge list; the source's logins move to
-    /// the destination; the source is deleted.
+    /// (source, destination): the source's live datasets go to the destination as the
+    /// [`MergeCopier`] says, its logins move to the destination, and it is deleted.
     pub merges: Vec<(String, String)>,
     /// Logins to unlink from the identity holding them: (login, identity).
     pub unlink: Vec<(LoginKey, String)>,
@@ -211,6 +209,20 @@ impl LoginPlan {
             || !self.link.is_empty()
     }
 }
+
+/// A dataset with its records (tombstones included), as a merge reads or writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetCopy {
+    pub dataset: DatasetRow,
+    pub records: Vec<RecordRow>,
+}
+
+/// The merge rule, run by the store inside the login transaction for each planned merge:
+/// given the source identity, the destination and the source's live datasets, the datasets
+/// (with their records) the destination receives; written as they are, replacing any of the
+/// same name.
+pub type MergeCopier =
+    std::sync::Arc<dyn Fn(&str, &str, Vec<DatasetCopy>, i64) -> Vec<DatasetCopy> + Send + Sync>;
 
 /// The login rules, run by the store on a snapshot (again, under the lock, when the plan
 /// writes).

@@ -25,10 +25,11 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, Transaction};
 
 use super::{
-    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord, LoginDecider,
-    LoginKey, LoginPlan, LoginQuery, LoginSnapshot, NewOutboxEvent, OutboxEvent, PoolRecord,
-    PoolSettings, RecordCursor, RecordsPage, Rejection, SettingsDecider, Store, StoreError,
-    StoreResult, TargetGone, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
+    BulkJob, DatasetCopy, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord,
+    LoginDecider, LoginKey, LoginPlan, LoginQuery, LoginSnapshot, MergeCopier, NewOutboxEvent,
+    OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection,
+    SettingsDecider, Store, StoreError, StoreResult, TargetGone, UpdateDecider, UpdatePlan,
+    UpdateSnapshot, Usage,
 };
 use rows::{DATASET_COLS, IDENTITY_COLS, POOL_COLS, RECORD_COLS};
 
@@ -194,52 +195,8 @@ impl PostgresStore {
             subscribers,
         };
         let plan = decide(&snapshot).map_err(StoreError::Rejected)?;
-        let d = &plan.dataset;
-        tx.execute(
-            "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms,
-                 last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count,
-                 merged_into)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (identity_id, name) DO UPDATE SET live = EXCLUDED.live,
-                 sync_count = EXCLUDED.sync_count, creation_ms = EXCLUDED.creation_ms,
-                 last_modified_ms = EXCLUDED.last_modified_ms,
-                 last_modified_by = EXCLUDED.last_modified_by,
-                 data_storage = EXCLUDED.data_storage, num_records = EXCLUDED.num_records,
-                 deleted_at_sync_count = EXCLUDED.deleted_at_sync_count,
-                 merged_into = EXCLUDED.merged_into",
-            &[&identity_id, &name, &d.live, &d.sync_count, &d.creation_ms, &d.last_modified_ms,
-              &d.last_modified_by, &d.data_storage, &d.num_records, &d.deleted_at_sync_count, &d.merged_into],
-        )
-        .await
-        .map_err(db_error)?;
-        let keys: Vec<&str> = plan.records.iter().map(|r| r.key.as_str()).collect();
-        let values: Vec<Option<&str>> = plan.records.iter().map(|r| r.value.as_deref()).collect();
-        let counts: Vec<i64> = plan.records.iter().map(|r| r.sync_count).collect();
-        let modified: Vec<i64> = plan.records.iter().map(|r| r.last_modified_ms).collect();
-        let by: Vec<&str> = plan
-            .records
-            .iter()
-            .map(|r| r.last_modified_by.as_str())
-            .collect();
-        let device: Vec<Option<i64>> = plan
-            .records
-            .iter()
-            .map(|r| r.device_last_modified_ms)
-            .collect();
-        tx.execute(
-            "INSERT INTO records (identity_id, dataset_name, key, value, sync_count,
-                 last_modified_ms, last_modified_by, device_last_modified_ms)
-             SELECT $1, $2, k, v, c, m, b, d
-             FROM UNNEST($3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[])
-                  AS u(k, v, c, m, b, d)
-             ON CONFLICT (identity_id, dataset_name, key) DO UPDATE SET value = EXCLUDED.value,
-                 sync_count = EXCLUDED.sync_count, last_modified_ms = EXCLUDED.last_modified_ms,
-                 last_modified_by = EXCLUDED.last_modified_by,
-                 device_last_modified_ms = EXCLUDED.device_last_modified_ms",
-            &[&identity_id, &name, &keys, &values, &counts, &modified, &by, &device],
-        )
-        .await
-        .map_err(db_error)?;
+        upsert_dataset(&tx, identity_id, name, &plan.dataset).await?;
+        upsert_records(&tx, identity_id, name, &plan.records).await?;
         insert_outbox(&tx, &plan.outbox, plan.dataset.last_modified_ms).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(plan)
@@ -603,6 +560,7 @@ impl Store for PostgresStore {
         query: LoginQuery,
         now_ms: i64,
         decide: LoginDecider,
+        merge: MergeCopier,
     ) -> StoreResult<LoginPlan> {
         let plan = {
             let client = self.client().await?;
@@ -612,7 +570,10 @@ impl Store for PostgresStore {
         if !plan.writes() {
             return Ok(plan);
         }
-        retry_busy!(self.try_login(pool_id, &query, now_ms, &decide).await)
+        retry_busy!(
+            self.try_login(pool_id, &query, now_ms, &decide, &merge)
+                .await
+        )
     }
 
     async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings> {
@@ -1152,6 +1113,7 @@ impl PostgresStore {
         query: &LoginQuery,
         now_ms: i64,
         decide: &LoginDecider,
+        merge: &MergeCopier,
     ) -> StoreResult<LoginPlan> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
@@ -1165,70 +1127,64 @@ impl PostgresStore {
         .map_err(db_error)?;
         let snapshot = login_snapshot(&*tx, pool_id, query).await?;
         let plan = decide(&snapshot).map_err(StoreError::Rejected)?;
-        apply_login_plan(&tx, pool_id, &plan, now_ms).await?;
+        apply_login_plan(&tx, pool_id, &plan, now_ms, merge).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(plan)
     }
 }
 
-/// Merges identity `source` into `dest` inside the caller's transaction (see
-/// [`LoginPlan::merges`]).
+/// Merges identity `source` into `dest` inside the caller's transaction: the source's live
+/// datasets are read and written to `dest` as the `merge` rule says; its logins move; it is
+/// deleted.
 async fn merge_in(
     tx: &Transaction<'_>,
     source: &str,
     dest: &str,
     now_ms: i64,
-) -> StoreResult<Vec<String>> {
+    merge: &MergeCopier,
+) -> StoreResult<()> {
     // Both identities' write locks, in id order so two merges cannot deadlock.
     let mut ids = [source, dest];
     ids.sort();
     for id in ids {
         lock_identity(tx, id).await?;
     }
-    let names: Vec<String> = tx
-        .query(
-            "SELECT name FROM datasets WHERE identity_id = $1 AND live ORDER BY name",
-            &[&source],
-        )
+    let datasets_sql = format!(
+        "SELECT {DATASET_COLS} FROM datasets WHERE identity_id = $1 AND live ORDER BY name"
+    );
+    let live = tx
+        .query(&datasets_sql, &[&source])
         .await
         .map_err(db_error)?
         .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()
+        .map(rows::dataset)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(db_error)?;
-    let mut created = Vec::with_capacity(names.len());
-    for name in names {
-        let merged = format!("{name}.{source}");
-        tx.execute(
-            "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms, last_modified_ms,
-                 last_modified_by, data_storage, num_records, deleted_at_sync_count, merged_into)
-             SELECT $1, $2, TRUE, 1, $3, $3, last_modified_by, data_storage, num_records, NULL, $4
-             FROM datasets WHERE identity_id = $5 AND name = $4
-             ON CONFLICT (identity_id, name) DO UPDATE SET live = TRUE, sync_count = 1,
-                 creation_ms = EXCLUDED.creation_ms, last_modified_ms = EXCLUDED.last_modified_ms,
-                 last_modified_by = EXCLUDED.last_modified_by, data_storage = EXCLUDED.data_storage,
-                 num_records = EXCLUDED.num_records, deleted_at_sync_count = NULL,
-                 merged_into = EXCLUDED.merged_into",
-            &[&dest, &merged, &now_ms, &name, &source],
-        )
-        .await
-        .map_err(db_error)?;
+    let records_sql = format!(
+        "SELECT {RECORD_COLS} FROM records WHERE identity_id = $1 AND dataset_name = $2 ORDER BY key"
+    );
+    let mut copies = Vec::with_capacity(live.len());
+    for dataset in live {
+        let records = tx
+            .query(&records_sql, &[&source, &dataset.name])
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(rows::record)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_error)?;
+        copies.push(DatasetCopy { dataset, records });
+    }
+    for copy in merge(source, dest, copies, now_ms) {
+        let name = &copy.dataset.name;
+        upsert_dataset(tx, dest, name, &copy.dataset).await?;
         tx.execute(
             "DELETE FROM records WHERE identity_id = $1 AND dataset_name = $2",
-            &[&dest, &merged],
+            &[&dest, name],
         )
         .await
         .map_err(db_error)?;
-        tx.execute(
-            "INSERT INTO records (identity_id, dataset_name, key, value, sync_count, last_modified_ms,
-                 last_modified_by, device_last_modified_ms)
-             SELECT $1, $2, key, value, 1, last_modified_ms, last_modified_by, device_last_modified_ms
-             FROM records WHERE identity_id = $3 AND dataset_name = $4 AND value IS NOT NULL",
-            &[&dest, &merged, &source, &name],
-        )
-        .await
-        .map_err(db_error)?;
-        created.push(merged);
+        upsert_records(tx, dest, name, &copy.records).await?;
     }
     tx.execute(
         "UPDATE logins SET identity_id = $1 WHERE identity_id = $2",
@@ -1239,7 +1195,88 @@ async fn merge_in(
     tx.execute("DELETE FROM identities WHERE id = $1", &[&source])
         .await
         .map_err(db_error)?;
-    Ok(created)
+    Ok(())
+}
+
+/// Writes a dataset's row (inserted, or replacing the stored one).
+async fn upsert_dataset(
+    tx: &Transaction<'_>,
+    identity_id: &str,
+    name: &str,
+    d: &DatasetRow,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms,
+             last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count,
+             merged_into)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (identity_id, name) DO UPDATE SET live = EXCLUDED.live,
+             sync_count = EXCLUDED.sync_count, creation_ms = EXCLUDED.creation_ms,
+             last_modified_ms = EXCLUDED.last_modified_ms,
+             last_modified_by = EXCLUDED.last_modified_by,
+             data_storage = EXCLUDED.data_storage, num_records = EXCLUDED.num_records,
+             deleted_at_sync_count = EXCLUDED.deleted_at_sync_count,
+             merged_into = EXCLUDED.merged_into",
+        &[
+            &identity_id,
+            &name,
+            &d.live,
+            &d.sync_count,
+            &d.creation_ms,
+            &d.last_modified_ms,
+            &d.last_modified_by,
+            &d.data_storage,
+            &d.num_records,
+            &d.deleted_at_sync_count,
+            &d.merged_into,
+        ],
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Writes records of a dataset (inserted, or replacing stored ones of the same key), in one
+/// statement.
+async fn upsert_records(
+    tx: &Transaction<'_>,
+    identity_id: &str,
+    name: &str,
+    records: &[RecordRow],
+) -> StoreResult<()> {
+    let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
+    let values: Vec<Option<&str>> = records.iter().map(|r| r.value.as_deref()).collect();
+    let counts: Vec<i64> = records.iter().map(|r| r.sync_count).collect();
+    let modified: Vec<i64> = records.iter().map(|r| r.last_modified_ms).collect();
+    let by: Vec<&str> = records
+        .iter()
+        .map(|r| r.last_modified_by.as_str())
+        .collect();
+    let device: Vec<Option<i64>> = records.iter().map(|r| r.device_last_modified_ms).collect();
+    tx.execute(
+        "INSERT INTO records (identity_id, dataset_name, key, value, sync_count,
+             last_modified_ms, last_modified_by, device_last_modified_ms)
+         SELECT $1, $2, k, v, c, m, b, d
+         FROM UNNEST($3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[])
+              AS u(k, v, c, m, b, d)
+         ON CONFLICT (identity_id, dataset_name, key) DO UPDATE SET value = EXCLUDED.value,
+             sync_count = EXCLUDED.sync_count, last_modified_ms = EXCLUDED.last_modified_ms,
+             last_modified_by = EXCLUDED.last_modified_by,
+             device_last_modified_ms = EXCLUDED.device_last_modified_ms",
+        &[
+            &identity_id,
+            &name,
+            &keys,
+            &values,
+            &counts,
+            &modified,
+            &by,
+            &device,
+        ],
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }
 
 /// Reads what a login transaction's rules decide on.
@@ -1300,6 +1337,7 @@ async fn apply_login_plan(
     pool_id: &str,
     plan: &LoginPlan,
     now_ms: i64,
+    merge: &MergeCopier,
 ) -> StoreResult<()> {
     if let Some(i) = &plan.create {
         tx.execute(
@@ -1310,7 +1348,7 @@ async fn apply_login_plan(
         .map_err(db_error)?;
     }
     for (source, dest) in &plan.merges {
-        merge_in(tx, source, dest, now_ms).await?;
+        merge_in(tx, source, dest, now_ms, merge).await?;
     }
     for ((provider, subject), identity) in &plan.unlink {
         tx.execute(

@@ -14,10 +14,11 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    BulkJob, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord, LoginDecider,
-    LoginKey, LoginPlan, LoginQuery, LoginSnapshot, NewOutboxEvent, OutboxEvent, PoolRecord,
-    PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection, SettingsDecider, Store,
-    StoreError, StoreResult, TargetGone, UpdateDecider, UpdatePlan, UpdateSnapshot, Usage,
+    BulkJob, DatasetCopy, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord,
+    LoginDecider, LoginKey, LoginPlan, LoginQuery, LoginSnapshot, MergeCopier, NewOutboxEvent,
+    OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection,
+    SettingsDecider, Store, StoreError, StoreResult, TargetGone, UpdateDecider, UpdatePlan,
+    UpdateSnapshot, Usage,
 };
 use rows::{
     dataset_from_row, identity_from_row, pool_from_row, record_from_row, DATASET_COLS, RECORD_COLS,
@@ -471,39 +472,15 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             let subscribers = select_subscribers(tx, &identity_id, &name)?;
-            let snapshot = UpdateSnapshot { dataset, existing, live_datasets, subscribers };
+            let snapshot = UpdateSnapshot {
+                dataset,
+                existing,
+                live_datasets,
+                subscribers,
+            };
             let plan = decide(&snapshot).map_err(StoreError::Rejected)?;
-            let d = &plan.dataset;
-            tx.execute(
-                "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms,
-                     last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count,
-                     merged_into)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (identity_id, name) DO UPDATE SET live = ?3, sync_count = ?4,
-                     creation_ms = ?5, last_modified_ms = ?6, last_modified_by = ?7,
-                     data_storage = ?8, num_records = ?9, deleted_at_sync_count = ?10,
-                     merged_into = ?11",
-                params![identity_id, name, d.live, d.sync_count, d.creation_ms, d.last_modified_ms,
-                        d.last_modified_by, d.data_storage, d.num_records, d.deleted_at_sync_count, d.merged_into],
-            )
-            .map_err(backend)?;
-            {
-                let mut st = tx
-                    .prepare_cached(
-                        "INSERT INTO records (identity_id, dataset_name, key, value, sync_count,
-                             last_modified_ms, last_modified_by, device_last_modified_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                         ON CONFLICT (identity_id, dataset_name, key) DO UPDATE SET value = ?4,
-                             sync_count = ?5, last_modified_ms = ?6, last_modified_by = ?7,
-                             device_last_modified_ms = ?8",
-                    )
-                    .map_err(backend)?;
-                for r in &plan.records {
-                    st.execute(params![identity_id, name, r.key, r.value, r.sync_count,
-                                       r.last_modified_ms, r.last_modified_by, r.device_last_modified_ms])
-                        .map_err(backend)?;
-                }
-            }
+            upsert_dataset(tx, &identity_id, &name, &plan.dataset)?;
+            upsert_records(tx, &identity_id, &name, &plan.records)?;
             insert_outbox(tx, &plan.outbox, plan.dataset.last_modified_ms)?;
             Ok(plan)
         })
@@ -596,6 +573,7 @@ impl Store for SqliteStore {
         query: LoginQuery,
         now_ms: i64,
         decide: LoginDecider,
+        merge: MergeCopier,
     ) -> StoreResult<LoginPlan> {
         let decide = Arc::new(decide);
         let (pool, q, d) = (pool_id.to_owned(), query.clone(), decide.clone());
@@ -613,7 +591,7 @@ impl Store for SqliteStore {
         self.write(move |c| {
             let snapshot = login_snapshot(c, &pool, &query)?;
             let plan = decide(&snapshot).map_err(StoreError::Rejected)?;
-            apply_login_plan(c, &pool, &plan, now_ms)?;
+            apply_login_plan(c, &pool, &plan, now_ms, &merge)?;
             Ok(plan)
         })
         .await
@@ -1017,58 +995,127 @@ impl Store for SqliteStore {
     }
 }
 
-/// Merges identity `source` into `dest` inside the caller's transaction (see
-/// [`LoginPlan::merges`]).
-fn merge_in(c: &Connection, source: &str, dest: &str, now_ms: i64) -> StoreResult<Vec<String>> {
-    let tx = c;
-    let names: Vec<String> = {
-        let mut st = tx
-            .prepare_cached(
-                "SELECT name FROM datasets WHERE identity_id = ?1 AND live = 1 ORDER BY name",
-            )
+/// Merges identity `source` into `dest` inside the caller's transaction: the source's live
+/// datasets are read and written to `dest` as the `merge` rule says; its logins move; it is
+/// deleted.
+fn merge_in(
+    c: &Connection,
+    source: &str,
+    dest: &str,
+    now_ms: i64,
+    merge: &MergeCopier,
+) -> StoreResult<()> {
+    let mut live = Vec::new();
+    {
+        let sql = format!(
+            "SELECT {DATASET_COLS} FROM datasets WHERE identity_id = ?1 AND live = 1 ORDER BY name"
+        );
+        let mut st = c.prepare_cached(&sql).map_err(backend)?;
+        let rows = st.query_map([source], dataset_from_row).map_err(backend)?;
+        for dataset in rows {
+            live.push(dataset.map_err(backend)?);
+        }
+    }
+    let mut copies = Vec::with_capacity(live.len());
+    for dataset in live {
+        let sql = format!(
+            "SELECT {RECORD_COLS} FROM records WHERE identity_id = ?1 AND dataset_name = ?2 ORDER BY key"
+        );
+        let mut st = c.prepare_cached(&sql).map_err(backend)?;
+        let records = st
+            .query_map(params![source, dataset.name], record_from_row)
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>()
             .map_err(backend)?;
-        let rows = st.query_map([&source], |r| r.get(0)).map_err(backend)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
-    };
-    let mut created = Vec::with_capacity(names.len());
-    for name in names {
-        let merged = format!("{name}.{source}");
-        tx.execute(
-                    "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms, last_modified_ms,
-                         last_modified_by, data_storage, num_records, deleted_at_sync_count, merged_into)
-                     SELECT ?1, ?2, 1, 1, ?3, ?3, last_modified_by, data_storage, num_records, NULL, ?4
-                     FROM datasets WHERE identity_id = ?5 AND name = ?4
-                     ON CONFLICT (identity_id, name) DO UPDATE SET live = 1, sync_count = 1,
-                         creation_ms = excluded.creation_ms, last_modified_ms = excluded.last_modified_ms,
-                         last_modified_by = excluded.last_modified_by, data_storage = excluded.data_storage,
-                         num_records = excluded.num_records, deleted_at_sync_count = NULL,
-                         merged_into = excluded.merged_into",
-                    params![dest, merged, now_ms, name, source],
-                )
-                .map_err(backend)?;
-        tx.execute(
+        copies.push(DatasetCopy { dataset, records });
+    }
+    for copy in merge(source, dest, copies, now_ms) {
+        let name = &copy.dataset.name;
+        upsert_dataset(c, dest, name, &copy.dataset)?;
+        c.execute(
             "DELETE FROM records WHERE identity_id = ?1 AND dataset_name = ?2",
-            params![dest, merged],
+            params![dest, name],
         )
         .map_err(backend)?;
-        tx.execute(
-                    "INSERT INTO records (identity_id, dataset_name, key, value, sync_count, last_modified_ms,
-                         last_modified_by, device_last_modified_ms)
-                     SELECT ?1, ?2, key, value, 1, last_modified_ms, last_modified_by, device_last_modified_ms
-                     FROM records WHERE identity_id = ?3 AND dataset_name = ?4 AND value IS NOT NULL",
-                    params![dest, merged, source, name],
-                )
-                .map_err(backend)?;
-        created.push(merged);
+        upsert_records(c, dest, name, &copy.records)?;
     }
-    tx.execute(
+    c.execute(
         "UPDATE logins SET identity_id = ?1 WHERE identity_id = ?2",
         params![dest, source],
     )
     .map_err(backend)?;
-    tx.execute("DELETE FROM identities WHERE id = ?1", [&source])
+    c.execute("DELETE FROM identities WHERE id = ?1", [source])
         .map_err(backend)?;
-    Ok(created)
+    Ok(())
+}
+
+/// Writes a dataset's row (inserted, or replacing the stored one).
+fn upsert_dataset(
+    c: &Connection,
+    identity_id: &str,
+    name: &str,
+    d: &DatasetRow,
+) -> StoreResult<()> {
+    let mut st = c
+        .prepare_cached(
+            "INSERT INTO datasets (identity_id, name, live, sync_count, creation_ms,
+                 last_modified_ms, last_modified_by, data_storage, num_records, deleted_at_sync_count,
+                 merged_into)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (identity_id, name) DO UPDATE SET live = ?3, sync_count = ?4,
+                 creation_ms = ?5, last_modified_ms = ?6, last_modified_by = ?7,
+                 data_storage = ?8, num_records = ?9, deleted_at_sync_count = ?10,
+                 merged_into = ?11",
+        )
+        .map_err(backend)?;
+    st.execute(params![
+        identity_id,
+        name,
+        d.live,
+        d.sync_count,
+        d.creation_ms,
+        d.last_modified_ms,
+        d.last_modified_by,
+        d.data_storage,
+        d.num_records,
+        d.deleted_at_sync_count,
+        d.merged_into
+    ])
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Writes records of a dataset (inserted, or replacing stored ones of the same key).
+fn upsert_records(
+    c: &Connection,
+    identity_id: &str,
+    name: &str,
+    records: &[RecordRow],
+) -> StoreResult<()> {
+    let mut st = c
+        .prepare_cached(
+            "INSERT INTO records (identity_id, dataset_name, key, value, sync_count,
+                 last_modified_ms, last_modified_by, device_last_modified_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (identity_id, dataset_name, key) DO UPDATE SET value = ?4,
+                 sync_count = ?5, last_modified_ms = ?6, last_modified_by = ?7,
+                 device_last_modified_ms = ?8",
+        )
+        .map_err(backend)?;
+    for r in records {
+        st.execute(params![
+            identity_id,
+            name,
+            r.key,
+            r.value,
+            r.sync_count,
+            r.last_modified_ms,
+            r.last_modified_by,
+            r.device_last_modified_ms
+        ])
+        .map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// Reads what a login transaction's rules decide on.
@@ -1119,6 +1166,7 @@ fn apply_login_plan(
     pool_id: &str,
     plan: &LoginPlan,
     now_ms: i64,
+    merge: &MergeCopier,
 ) -> StoreResult<()> {
     if let Some(i) = &plan.create {
         c.execute(
@@ -1128,7 +1176,7 @@ fn apply_login_plan(
         .map_err(backend)?;
     }
     for (source, dest) in &plan.merges {
-        merge_in(c, source, dest, now_ms)?;
+        merge_in(c, source, dest, now_ms, merge)?;
     }
     for ((provider, subject), identity) in &plan.unlink {
         c.execute(
