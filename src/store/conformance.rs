@@ -328,7 +328,7 @@ async fn delete_keeps_the_counter_and_marks_the_deletion(store: &dyn Store) {
             .unwrap();
     }
     let before = store
-        .delete_dataset("d:i1", "ds", None)
+        .delete_dataset("d:i1", "ds", tombstone())
         .await
         .unwrap()
         .unwrap();
@@ -337,7 +337,10 @@ async fn delete_keeps_the_counter_and_marks_the_deletion(store: &dyn Store) {
         (3, true, 1)
     );
     assert_eq!(
-        store.delete_dataset("d:i1", "ds", None).await.unwrap(),
+        store
+            .delete_dataset("d:i1", "ds", tombstone())
+            .await
+            .unwrap(),
         None,
         "a second delete finds nothing"
     );
@@ -426,6 +429,15 @@ async fn deleting_a_pool_removes_everything_under_it(store: &dyn Store) {
         .unwrap()
         .records
         .is_empty());
+}
+
+/// The product's delete rule (kept in `sync::rules`), with no outbox events.
+fn tombstone() -> DeleteDecider {
+    Box::new(|d: &DatasetRow| DeletePlan {
+        dataset: crate::sync::rules::deleted(d),
+        outbox: Vec::new(),
+        at_ms: 1,
+    })
 }
 
 fn login(provider: &str, subject: &str) -> LoginKey {
@@ -664,7 +676,7 @@ async fn logins_link_once_and_follow_merges(store: &dyn Store) {
         "the base name reports the merge even before it exists"
     );
     store
-        .delete_dataset("m:a", "copy-of-game", None)
+        .delete_dataset("m:a", "copy-of-game", tombstone())
         .await
         .unwrap();
     assert!(store
@@ -796,7 +808,10 @@ async fn usage_sums_the_datasets_of_an_identity_and_a_pool(store: &dyn Store) {
             last_modified_ms: Some(300)
         }
     );
-    store.delete_dataset("g:a", "one", None).await.unwrap();
+    store
+        .delete_dataset("g:a", "one", tombstone())
+        .await
+        .unwrap();
     let a = store.identity_usage("g:a").await.unwrap();
     assert_eq!(
         a,
@@ -891,14 +906,15 @@ async fn outbox_events_commit_with_writes_and_leave_in_order(store: &dyn Store) 
     assert_eq!(store.outbox_backlog().await.unwrap(), 0);
 
     // A delete writes its events in the same transaction.
-    let events: DeleteEvents = Box::new(|d: &DatasetRow| {
-        vec![NewOutboxEvent {
+    let with_events: DeleteDecider = Box::new(|d: &DatasetRow| DeletePlan {
+        outbox: vec![NewOutboxEvent {
             payload: format!("deleted at {}", d.sync_count),
             ..event("ds-key", 9)
-        }]
+        }],
+        ..tombstone()(d)
     });
     store
-        .delete_dataset("o:a", "ds", Some(events))
+        .delete_dataset("o:a", "ds", with_events)
         .await
         .unwrap();
     let later = crate::timeutil::now_ms() + 1_000;
@@ -927,7 +943,10 @@ async fn bulk_publish_jobs_follow_their_state_machine(store: &dyn Store) {
             .await
             .unwrap();
     }
-    store.delete_dataset("b:a", "d2", None).await.unwrap();
+    store
+        .delete_dataset("b:a", "d2", tombstone())
+        .await
+        .unwrap();
     let builder = || -> DatasetEvents {
         Box::new(|d: &DatasetRow, records: &[RecordRow]| {
             vec![NewOutboxEvent {

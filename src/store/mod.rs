@@ -82,14 +82,14 @@ pub trait Store: Send + Sync {
         keys: Vec<String>,
         decide: UpdateDecider,
     ) -> StoreResult<UpdatePlan>;
-    /// Marks a live dataset deleted (keeping its counter), drops its records, writes the
-    /// outbox events `events` makes of its metadata, and returns that metadata as it was before
-    /// the delete; None when there was no live dataset.
+    /// Deletes a live dataset atomically: drops its records and subscriptions and writes what
+    /// `decide` makes of its row (the row kept, the outbox events). Returns the row as it was
+    /// before; None when there was no live dataset (nothing written).
     async fn delete_dataset(
         &self,
         identity_id: &str,
         name: &str,
-        events: Option<DeleteEvents>,
+        decide: DeleteDecider,
     ) -> StoreResult<Option<DatasetRow>>;
 
     /// The identity a login (provider, subject) is linked to in a pool.

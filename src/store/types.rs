@@ -113,8 +113,17 @@ pub struct OutboxEvent {
     pub attempts: i64,
 }
 
-/// Outbox events for a dataset that is being deleted (given its metadata before the delete).
-pub type DeleteEvents = Box<dyn Fn(&DatasetRow) -> Vec<NewOutboxEvent> + Send + Sync>;
+/// What deleting a live dataset writes, decided by the rules from its row before the delete:
+/// the row it keeps, and the outbox events (stamped `at_ms`). Its records and subscriptions go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletePlan {
+    pub dataset: DatasetRow,
+    pub outbox: Vec<NewOutboxEvent>,
+    pub at_ms: i64,
+}
+
+/// The delete rules, run by the store inside its transaction on the live dataset's row.
+pub type DeleteDecider = Box<dyn Fn(&DatasetRow) -> DeletePlan + Send + Sync>;
 
 /// Outbox events publishing one live dataset with its live records (bulk publish).
 pub type DatasetEvents =

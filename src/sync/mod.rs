@@ -356,17 +356,22 @@ impl SyncService {
     pub async fn delete_dataset(&self, caller: &Caller, r: &DatasetRef) -> SyncResult<DatasetRow> {
         self.resolve_dataset_for(caller, r, Missing::NotFound)
             .await?;
-        let events: Option<crate::store::DeleteEvents> =
-            self.stream_of(&r.pool_id).await?.map(|stream| {
-                let pool_id = r.pool_id.clone();
-                Box::new(move |d: &DatasetRow| {
-                    streams::delete_events(&pool_id, &stream, d, now_ms())
-                }) as crate::store::DeleteEvents
+        let stream = self.stream_of(&r.pool_id).await?;
+        let publishes = stream.is_some();
+        let pool_id = r.pool_id.clone();
+        let now = now_ms();
+        let decide: crate::store::DeleteDecider =
+            Box::new(move |before: &DatasetRow| crate::store::DeletePlan {
+                dataset: rules::deleted(before),
+                outbox: stream
+                    .as_ref()
+                    .map(|s| streams::delete_events(&pool_id, s, before, now))
+                    .unwrap_or_default(),
+                at_ms: now,
             });
-        let publishes = events.is_some();
         let deleted = self
             .store
-            .delete_dataset(&r.identity_id, &r.dataset_name, events)
+            .delete_dataset(&r.identity_id, &r.dataset_name, decide)
             .await?
             .ok_or_else(|| dataset_not_found(r))?;
         if publishes {

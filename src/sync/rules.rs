@@ -66,6 +66,18 @@ pub fn check_counts(stored: impl Fn(&str) -> i64, patches: &[Patch]) -> Result<(
     Ok(())
 }
 
+/// The row a deleted dataset keeps: no longer live, empty, its counter where it was (so a
+/// device's lastSyncCount never runs ahead of it) and remembered as the count at deletion.
+pub fn deleted(before: &DatasetRow) -> DatasetRow {
+    DatasetRow {
+        live: false,
+        data_storage: 0,
+        num_records: 0,
+        deleted_at_sync_count: Some(before.sync_count),
+        ..before.clone()
+    }
+}
+
 pub fn plan_update(
     snapshot: &UpdateSnapshot,
     patches: &[Patch],
@@ -344,5 +356,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.records[0].value.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_deleted_dataset_keeps_its_counter_and_remembers_it() {
+        let before = DatasetRow {
+            identity_id: "i".into(),
+            name: "ds".into(),
+            live: true,
+            sync_count: 7,
+            creation_ms: 1,
+            last_modified_ms: 2,
+            last_modified_by: "i".into(),
+            data_storage: 40,
+            num_records: 3,
+            deleted_at_sync_count: Some(2),
+            merged_into: Some("base".into()),
+        };
+        let after = deleted(&before);
+        assert!(!after.live);
+        assert_eq!(
+            (after.sync_count, after.deleted_at_sync_count),
+            (7, Some(7))
+        );
+        assert_eq!((after.data_storage, after.num_records), (0, 0));
+        assert_eq!(after.merged_into.as_deref(), Some("base"));
     }
 }

@@ -25,7 +25,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, Transaction};
 
 use super::{
-    BulkJob, DatasetCopy, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord,
+    BulkJob, DatasetCopy, DatasetEvents, DatasetRow, DeleteDecider, DeviceRecord, IdentityRecord,
     LoginDecider, LoginKey, LoginPlan, LoginQuery, LoginSnapshot, MergeCopier, NewOutboxEvent,
     OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection,
     SettingsDecider, Store, StoreError, StoreResult, TargetGone, UpdateDecider, UpdatePlan,
@@ -206,7 +206,7 @@ impl PostgresStore {
         &self,
         identity_id: &str,
         name: &str,
-        events: Option<&DeleteEvents>,
+        decide: &DeleteDecider,
     ) -> StoreResult<Option<DatasetRow>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
@@ -227,17 +227,9 @@ impl PostgresStore {
         )
         .await
         .map_err(db_error)?;
-        tx.execute(
-            "UPDATE datasets SET live = FALSE, data_storage = 0, num_records = 0,
-                 deleted_at_sync_count = sync_count
-             WHERE identity_id = $1 AND name = $2",
-            &[&identity_id, &name],
-        )
-        .await
-        .map_err(db_error)?;
-        if let Some(events) = events {
-            insert_outbox(&tx, &events(&before), crate::timeutil::now_ms()).await?;
-        }
+        let plan = decide(&before);
+        upsert_dataset(&tx, identity_id, name, &plan.dataset).await?;
+        insert_outbox(&tx, &plan.outbox, plan.at_ms).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(Some(before))
     }
@@ -505,9 +497,9 @@ impl Store for PostgresStore {
         &self,
         identity_id: &str,
         name: &str,
-        events: Option<DeleteEvents>,
+        decide: DeleteDecider,
     ) -> StoreResult<Option<DatasetRow>> {
-        retry_busy!(self.try_delete(identity_id, name, events.as_ref()).await)
+        retry_busy!(self.try_delete(identity_id, name, &decide).await)
     }
 
     async fn find_login(

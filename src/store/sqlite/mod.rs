@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    BulkJob, DatasetCopy, DatasetEvents, DatasetRow, DeleteEvents, DeviceRecord, IdentityRecord,
+    BulkJob, DatasetCopy, DatasetEvents, DatasetRow, DeleteDecider, DeviceRecord, IdentityRecord,
     LoginDecider, LoginKey, LoginPlan, LoginQuery, LoginSnapshot, MergeCopier, NewOutboxEvent,
     OutboxEvent, PoolRecord, PoolSettings, RecordCursor, RecordRow, RecordsPage, Rejection,
     SettingsDecider, Store, StoreError, StoreResult, TargetGone, UpdateDecider, UpdatePlan,
@@ -491,7 +491,7 @@ impl Store for SqliteStore {
         &self,
         identity_id: &str,
         name: &str,
-        events: Option<DeleteEvents>,
+        decide: DeleteDecider,
     ) -> StoreResult<Option<DatasetRow>> {
         let (identity_id, name) = (identity_id.to_owned(), name.to_owned());
         self.write(move |c| {
@@ -510,16 +510,9 @@ impl Store for SqliteStore {
                 params![identity_id, name],
             )
             .map_err(backend)?;
-            tx.execute(
-                "UPDATE datasets SET live = 0, data_storage = 0, num_records = 0,
-                     deleted_at_sync_count = sync_count
-                 WHERE identity_id = ?1 AND name = ?2",
-                params![identity_id, name],
-            )
-            .map_err(backend)?;
-            if let Some(events) = &events {
-                insert_outbox(tx, &events(&before), crate::timeutil::now_ms())?;
-            }
+            let plan = decide(&before);
+            upsert_dataset(tx, &identity_id, &name, &plan.dataset)?;
+            insert_outbox(tx, &plan.outbox, plan.at_ms)?;
             Ok(Some(before))
         })
         .await
