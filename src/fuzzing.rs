@@ -14,9 +14,8 @@ use crate::api::error::{ApiError, ErrorCode};
 use crate::api::{route, App};
 use crate::auth::{Authenticator, Principal, RequestView, SessionIssuer};
 use crate::config::ServerConfig;
-use crate::integrations::trigger::{TriggerError, TriggerInvoker};
-use crate::integrations::{DeliveryError, PushError, PushService};
 use crate::store::sqlite::SqliteStore;
+use crate::sync::ports::{DeliveryError, PushError, PushService, TriggerError, TriggerInvoker};
 use crate::tokens::TokenSigner;
 
 /// Developer credentials the fuzz inputs may sign with.

@@ -12,8 +12,8 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use super::{PushError, PushService, StreamError, StreamSink};
 use crate::store::{OutboxEvent, SettingsDecider, Store, StoreResult};
+use crate::sync::ports::{PushError, PushService, StreamError, StreamSink};
 use crate::sync::push::SNS_TARGET;
 use crate::sync::streams::{self, KINESIS_TARGET};
 use crate::timeutil::now_ms;
@@ -286,12 +286,12 @@ mod tests {
     use tokio::sync::Notify;
 
     use super::{backoff_ms, Dispatcher};
-    use crate::integrations::{DeliveryError, PushError, PushService, StreamError, StreamSink};
     use crate::store::sqlite::SqliteStore;
     use crate::store::{
         DatasetRow, IdentityRecord, NewOutboxEvent, PoolRecord, PoolSettings, Store, UpdateDecider,
         UpdatePlan,
     };
+    use crate::sync::ports::{DeliveryError, PushError, PushService, StreamError, StreamSink};
     use crate::sync::streams::stream_of;
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod bulk_publish;
 pub mod pool_admin;
+pub mod ports;
 pub mod push;
 pub mod rules;
 pub mod streams;
@@ -10,12 +11,11 @@ pub mod trigger;
 
 use std::sync::Arc;
 
-use crate::integrations::trigger::TriggerInvoker;
-use crate::integrations::PushService;
 use crate::store::{DatasetRow, RecordRow, Rejection, Store, StoreError};
 use crate::timeutil::{now_ms, Clock};
 use crate::tokens::TokenSigner;
 use crate::validate::{self, Violation};
+use ports::{PushService, TriggerInvoker};
 pub use rules::{Limits, Patch, PatchOp};
 use tokio::sync::Notify;
 
