@@ -2,6 +2,7 @@
 //! real sync clients depend on. Pure Rust over the [`Store`] trait; no HTTP here.
 
 pub mod bulk_publish;
+mod outbox_target;
 pub mod pool_admin;
 pub mod ports;
 pub mod push;
@@ -15,8 +16,11 @@ use crate::store::{DatasetRow, RecordRow, Rejection, Store, StoreError};
 use crate::timeutil::{now_ms, Clock};
 use crate::tokens::TokenSigner;
 use crate::validate::{self, Violation};
+pub use outbox_target::OutboxTarget;
 use ports::{PushService, TriggerInvoker};
 pub use rules::{Limits, Patch, PatchOp};
+/// For the outbox dispatcher: a pool's settings once Kinesis says its stream was deleted.
+pub use streams::turn_off_deleted_stream;
 use tokio::sync::Notify;
 
 /// How long a SyncSessionToken from ListRecords stays valid for UpdateRecords.
