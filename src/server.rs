@@ -19,7 +19,7 @@ use crate::auth::{Authenticator, SessionIssuer};
 use crate::config::{HttpLimits, ServerConfig};
 use crate::identity::IdentityService;
 use crate::integrations::{
-    dispatcher::Dispatcher, kinesis::KinesisSink, sns::SnsPush, trigger::Triggers,
+    dispatcher::Dispatcher, kinesis::KinesisSink, sns::SnsPush, trigger_invoker::Triggers,
 };
 use crate::store::{postgres::PostgresStore, sqlite::SqliteStore, Store};
 use crate::sync::ports::{PushService, TriggerInvoker};

@@ -7,8 +7,8 @@
 //! into the surviving identity (see [`Store::merge_identity`](crate::store::Store)).
 
 use super::{
-    openid::COGNITO_PROVIDER, pool_not_found, validate, IdentityError, IdentityRecord,
-    IdentityResult, IdentityService, PoolRecord,
+    pool_not_found, validate, IdentityError, IdentityRecord, IdentityResult, IdentityService,
+    PoolRecord, COGNITO_PROVIDER,
 };
 use crate::store::StoreError;
 use crate::timeutil::now_ms;

@@ -2,11 +2,11 @@
 //! authenticated, OpenID Connect), logins and merges. Ids are `REGION:uuid` in lowercase,
 //! like the real service's.
 
+pub mod issued_tokens;
 mod logins;
-pub mod oidc;
-pub mod openid;
+pub mod oidc_verify;
 
-pub use openid::COGNITO_PROVIDER;
+pub use issued_tokens::COGNITO_PROVIDER;
 
 use std::sync::Arc;
 
@@ -59,8 +59,8 @@ pub struct PoolSpec {
 pub struct IdentityService {
     store: Arc<dyn Store>,
     tokens: TokenSigner,
-    openid: openid::OpenIdTokens,
-    oidc: Vec<oidc::OidcProvider>,
+    openid: issued_tokens::OpenIdTokens,
+    oidc: Vec<oidc_verify::OidcProvider>,
     region: String,
 }
 
@@ -69,9 +69,9 @@ impl IdentityService {
         store: Arc<dyn Store>,
         tokens: TokenSigner,
         region: String,
-        oidc: Vec<oidc::OidcProvider>,
+        oidc: Vec<oidc_verify::OidcProvider>,
     ) -> Self {
-        let openid = openid::OpenIdTokens::new(&tokens);
+        let openid = issued_tokens::OpenIdTokens::new(&tokens);
         IdentityService {
             store,
             tokens,

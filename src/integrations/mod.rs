@@ -6,4 +6,4 @@ pub mod aws;
 pub mod dispatcher;
 pub mod kinesis;
 pub mod sns;
-pub mod trigger;
+pub mod trigger_invoker;

@@ -8,7 +8,7 @@ pub mod ports;
 pub mod push;
 pub mod rules;
 pub mod streams;
-pub mod trigger;
+pub mod trigger_rules;
 
 use std::sync::Arc;
 
@@ -500,7 +500,7 @@ impl SyncService {
         let stream = streams::stream_of(&settings);
         // The sync trigger runs for identity credentials only (developer writes bypass it).
         let trigger = match caller {
-            Caller::Identity { .. } => trigger::target_of(&settings),
+            Caller::Identity { .. } => trigger_rules::target_of(&settings),
             Caller::Developer { .. } => None,
         };
         let (patches, expected_count) = match trigger {
@@ -524,7 +524,7 @@ impl SyncService {
                 keys,
                 Box::new(move |snapshot| {
                     if let Some(expected) = expected_count {
-                        trigger::check_unchanged(snapshot, expected, &patches)?;
+                        trigger_rules::check_unchanged(snapshot, expected, &patches)?;
                     }
                     let mut plan = rules::plan_update(
                         snapshot,
