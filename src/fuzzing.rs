@@ -1,6 +1,7 @@
 //! Entry points shared by the `cargo fuzz` targets in `fuzz/` and by the corpus regression
 //! test: each takes arbitrary bytes, drives one input-facing layer, and panics only when an
-//! invariant breaks (a panic inside the server, or a server fault on mere bad input).
+//! invariant breaks (a panic inside the server, or a server fault on mere bad input). Only with
+//! the `fuzzing` feature, which `fuzz/` and the integration tests turn on.
 
 use std::sync::{Arc, OnceLock};
 
