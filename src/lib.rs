@@ -6,7 +6,6 @@
 
 pub mod api;
 pub mod auth;
-pub mod bench;
 pub mod config;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
