@@ -1,7 +1,7 @@
 //! The ports of the sync service: what it needs from the world outside cogsync (a Kinesis
 //! stream sink, SNS push, a sync-trigger invoker), as traits the service owns with their error
-//! types. `crate::integrations` implements them with the AWS SDKs and a webhook client; the
-//! service and the tests only see these traits.
+//! types. The adapters in the integrations layer implement them with the AWS SDKs and a
+//! webhook client, importing them from here; the service and the tests only see these traits.
 
 use async_trait::async_trait;
 use serde_json::Value;
