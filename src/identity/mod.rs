@@ -2,11 +2,11 @@
 //! authenticated, OpenID Connect), logins and merges. Ids are `REGION:uuid` in lowercase,
 //! like the real service's.
 
-pub mod issued_tokens;
 mod logins;
 pub mod oidc_verify;
+pub mod openid_issuer;
 
-pub use issued_tokens::COGNITO_PROVIDER;
+pub use openid_issuer::COGNITO_PROVIDER;
 
 use std::sync::Arc;
 
@@ -59,7 +59,7 @@ pub struct PoolSpec {
 pub struct IdentityService {
     store: Arc<dyn Store>,
     tokens: TokenSigner,
-    openid: issued_tokens::OpenIdTokens,
+    openid: openid_issuer::OpenIdTokens,
     oidc: Vec<oidc_verify::OidcProvider>,
     region: String,
 }
@@ -71,7 +71,7 @@ impl IdentityService {
         region: String,
         oidc: Vec<oidc_verify::OidcProvider>,
     ) -> Self {
-        let openid = issued_tokens::OpenIdTokens::new(&tokens);
+        let openid = openid_issuer::OpenIdTokens::new(&tokens);
         IdentityService {
             store,
             tokens,
