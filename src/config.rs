@@ -30,7 +30,7 @@ pub struct ServerConfig {
     /// Lifetime of the temporary credentials GetCredentialsForIdentity vends.
     pub credentials_ttl_ms: i64,
     /// OpenID Connect providers whose tokens are accepted as logins.
-    pub oidc_providers: Vec<crate::identity::oidc::OidcProvider>,
+    pub oidc_providers: Vec<crate::identity::oidc_verify::OidcProvider>,
     /// Connection, header, timeout and shutdown bounds of the HTTP server.
     pub http: HttpLimits,
     /// Request-rate limits per identity and per pool (off by default).

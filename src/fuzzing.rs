@@ -1,6 +1,7 @@
 //! Entry points shared by the `cargo fuzz` targets in `fuzz/` and by the corpus regression
 //! test: each takes arbitrary bytes, drives one input-facing layer, and panics only when an
-//! invariant breaks (a panic inside the server, or a server fault on mere bad input).
+//! invariant breaks (a panic inside the server, or a server fault on mere bad input). Only with
+//! the `fuzzing` feature, which `fuzz/` and the integration tests turn on.
 
 use std::sync::{Arc, OnceLock};
 
@@ -14,9 +15,8 @@ use crate::api::error::{ApiError, ErrorCode};
 use crate::api::{route, App};
 use crate::auth::{Authenticator, Principal, RequestView, SessionIssuer};
 use crate::config::ServerConfig;
-use crate::integrations::trigger::{TriggerError, TriggerInvoker};
-use crate::integrations::{DeliveryError, PushError, PushService};
 use crate::store::sqlite::SqliteStore;
+use crate::sync::ports::{DeliveryError, PushError, PushService, TriggerError, TriggerInvoker};
 use crate::tokens::TokenSigner;
 
 /// Developer credentials the fuzz inputs may sign with.

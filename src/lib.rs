@@ -6,8 +6,8 @@
 
 pub mod api;
 pub mod auth;
-pub mod bench;
 pub mod config;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
@@ -17,6 +17,7 @@ pub mod server;
 pub mod signals;
 pub mod store;
 pub mod sync;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timeutil;
 pub mod tls_listener;

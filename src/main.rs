@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use cogsync::auth::credentials::{CredentialSource, DeveloperCredentials};
 use cogsync::config::ServerConfig;
-use cogsync::identity::oidc::OidcProvider;
+use cogsync::identity::oidc_verify::OidcProvider;
 use cogsync::signals::Signals;
 use cogsync::tls_listener::TlsFiles;
 

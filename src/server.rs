@@ -18,11 +18,11 @@ use crate::api::{self, App};
 use crate::auth::{Authenticator, SessionIssuer};
 use crate::config::{HttpLimits, ServerConfig};
 use crate::identity::IdentityService;
-use crate::integrations::trigger::{TriggerInvoker, Triggers};
 use crate::integrations::{
-    dispatcher::Dispatcher, kinesis::KinesisSink, sns::SnsPush, PushService,
+    dispatcher::Dispatcher, kinesis::KinesisSink, sns::SnsPush, trigger_invoker::Triggers,
 };
 use crate::store::{postgres::PostgresStore, sqlite::SqliteStore, Store};
+use crate::sync::ports::{PushService, TriggerInvoker};
 use crate::sync::SyncService;
 use crate::tls_listener::{TlsError, TlsListener};
 use crate::tokens::TokenSigner;

@@ -1,6 +1,7 @@
 //! Helpers for tests, shared by the unit and integration suites: throwaway PostgreSQL
 //! databases. Tests that need PostgreSQL read its URL from `COGSYNC_TEST_DATABASE_URL` and are
-//! skipped, with a message on the terminal, when it is unset.
+//! skipped, with a message on the terminal, when it is unset. Compiled for the crate's own
+//! unit tests and with the `testing` feature (the integration tests), never into the server.
 
 use std::io::Write;
 

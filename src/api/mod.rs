@@ -22,7 +22,9 @@ use crate::auth::{Authenticator, RequestView};
 use crate::identity::IdentityService;
 use crate::sync::SyncService;
 use error::{ApiError, ErrorCode, Protocol};
+#[cfg(feature = "fuzzing")]
 pub(crate) use identity_handlers::dispatch as dispatch_identity;
+#[cfg(feature = "fuzzing")]
 pub(crate) use sync_handlers::dispatch as dispatch_sync;
 
 /// Largest request body read: a little over the 1 MiB a dataset may hold, leaving room for

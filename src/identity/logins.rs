@@ -9,8 +9,8 @@
 
 use super::login_rules::{self, Verified};
 use super::{
-    openid::COGNITO_PROVIDER, pool_not_found, validate, IdentityError, IdentityRecord,
-    IdentityResult, IdentityService, PoolRecord,
+    pool_not_found, validate, IdentityError, IdentityRecord, IdentityResult, IdentityService,
+    PoolRecord, COGNITO_PROVIDER,
 };
 use crate::store::{LoginDecider, LoginKey, LoginPlan, LoginQuery, MergeCopier};
 use crate::timeutil::now_ms;

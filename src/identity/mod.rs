@@ -4,10 +4,10 @@
 
 mod login_rules;
 mod logins;
-pub mod oidc;
-pub mod openid;
+pub mod oidc_verify;
+pub mod openid_issuer;
 
-pub use openid::COGNITO_PROVIDER;
+pub use openid_issuer::COGNITO_PROVIDER;
 
 use std::sync::Arc;
 
@@ -82,8 +82,8 @@ pub struct PoolSpec {
 pub struct IdentityService {
     store: Arc<dyn Store>,
     tokens: TokenSigner,
-    openid: openid::OpenIdTokens,
-    oidc: Vec<oidc::OidcProvider>,
+    openid: openid_issuer::OpenIdTokens,
+    oidc: Vec<oidc_verify::OidcProvider>,
     region: String,
 }
 
@@ -92,9 +92,9 @@ impl IdentityService {
         store: Arc<dyn Store>,
         tokens: TokenSigner,
         region: String,
-        oidc: Vec<oidc::OidcProvider>,
+        oidc: Vec<oidc_verify::OidcProvider>,
     ) -> Self {
-        let openid = openid::OpenIdTokens::new(&tokens);
+        let openid = openid_issuer::OpenIdTokens::new(&tokens);
         IdentityService {
             store,
             tokens,

@@ -12,10 +12,9 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use super::{PushError, PushService, StreamError, StreamSink};
 use crate::store::{OutboxEvent, SettingsDecider, Store, StoreResult};
-use crate::sync::push::SNS_TARGET;
-use crate::sync::streams::{self, KINESIS_TARGET};
+use crate::sync::ports::{PushError, PushService, StreamError, StreamSink};
+use crate::sync::{turn_off_deleted_stream, OutboxTarget};
 use crate::timeutil::now_ms;
 
 /// How long a claim lasts before another node may take the event over.
@@ -207,7 +206,7 @@ impl Dispatcher {
     ) -> StoreResult<()> {
         let name = stream.to_owned();
         let decide: SettingsDecider =
-            Box::new(move |settings| streams::turn_off_deleted_stream(settings, &name));
+            Box::new(move |settings| turn_off_deleted_stream(settings, &name));
         let message = format!("The Kinesis stream {stream} no longer exists");
         let pool = e.event.pool_id.as_str();
         let gone = self
@@ -225,15 +224,21 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, e: &OutboxEvent) -> Result<(), Failure> {
-        if let Some(endpoint) = e.event.target.strip_prefix(SNS_TARGET) {
-            return self.deliver_push(e, endpoint).await.map_err(Failure::Retry);
-        }
-        let Some(stream) = e.event.target.strip_prefix(KINESIS_TARGET) else {
-            return Err(Failure::Retry(format!(
+        match OutboxTarget::decode(&e.event.target) {
+            Some(OutboxTarget::Kinesis { stream }) => self.deliver_record(e, &stream).await,
+            Some(OutboxTarget::Sns { endpoint_arn }) => self
+                .deliver_push(e, &endpoint_arn)
+                .await
+                .map_err(Failure::Retry),
+            None => Err(Failure::Retry(format!(
                 "no delivery channel for target {}",
                 e.event.target
-            )));
-        };
+            ))),
+        }
+    }
+
+    /// Puts the event's record on its Kinesis stream.
+    async fn deliver_record(&self, e: &OutboxEvent, stream: &str) -> Result<(), Failure> {
         let envelope: Value = serde_json::from_str(&e.event.payload)
             .map_err(|err| Failure::Retry(format!("bad payload: {err}")))?;
         let key = envelope["partitionKey"]
@@ -286,13 +291,12 @@ mod tests {
     use tokio::sync::Notify;
 
     use super::{backoff_ms, Dispatcher};
-    use crate::integrations::{DeliveryError, PushError, PushService, StreamError, StreamSink};
     use crate::store::sqlite::SqliteStore;
     use crate::store::{
         DatasetRow, IdentityRecord, NewOutboxEvent, PoolRecord, PoolSettings, Store, UpdateDecider,
         UpdatePlan,
     };
-    use crate::sync::streams::stream_of;
+    use crate::sync::ports::{DeliveryError, PushError, PushService, StreamError, StreamSink};
 
     #[test]
     fn backoff_doubles_up_to_a_minute() {
@@ -338,7 +342,15 @@ mod tests {
         }
     }
 
-    /// A pool streaming to `s`, with two stream events and a push event waiting.
+    /// The pool's Cognito Streams `StreamingStatus`.
+    fn streaming_status(settings: &PoolSettings) -> String {
+        let streams: serde_json::Value =
+            serde_json::from_str(settings.cognito_streams.as_deref().unwrap()).unwrap();
+        streams["StreamingStatus"].as_str().unwrap().to_owned()
+    }
+
+    /// A pool streaming to `s`, with two stream events and a push event waiting (stored
+    /// targets written out as databases hold them).
     async fn pool_with_waiting_events(store: &dyn Store) {
         store
             .create_pool(&PoolRecord {
@@ -428,7 +440,7 @@ mod tests {
     async fn a_deleted_stream_turns_streaming_off_and_drops_only_its_events() {
         let (store, puts, _dir) = one_round(true).await;
         let settings = store.get_pool_settings("us-east-1:p").await.unwrap();
-        assert_eq!(stream_of(&settings), None, "StreamingStatus is DISABLED");
+        assert_eq!(streaming_status(&settings), "DISABLED");
         assert_eq!(settings.version, 2);
         assert_eq!(
             puts, 1,
@@ -445,7 +457,7 @@ mod tests {
     async fn an_unreachable_stream_is_retried() {
         let (store, puts, _dir) = one_round(false).await;
         let settings = store.get_pool_settings("us-east-1:p").await.unwrap();
-        assert_eq!(stream_of(&settings).as_deref(), Some("s"));
+        assert_eq!(streaming_status(&settings), "ENABLED");
         assert_eq!(puts, 2);
         assert_eq!(store.outbox_backlog().await.unwrap(), 3);
     }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_kinesis::primitives::Blob;
 
 use super::aws::{http_client, AwsSettings};
-use super::{StreamError, StreamSink};
+use crate::sync::ports::{StreamError, StreamSink};
 
 pub struct KinesisSink {
     client: aws_sdk_kinesis::Client,

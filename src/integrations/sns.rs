@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 use super::aws::{http_client, AwsSettings};
-use super::{DeliveryError, PushError, PushService};
+use crate::sync::ports::{DeliveryError, PushError, PushService};
 
 pub struct SnsPush {
     client: aws_sdk_sns::Client,

@@ -2,21 +2,25 @@
 //! real sync clients depend on. Pure Rust over the [`Store`] trait; no HTTP here.
 
 pub mod bulk_publish;
+mod outbox_target;
 pub mod pool_admin;
+pub mod ports;
 pub mod push;
 pub mod rules;
 pub mod streams;
-pub mod trigger;
+pub mod trigger_rules;
 
 use std::sync::Arc;
 
-use crate::integrations::trigger::TriggerInvoker;
-use crate::integrations::PushService;
 use crate::store::{DatasetRow, RecordRow, Rejection, Store, StoreError};
 use crate::timeutil::{now_ms, Clock};
 use crate::tokens::TokenSigner;
 use crate::validate::{self, Violation};
+pub use outbox_target::OutboxTarget;
+use ports::{PushService, TriggerInvoker};
 pub use rules::{Limits, Patch, PatchOp};
+/// For the outbox dispatcher: a pool's settings once Kinesis says its stream was deleted.
+pub use streams::turn_off_deleted_stream;
 use tokio::sync::Notify;
 
 /// How long a SyncSessionToken from ListRecords stays valid for UpdateRecords.
@@ -521,7 +525,7 @@ impl SyncService {
         let stream = streams::stream_of(&settings);
         // The sync trigger runs for identity credentials only (developer writes bypass it).
         let trigger = match caller {
-            Caller::Identity { .. } => trigger::target_of(&settings),
+            Caller::Identity { .. } => trigger_rules::target_of(&settings),
             Caller::Developer { .. } => None,
         };
         let (patches, expected_count) = match trigger {
@@ -545,7 +549,7 @@ impl SyncService {
                 keys,
                 Box::new(move |snapshot| {
                     if let Some(expected) = expected_count {
-                        trigger::check_unchanged(snapshot, expected, &patches)?;
+                        trigger_rules::check_unchanged(snapshot, expected, &patches)?;
                     }
                     let mut plan = rules::plan_update(
                         snapshot,

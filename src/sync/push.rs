@@ -4,13 +4,12 @@
 use serde_json::json;
 
 use super::pool_admin::PushSync;
-use super::{Caller, DatasetRef, Missing, SyncError, SyncResult, SyncService};
+use super::{Caller, DatasetRef, Missing, OutboxTarget, SyncError, SyncResult, SyncService};
 use crate::store::{DeviceRecord, NewOutboxEvent, StoreError};
 use crate::timeutil::now_ms;
 use crate::validate;
 
-/// Target prefix of push outbox events: `sns:<endpoint arn>`.
-pub const SNS_TARGET: &str = "sns:";
+/// The device platforms RegisterDevice accepts.
 pub const PLATFORMS: [&str; 4] = ["APNS", "APNS_SANDBOX", "GCM", "ADM"];
 
 /// The pool's SNS platform application for a device platform (`…:app/<PLATFORM>/<name>`).
@@ -67,7 +66,10 @@ pub fn push_events(
         .map(|d| NewOutboxEvent {
             pool_id: pool_id.to_owned(),
             stream_key: format!("push/{}", d.id),
-            target: format!("{SNS_TARGET}{}", d.endpoint_arn),
+            target: OutboxTarget::Sns {
+                endpoint_arn: d.endpoint_arn.clone(),
+            }
+            .encode(),
             payload: json!({
                 "deviceId": d.id,
                 "message": message(&d.platform, pool_id, identity_id, dataset, sync_count),

@@ -8,13 +8,12 @@
 use serde_json::{json, Value};
 
 use super::pool_admin::CognitoStreams;
+use super::OutboxTarget;
 use crate::store::{DatasetRow, NewOutboxEvent, PoolSettings, RecordRow};
 
 /// Largest data blob put in one Kinesis record (the service limit is 1 MiB including the
 /// partition key; this leaves room for it).
 pub const KINESIS_DATA_LIMIT: usize = 1_000_000;
-/// Target prefix of Kinesis outbox events.
-pub const KINESIS_TARGET: &str = "kinesis:";
 
 /// The stream a pool publishes to, when Cognito Streams is configured and ENABLED.
 pub fn stream_of(settings: &PoolSettings) -> Option<String> {
@@ -115,7 +114,10 @@ fn events(
         .map(|p| NewOutboxEvent {
             pool_id: pool_id.to_owned(),
             stream_key: key.to_owned(),
-            target: format!("{KINESIS_TARGET}{stream}"),
+            target: OutboxTarget::Kinesis {
+                stream: stream.to_owned(),
+            }
+            .encode(),
             payload: envelope(partition_key, p),
             job: job.map(str::to_owned),
         })

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cogsync::bench::{self, Budget, Workload};
+use cogsync_bench::{self as bench, Budget, Workload};
 
 use crate::common::*;
 

@@ -577,7 +577,7 @@ pub const OIDC_AUDIENCE: &str = "cogsync-test-client";
 
 /// Two OpenID Connect providers with signing keys made for this test run.
 pub struct OidcFixture {
-    pub providers: Vec<cogsync::identity::oidc::OidcProvider>,
+    pub providers: Vec<cogsync::identity::oidc_verify::OidcProvider>,
     keys: Vec<jsonwebtoken::EncodingKey>,
 }
 
@@ -605,7 +605,7 @@ pub fn oidc() -> &'static OidcFixture {
                 "x": b64.encode(point.x().unwrap()), "y": b64.encode(point.y().unwrap()),
             }]}))
             .unwrap();
-            providers.push(cogsync::identity::oidc::OidcProvider::new(
+            providers.push(cogsync::identity::oidc_verify::OidcProvider::new(
                 format!("arn:aws:iam::000000000000:oidc-provider/{host}"),
                 format!("https://{host}"),
                 vec![OIDC_AUDIENCE.to_string()],

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
+use super::ports::TriggerError;
 use super::rules::{Patch, PatchOp};
 use super::{DatasetRef, SyncError, SyncResult, SyncService};
-use crate::integrations::trigger::TriggerError;
 use crate::store::{PoolSettings, RecordRow, Rejection, StoreError, UpdateSnapshot};
 use crate::validate;
 

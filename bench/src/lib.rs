@@ -204,12 +204,12 @@ pub struct Budget {
 /// dataset of 10 records, written through the store (many at a time, so group commit batches
 /// them). Used to measure start-up time and memory on a large store.
 pub async fn preload(data_dir: &std::path::Path, identities: usize) -> Result<(), String> {
-    use crate::store::{sqlite::SqliteStore, IdentityRecord, PoolRecord, Store};
-    use crate::sync::rules::{plan_update, Limits, Patch, PatchOp};
+    use cogsync::store::{sqlite::SqliteStore, IdentityRecord, PoolRecord, Store};
+    use cogsync::sync::rules::{plan_update, Limits, Patch, PatchOp};
     use std::sync::Arc;
 
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data_dir).map_err(|e| e.to_string())?);
-    let now = crate::timeutil::now_ms();
+    let now = cogsync::timeutil::now_ms();
     let pool = format!("us-east-1:{}", uuid::Uuid::new_v4());
     store
         .create_pool(&PoolRecord {

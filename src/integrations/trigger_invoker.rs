@@ -10,37 +10,12 @@ use aws_sdk_lambda::primitives::Blob;
 use serde_json::Value;
 
 use super::aws::{http_client, AwsSettings};
+use crate::sync::ports::{TriggerError, TriggerInvoker};
 
 /// How long a trigger may take (fixed on AWS).
 pub const TRIGGER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why a trigger gave no usable answer.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum TriggerError {
-    /// Lambda throttled the call, or the webhook answered 429.
-    #[error("{0}")]
-    Throttled(String),
-    /// The function raised an error, could not be invoked, or the webhook answered non-2xx.
-    #[error("{0}")]
-    FunctionError(String),
-    /// No answer within [`TRIGGER_TIMEOUT`].
-    #[error("{0}")]
-    Timeout(String),
-    /// The answer is not JSON.
-    #[error("{0}")]
-    BadOutput(String),
-    /// The target could not be reached at all.
-    #[error("{0}")]
-    Unreachable(String),
-}
-
-#[async_trait]
-pub trait TriggerInvoker: Send + Sync {
-    /// Sends the event to `target` (a Lambda function name or ARN, or a URL) and returns its
-    /// JSON answer.
-    async fn invoke(&self, target: &str, event: &Value) -> Result<Value, TriggerError>;
-}
-
+/// The [`TriggerInvoker`] of a running server: Lambda, or a webhook for `http(s)://` targets.
 pub struct Triggers {
     lambda: aws_sdk_lambda::Client,
     http: reqwest::Client,

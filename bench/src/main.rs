@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use clap::Parser;
-use cogsync::bench::{self, report, Budget, Workload};
+use cogsync_bench::{self as bench, report, Budget, Workload};
 
 #[derive(Parser)]
 #[command(
@@ -28,7 +28,8 @@ struct Args {
     /// For the started server: PostgreSQL instead of SQLite.
     #[arg(long)]
     database_url: Option<String>,
-    /// The cogsync binary to start (default: next to this one).
+    /// The cogsync binary to start (default: `cogsync` next to this one, built by
+    /// `cargo build -p cogsync` with the same profile).
     #[arg(long)]
     server_bin: Option<PathBuf>,
     /// Concurrent clients.
@@ -108,9 +109,14 @@ fn spawn_server(args: &Args, creds: &Credentials) -> Result<(String, Spawned), S
     if let Some(url) = &args.database_url {
         cmd.args(["--database-url", url]);
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        let hint = if args.server_bin.is_none() && !bin.exists() {
+            " (build the server first, with the same profile: cargo build --release -p cogsync; or give --server-bin)"
+        } else {
+            ""
+        };
+        format!("cannot start {}: {e}{hint}", bin.display())
+    })?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let spawned = Spawned {
         child,
