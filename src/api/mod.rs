@@ -2,6 +2,7 @@
 //! Cognito Identity subset (awsJson1.1, `POST /` with `X-Amz-Target`). Request ids, body
 //! limits and the error wire form live here; the rules live in the services.
 
+mod body;
 pub mod error;
 mod identity_handlers;
 mod json;
@@ -12,11 +13,9 @@ pub mod throttle;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, Limited};
 
 use crate::auth::{Authenticator, RequestView};
 use crate::identity::IdentityService;
@@ -25,10 +24,7 @@ use error::{ApiError, ErrorCode, Protocol};
 pub(crate) use identity_handlers::dispatch as dispatch_identity;
 pub(crate) use sync_handlers::dispatch as dispatch_sync;
 
-/// Largest request body read: a little over the 1 MiB a dataset may hold, leaving room for
-/// the JSON around the keys and values and some escaping. A declared `Content-Length` above
-/// it is refused before any of the body is read; a chunked body is cut off as it passes.
-pub const MAX_BODY_BYTES: usize = 1536 * 1024;
+pub use body::MAX_BODY_BYTES;
 
 /// Everything a request handler needs.
 pub struct App {
@@ -81,7 +77,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
 /// Reads the body (bounded), authenticates, and runs the operation. Returns the operation
 /// name alongside for logging.
 async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static str) {
-    let (parts, body) = req.into_parts();
+    let (parts, raw_body) = req.into_parts();
     let target = parts
         .headers
         .get("x-amz-target")
@@ -95,10 +91,10 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
         Protocol::RestJson
     };
 
-    if let Err(e) = check_declared_length(&parts.headers) {
+    if let Err(e) = body::check_declared_length(&parts.headers) {
         return (Err(e.with_protocol(protocol)), "-");
     }
-    let body = match read_body(body, app.body_read_timeout).await {
+    let body = match body::read(raw_body, app.body_read_timeout).await {
         Ok(b) => b,
         Err(e) => return (Err(e.with_protocol(protocol)), "-"),
     };
@@ -158,55 +154,4 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
         sync_handlers::dispatch(app, &principal, &route, parts.uri.query(), &body).await,
         op,
     )
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        ErrorCode::RequestEntityTooLarge,
-        format!("The request body exceeds {MAX_BODY_BYTES} bytes"),
-    )
-}
-
-/// Refuses a request whose `Content-Length` announces more than [`MAX_BODY_BYTES`], before
-/// reading any of it.
-fn check_declared_length(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
-    let Some(value) = headers.get(axum::http::header::CONTENT_LENGTH) else {
-        return Ok(());
-    };
-    match value
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        Some(n) if n > MAX_BODY_BYTES as u64 => Err(too_large()),
-        Some(_) => Ok(()),
-        None => Err(ApiError::invalid(
-            "The Content-Length header is not a number",
-        )),
-    }
-}
-
-async fn read_body(body: Body, timeout: Duration) -> Result<bytes::Bytes, ApiError> {
-    let collected = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY_BYTES).collect());
-    let Ok(read) = collected.await else {
-        return Err(ApiError::new(
-            ErrorCode::RequestTimeout,
-            format!(
-                "The request body was not received within {} seconds",
-                timeout.as_secs()
-            ),
-        ));
-    };
-    match read {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
-        }
-        Err(e) => Err(ApiError::invalid(format!(
-            "The request body could not be read: {e}"
-        ))),
-    }
 }
