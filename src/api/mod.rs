@@ -1,15 +1,20 @@
 //! HTTP: one endpoint serving Cognito Sync (restJson1, routed by method and path) and the
-//! Cognito Identity subset (awsJson1.1, `POST /` with `X-Amz-Target`). Request ids, body
-//! limits and the error wire form live here; the rules live in the services.
+//! Cognito Identity subset (awsJson1.1, `POST /` with `X-Amz-Target`). Cognito Sync has one
+//! operation table ([`cognito_sync::table`]) from which its routing, access rules, operation
+//! names and handlers come. Here: request ids, the request log, body limits, and telling the
+//! two APIs apart; the rules live in the services.
 
 mod body;
+mod cognito_sync;
 pub mod error;
 mod identity_handlers;
 mod json;
-pub mod route;
-mod sync_handlers;
+#[cfg(test)]
+mod model_operations;
 pub mod throttle;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,10 +26,14 @@ use crate::auth::{Authenticator, RequestView};
 use crate::identity::IdentityService;
 use crate::sync::SyncService;
 use error::{ApiError, ErrorCode, Protocol};
-pub(crate) use identity_handlers::dispatch as dispatch_identity;
-pub(crate) use sync_handlers::dispatch as dispatch_sync;
 
 pub use body::MAX_BODY_BYTES;
+pub(crate) use cognito_sync::dispatch as dispatch_sync;
+pub use cognito_sync::route;
+pub(crate) use identity_handlers::dispatch as dispatch_identity;
+
+/// What an operation's handler returns: its JSON response body, or why not.
+pub type Reply<'a> = Pin<Box<dyn Future<Output = Result<serde_json::Value, ApiError>> + Send + 'a>>;
 
 /// Everything a request handler needs.
 pub struct App {
@@ -74,8 +83,8 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     resp
 }
 
-/// Reads the body (bounded), authenticates, and runs the operation. Returns the operation
-/// name alongside for logging.
+/// Reads the body (bounded) and hands the request to its API. Returns the operation name
+/// alongside for logging (`-` when there is none).
 async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static str) {
     let (parts, raw_body) = req.into_parts();
     let target = parts
@@ -90,7 +99,6 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
     } else {
         Protocol::RestJson
     };
-
     if let Err(e) = body::check_declared_length(&parts.headers) {
         return (Err(e.with_protocol(protocol)), "-");
     }
@@ -105,53 +113,41 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
         headers: &parts.headers,
         body: &body,
     };
+    match (is_identity, target) {
+        (true, Some(op)) => serve_identity(app, &op, &view).await,
+        _ => cognito_sync::serve(app, &view).await,
+    }
+}
 
-    if let (true, Some(op)) = (is_identity, target.as_deref()) {
-        let principal = if identity_handlers::is_unsigned(op) {
-            None
-        } else {
-            match app.auth.authenticate(&view, "cognito-identity") {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    return (
-                        Err(ApiError::from(e).with_protocol(Protocol::AwsJson)),
-                        "identity",
-                    )
-                }
-            }
-        };
-        if app.throttle.is_enabled() {
-            let (pool, identity) = identity_handlers::throttle_keys(&body);
-            // Unsigned calls name any identity they like: they count toward the pool only, so
-            // nobody can spend another identity's allowance.
-            let identity = identity.filter(|_| principal.is_some());
-            if let Err(e) = app.throttle.admit(pool.as_deref(), identity.as_deref()) {
-                return (Err(e.with_protocol(Protocol::AwsJson)), "identity");
+async fn serve_identity(
+    app: &App,
+    op: &str,
+    view: &RequestView<'_>,
+) -> (Result<Response, ApiError>, &'static str) {
+    let principal = if identity_handlers::is_unsigned(op) {
+        None
+    } else {
+        match app.auth.authenticate(view, "cognito-identity") {
+            Ok(p) => Some(p),
+            Err(e) => {
+                return (
+                    Err(ApiError::from(e).with_protocol(Protocol::AwsJson)),
+                    "identity",
+                )
             }
         }
-        return (
-            identity_handlers::dispatch(app, op, principal.as_ref(), &body).await,
-            "identity",
-        );
-    }
-
-    let route = match route::route(parts.method.as_str(), parts.uri.path()) {
-        Ok(r) => r,
-        Err(e) => return (Err(e), "-"),
     };
-    let op = route.op.name();
-    let principal = match app.auth.authenticate(&view, "cognito-sync") {
-        Ok(p) => p,
-        Err(e) => return (Err(e.into()), op),
-    };
-    if let Err(e) = app
-        .throttle
-        .admit(Some(&route.pool_id), Some(&route.identity_id))
-    {
-        return (Err(e), op);
+    if app.throttle.is_enabled() {
+        let (pool, identity) = identity_handlers::throttle_keys(view.body);
+        // Unsigned calls name any identity they like: they count toward the pool only, so
+        // nobody can spend another identity's allowance.
+        let identity = identity.filter(|_| principal.is_some());
+        if let Err(e) = app.throttle.admit(pool.as_deref(), identity.as_deref()) {
+            return (Err(e.with_protocol(Protocol::AwsJson)), "identity");
+        }
     }
     (
-        sync_handlers::dispatch(app, &principal, &route, parts.uri.query(), &body).await,
-        op,
+        identity_handlers::dispatch(app, op, principal.as_ref(), view.body).await,
+        "identity",
     )
 }
