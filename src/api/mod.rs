@@ -1,13 +1,13 @@
 //! HTTP: one endpoint serving Cognito Sync (restJson1, routed by method and path) and the
-//! Cognito Identity subset (awsJson1.1, `POST /` with `X-Amz-Target`). Cognito Sync has one
-//! operation table ([`cognito_sync::table`]) from which its routing, access rules, operation
-//! names and handlers come. Here: request ids, the request log, body limits, and telling the
-//! two APIs apart; the rules live in the services.
+//! Cognito Identity subset (awsJson1.1, `POST /` with `X-Amz-Target`). Each API has one
+//! operation table ([`cognito_sync::table`], [`cognito_identity::table`]) from which its
+//! routing, access rules, operation names and handlers come. Here: request ids, the request
+//! log, body limits, and telling the two APIs apart; the rules live in the services.
 
 mod body;
+mod cognito_identity;
 mod cognito_sync;
 pub mod error;
-mod identity_handlers;
 mod json;
 #[cfg(test)]
 mod model_operations;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Authenticator, RequestView};
@@ -28,9 +28,9 @@ use crate::sync::SyncService;
 use error::{ApiError, ErrorCode, Protocol};
 
 pub use body::MAX_BODY_BYTES;
+pub(crate) use cognito_identity::dispatch as dispatch_identity;
 pub(crate) use cognito_sync::dispatch as dispatch_sync;
 pub use cognito_sync::route;
-pub(crate) use identity_handlers::dispatch as dispatch_identity;
 
 /// What an operation's handler returns: its JSON response body, or why not.
 pub type Reply<'a> = Pin<Box<dyn Future<Output = Result<serde_json::Value, ApiError>> + Send + 'a>>;
@@ -87,17 +87,10 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
 /// alongside for logging (`-` when there is none).
 async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static str) {
     let (parts, raw_body) = req.into_parts();
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix(identity_handlers::TARGET_PREFIX))
-        .map(str::to_owned);
-    let is_identity = parts.method == Method::POST && parts.uri.path() == "/" && target.is_some();
-    let protocol = if is_identity {
-        Protocol::AwsJson
-    } else {
-        Protocol::RestJson
+    let target = cognito_identity::target(&parts.method, parts.uri.path(), &parts.headers);
+    let protocol = match target {
+        Some(_) => Protocol::AwsJson,
+        None => Protocol::RestJson,
     };
     if let Err(e) = body::check_declared_length(&parts.headers) {
         return (Err(e.with_protocol(protocol)), "-");
@@ -113,41 +106,8 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
         headers: &parts.headers,
         body: &body,
     };
-    match (is_identity, target) {
-        (true, Some(op)) => serve_identity(app, &op, &view).await,
-        _ => cognito_sync::serve(app, &view).await,
+    match target {
+        Some(target) => cognito_identity::serve(app, &target, &view).await,
+        None => cognito_sync::serve(app, &view).await,
     }
-}
-
-async fn serve_identity(
-    app: &App,
-    op: &str,
-    view: &RequestView<'_>,
-) -> (Result<Response, ApiError>, &'static str) {
-    let principal = if identity_handlers::is_unsigned(op) {
-        None
-    } else {
-        match app.auth.authenticate(view, "cognito-identity") {
-            Ok(p) => Some(p),
-            Err(e) => {
-                return (
-                    Err(ApiError::from(e).with_protocol(Protocol::AwsJson)),
-                    "identity",
-                )
-            }
-        }
-    };
-    if app.throttle.is_enabled() {
-        let (pool, identity) = identity_handlers::throttle_keys(view.body);
-        // Unsigned calls name any identity they like: they count toward the pool only, so
-        // nobody can spend another identity's allowance.
-        let identity = identity.filter(|_| principal.is_some());
-        if let Err(e) = app.throttle.admit(pool.as_deref(), identity.as_deref()) {
-            return (Err(e.with_protocol(Protocol::AwsJson)), "identity");
-        }
-    }
-    (
-        identity_handlers::dispatch(app, op, principal.as_ref(), view.body).await,
-        "identity",
-    )
 }
