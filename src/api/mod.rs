@@ -1,36 +1,41 @@
 //! HTTP: one endpoint serving Cognito Sync (restJson1, routed by method and path) and the
-//! Cognito Identity subset (awsJson1.1, `POST /` with `X-Amz-Target`). Request ids, body
-//! limits and the error wire form live here; the rules live in the services.
+//! Cognito Identity subset (awsJson1.1, `POST /` with `X-Amz-Target`). Each API has one
+//! operation table ([`cognito_sync::table`], [`cognito_identity::table`]) from which its
+//! routing, access rules, operation names and handlers come. Here: request ids, the request
+//! log, body limits, and telling the two APIs apart; the rules live in the services.
 
+mod body;
+mod cognito_identity;
+mod cognito_sync;
 pub mod error;
-mod identity_handlers;
 mod json;
-pub mod route;
-mod sync_handlers;
+#[cfg(test)]
+mod model_operations;
 pub mod throttle;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, Limited};
 
 use crate::auth::{Authenticator, RequestView};
 use crate::identity::IdentityService;
 use crate::sync::SyncService;
 use error::{ApiError, ErrorCode, Protocol};
-#[cfg(feature = "fuzzing")]
-pub(crate) use identity_handlers::dispatch as dispatch_identity;
-#[cfg(feature = "fuzzing")]
-pub(crate) use sync_handlers::dispatch as dispatch_sync;
 
-/// Largest request body read: a little over the 1 MiB a dataset may hold, leaving room for
-/// the JSON around the keys and values and some escaping. A declared `Content-Length` above
-/// it is refused before any of the body is read; a chunked body is cut off as it passes.
-pub const MAX_BODY_BYTES: usize = 1536 * 1024;
+pub use body::MAX_BODY_BYTES;
+#[cfg(feature = "fuzzing")]
+pub(crate) use cognito_identity::dispatch as dispatch_identity;
+#[cfg(feature = "fuzzing")]
+pub(crate) use cognito_sync::dispatch as dispatch_sync;
+pub use cognito_sync::route;
+
+/// What an operation's handler returns: its JSON response body, or why not.
+pub type Reply<'a> = Pin<Box<dyn Future<Output = Result<serde_json::Value, ApiError>> + Send + 'a>>;
 
 /// Everything a request handler needs.
 pub struct App {
@@ -80,27 +85,19 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     resp
 }
 
-/// Reads the body (bounded), authenticates, and runs the operation. Returns the operation
-/// name alongside for logging.
+/// Reads the body (bounded) and hands the request to its API. Returns the operation name
+/// alongside for logging (`-` when there is none).
 async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static str) {
-    let (parts, body) = req.into_parts();
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix(identity_handlers::TARGET_PREFIX))
-        .map(str::to_owned);
-    let is_identity = parts.method == Method::POST && parts.uri.path() == "/" && target.is_some();
-    let protocol = if is_identity {
-        Protocol::AwsJson
-    } else {
-        Protocol::RestJson
+    let (parts, raw_body) = req.into_parts();
+    let target = cognito_identity::target(&parts.method, parts.uri.path(), &parts.headers);
+    let protocol = match target {
+        Some(_) => Protocol::AwsJson,
+        None => Protocol::RestJson,
     };
-
-    if let Err(e) = check_declared_length(&parts.headers) {
+    if let Err(e) = body::check_declared_length(&parts.headers) {
         return (Err(e.with_protocol(protocol)), "-");
     }
-    let body = match read_body(body, app.body_read_timeout).await {
+    let body = match body::read(raw_body, app.body_read_timeout).await {
         Ok(b) => b,
         Err(e) => return (Err(e.with_protocol(protocol)), "-"),
     };
@@ -111,104 +108,8 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
         headers: &parts.headers,
         body: &body,
     };
-
-    if let (true, Some(op)) = (is_identity, target.as_deref()) {
-        let principal = if identity_handlers::is_unsigned(op) {
-            None
-        } else {
-            match app.auth.authenticate(&view, "cognito-identity") {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    return (
-                        Err(ApiError::from(e).with_protocol(Protocol::AwsJson)),
-                        "identity",
-                    )
-                }
-            }
-        };
-        if app.throttle.is_enabled() {
-            let (pool, identity) = identity_handlers::throttle_keys(&body);
-            // Unsigned calls name any identity they like: they count toward the pool only, so
-            // nobody can spend another identity's allowance.
-            let identity = identity.filter(|_| principal.is_some());
-            if let Err(e) = app.throttle.admit(pool.as_deref(), identity.as_deref()) {
-                return (Err(e.with_protocol(Protocol::AwsJson)), "identity");
-            }
-        }
-        return (
-            identity_handlers::dispatch(app, op, principal.as_ref(), &body).await,
-            "identity",
-        );
-    }
-
-    let route = match route::route(parts.method.as_str(), parts.uri.path()) {
-        Ok(r) => r,
-        Err(e) => return (Err(e), "-"),
-    };
-    let op = route.op.name();
-    let principal = match app.auth.authenticate(&view, "cognito-sync") {
-        Ok(p) => p,
-        Err(e) => return (Err(e.into()), op),
-    };
-    if let Err(e) = app
-        .throttle
-        .admit(Some(&route.pool_id), Some(&route.identity_id))
-    {
-        return (Err(e), op);
-    }
-    (
-        sync_handlers::dispatch(app, &principal, &route, parts.uri.query(), &body).await,
-        op,
-    )
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        ErrorCode::RequestEntityTooLarge,
-        format!("The request body exceeds {MAX_BODY_BYTES} bytes"),
-    )
-}
-
-/// Refuses a request whose `Content-Length` announces more than [`MAX_BODY_BYTES`], before
-/// reading any of it.
-fn check_declared_length(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
-    let Some(value) = headers.get(axum::http::header::CONTENT_LENGTH) else {
-        return Ok(());
-    };
-    match value
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        Some(n) if n > MAX_BODY_BYTES as u64 => Err(too_large()),
-        Some(_) => Ok(()),
-        None => Err(ApiError::invalid(
-            "The Content-Length header is not a number",
-        )),
-    }
-}
-
-async fn read_body(body: Body, timeout: Duration) -> Result<bytes::Bytes, ApiError> {
-    let collected = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY_BYTES).collect());
-    let Ok(read) = collected.await else {
-        return Err(ApiError::new(
-            ErrorCode::RequestTimeout,
-            format!(
-                "The request body was not received within {} seconds",
-                timeout.as_secs()
-            ),
-        ));
-    };
-    match read {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
-        }
-        Err(e) => Err(ApiError::invalid(format!(
-            "The request body could not be read: {e}"
-        ))),
+    match target {
+        Some(target) => cognito_identity::serve(app, &target, &view).await,
+        None => cognito_sync::serve(app, &view).await,
     }
 }

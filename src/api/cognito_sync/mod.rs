@@ -1,0 +1,94 @@
+//! Cognito Sync (restJson1): routed by HTTP method and path. What each operation is (name,
+//! method, path, who may call it, handler) is one row of [`table::OPERATIONS`]; this file
+//! runs a request through the rows: route, authenticate, throttle, check access, handle.
+
+mod access;
+mod bulk_publish;
+mod datasets;
+mod devices;
+mod pool_config;
+mod query;
+mod records;
+pub mod route;
+pub mod table;
+mod usage;
+
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::App;
+use crate::auth::{Principal, RequestView};
+use crate::sync::{Caller, DatasetRef, SyncService};
+use query::Query;
+use route::Route;
+
+/// What a handler gets: the service, the caller (access rules already applied), the route's
+/// path labels, the query and the raw body.
+#[derive(Clone, Copy)]
+pub struct SyncCall<'a> {
+    pub sync: &'a SyncService,
+    pub caller: &'a Caller,
+    pub route: &'a Route,
+    pub query: &'a Query,
+    pub body: &'a [u8],
+}
+
+impl SyncCall<'_> {
+    /// The dataset the path names.
+    fn dataset(&self) -> DatasetRef {
+        DatasetRef {
+            pool_id: self.route.pool_id.clone(),
+            identity_id: self.route.identity_id.clone(),
+            dataset_name: self.route.dataset_name.clone(),
+        }
+    }
+}
+
+/// Serves a request that is not Cognito Identity's. Returns the operation name alongside,
+/// for the request log (`-` when no row matches).
+pub async fn serve(
+    app: &App,
+    view: &RequestView<'_>,
+) -> (Result<Response, ApiError>, &'static str) {
+    let route = match route::route(view.method, view.raw_path) {
+        Ok(r) => r,
+        Err(e) => return (Err(e), "-"),
+    };
+    let result = async {
+        let principal = app.auth.authenticate(view, "cognito-sync")?;
+        app.throttle
+            .admit(Some(&route.pool_id), Some(&route.identity_id))?;
+        dispatch(app, &principal, &route, view.raw_query, view.body).await
+    };
+    (result.await, route.op.name)
+}
+
+/// Runs one routed operation for an authenticated principal: its row's access rules, then
+/// its handler.
+pub async fn dispatch(
+    app: &App,
+    principal: &Principal,
+    route: &Route,
+    raw_query: Option<&str>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let caller = access::caller_for(app, principal, route).await?;
+    let query = Query::parse(raw_query);
+    let call = SyncCall {
+        sync: &app.sync,
+        caller: &caller,
+        route,
+        query: &query,
+        body,
+    };
+    (route.op.handler)(call).await.map(ok_json)
+}
+
+fn ok_json(body: Value) -> Response {
+    let mut resp = body.to_string().into_response();
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    resp
+}
