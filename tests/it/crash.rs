@@ -148,7 +148,13 @@ async fn check_and_settle(c: &cs::Client, pool: &str, id: &str, writers: &[Arc<M
             s.acked,
             s.in_doubt
         );
-        let (_, count) = held.unwrap();
+        // Nothing landed and nothing was acknowledged (the writer's first update was in
+        // flight at the kill): it starts again from scratch.
+        let Some((_, count)) = held else {
+            s.in_doubt = None;
+            *state.lock().unwrap() = s;
+            continue;
+        };
         assert_eq!(
             out.dataset_sync_count(),
             Some(count),
