@@ -143,20 +143,9 @@ async fn subscribed_devices_get_silent_pushes_except_the_writer() {
         .send()
         .await
         .unwrap();
-    let register = |platform: Platform, token: String| {
-        let device = device.clone();
-        let (pool, id) = (pool.clone(), id.clone());
-        async move {
-            device
-                .register_device()
-                .identity_pool_id(pool)
-                .identity_id(id)
-                .platform(platform)
-                .token(token)
-                .send()
-                .await
-        }
-    };
+    let (d, p, i) = (&device, pool.as_str(), id.as_str());
+    let register =
+        move |platform: Platform, token: String| register_device(d, p, i, platform, token);
     let a = register(Platform::Gcm, tok_a.clone())
         .await
         .unwrap()
@@ -398,20 +387,11 @@ async fn a_device_whose_endpoint_was_disabled_registers_again_and_gets_pushes() 
         .await
         .unwrap();
     let device = sync_as(&s.endpoint, credentials_for(&s, &id, &[]).await.unwrap());
-    let register = |token: String| {
-        let device = device.clone();
-        let (pool, id) = (pool.clone(), id.clone());
-        async move {
-            device
-                .register_device()
-                .identity_pool_id(pool)
-                .identity_id(id)
-                .platform(Platform::Gcm)
-                .token(token)
-                .send()
-                .await
-                .map(|o| o.device_id.unwrap())
-        }
+    let (d, p, i) = (&device, pool.as_str(), id.as_str());
+    let register = move |token: String| async move {
+        register_device(d, p, i, Platform::Gcm, token)
+            .await
+            .map(|o| o.device_id.unwrap())
     };
     let (phone, tablet) = (
         format!("phone-{}", uuid::Uuid::new_v4()),
@@ -511,4 +491,27 @@ async fn a_device_whose_endpoint_was_disabled_registers_again_and_gets_pushes() 
         .await
         .unwrap_err();
     assert_eq!(code_of(&err).0, "InternalErrorException");
+}
+
+/// RegisterDevice through the SDK.
+async fn register_device(
+    device: &aws_sdk_cognitosync::Client,
+    pool: &str,
+    id: &str,
+    platform: Platform,
+    token: String,
+) -> Result<
+    aws_sdk_cognitosync::operation::register_device::RegisterDeviceOutput,
+    aws_sdk_cognitosync::error::SdkError<
+        aws_sdk_cognitosync::operation::register_device::RegisterDeviceError,
+    >,
+> {
+    device
+        .register_device()
+        .identity_pool_id(pool)
+        .identity_id(id)
+        .platform(platform)
+        .token(token)
+        .send()
+        .await
 }
