@@ -177,18 +177,20 @@ impl IdentityService {
         link_new: bool,
     ) -> IdentityResult<(PoolRecord, Vec<String>)> {
         let (pool, verified) = self.identity_and_logins(identity_id, logins).await?;
-        if let Some(verified) = verified {
-            let query = login_rules::query_for(&verified, &[identity_id], &[]);
-            let (pool_id, id) = (pool.id.clone(), identity_id.to_owned());
-            self.login_transaction(
-                &pool.id,
-                query,
-                Box::new(move |snapshot| {
-                    login_rules::plan_authorize(&pool_id, &id, &verified, link_new, snapshot)
-                }),
-            )
-            .await?;
-        }
+        // An unauthenticated identity has no logins, hence no providers: nothing more to read.
+        let Some(verified) = verified else {
+            return Ok((pool, Vec::new()));
+        };
+        let query = login_rules::query_for(&verified, &[identity_id], &[]);
+        let (pool_id, id) = (pool.id.clone(), identity_id.to_owned());
+        self.login_transaction(
+            &pool.id,
+            query,
+            Box::new(move |snapshot| {
+                login_rules::plan_authorize(&pool_id, &id, &verified, link_new, snapshot)
+            }),
+        )
+        .await?;
         let providers = self.login_providers(identity_id).await?;
         Ok((pool, providers))
     }
