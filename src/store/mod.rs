@@ -4,6 +4,7 @@
 mod types;
 
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 #[cfg(test)]

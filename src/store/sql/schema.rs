@@ -1,55 +1,58 @@
-//! SQLite schema and its versioned migrations, tracked in `PRAGMA user_version`.
+//! The schema, described once for every engine, and its versioned migrations. The few words
+//! the engines spell differently are placeholders an engine fills in ([`Words`]); each engine
+//! keeps only where it records the version (SQLite `PRAGMA user_version`, PostgreSQL the
+//! `cogsync_schema` row).
+//!
+//! Each entry upgrades the schema by one version; never change what a shipped entry creates,
+//! append a new one.
 
-use rusqlite::Connection;
-
-/// Each entry upgrades the schema by one version; never edit a shipped entry, append a new one.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE secrets (
     name  TEXT PRIMARY KEY,
-    value BLOB NOT NULL
+    value {bytes} NOT NULL
 );
 CREATE TABLE identity_pools (
     id                      TEXT PRIMARY KEY,
     name                    TEXT NOT NULL,
-    allow_unauthenticated   INTEGER NOT NULL,
+    allow_unauthenticated   BOOLEAN NOT NULL,
     developer_provider_name TEXT,
     extra_json              TEXT NOT NULL,
-    created_ms              INTEGER NOT NULL
+    created_ms              BIGINT NOT NULL
 );
 CREATE TABLE identities (
     id               TEXT PRIMARY KEY,
     pool_id          TEXT NOT NULL REFERENCES identity_pools(id) ON DELETE CASCADE,
-    created_ms       INTEGER NOT NULL,
-    last_modified_ms INTEGER NOT NULL
+    created_ms       BIGINT NOT NULL,
+    last_modified_ms BIGINT NOT NULL
 );
 CREATE INDEX identities_by_pool ON identities(pool_id, id);
 CREATE TABLE datasets (
     identity_id           TEXT NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
     name                  TEXT NOT NULL,
-    live                  INTEGER NOT NULL,
-    sync_count            INTEGER NOT NULL,
-    creation_ms           INTEGER NOT NULL,
-    last_modified_ms      INTEGER NOT NULL,
+    live                  BOOLEAN NOT NULL,
+    sync_count            BIGINT NOT NULL,
+    creation_ms           BIGINT NOT NULL,
+    last_modified_ms      BIGINT NOT NULL,
     last_modified_by      TEXT NOT NULL,
-    data_storage          INTEGER NOT NULL,
-    num_records           INTEGER NOT NULL,
-    deleted_at_sync_count INTEGER,
+    data_storage          BIGINT NOT NULL,
+    num_records           BIGINT NOT NULL,
+    deleted_at_sync_count BIGINT,
     PRIMARY KEY (identity_id, name)
-) WITHOUT ROWID;
+){without_rowid};
 CREATE TABLE records (
     identity_id             TEXT NOT NULL,
     dataset_name            TEXT NOT NULL,
     key                     TEXT NOT NULL,
     value                   TEXT,
-    sync_count              INTEGER NOT NULL,
-    last_modified_ms        INTEGER NOT NULL,
+    sync_count              BIGINT NOT NULL,
+    last_modified_ms        BIGINT NOT NULL,
     last_modified_by        TEXT NOT NULL,
-    device_last_modified_ms INTEGER,
+    device_last_modified_ms BIGINT,
     PRIMARY KEY (identity_id, dataset_name, key),
     FOREIGN KEY (identity_id, dataset_name)
         REFERENCES datasets(identity_id, name) ON DELETE CASCADE
-) WITHOUT ROWID;
+){without_rowid};
 CREATE INDEX records_by_count ON records(identity_id, dataset_name, sync_count, key);
 "#,
     r#"
@@ -59,7 +62,7 @@ CREATE TABLE logins (
     subject     TEXT NOT NULL,
     identity_id TEXT NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
     PRIMARY KEY (pool_id, provider, subject)
-) WITHOUT ROWID;
+){without_rowid};
 CREATE INDEX logins_by_identity ON logins(identity_id, provider, subject);
 ALTER TABLE datasets ADD COLUMN merged_into TEXT;
 CREATE INDEX datasets_by_merge ON datasets(identity_id, merged_into);
@@ -75,7 +78,7 @@ CREATE TABLE pool_settings (
 "#,
     r#"
 CREATE TABLE outbox (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              {serial},
     pool_id         TEXT NOT NULL,
     stream_key      TEXT NOT NULL,
     target          TEXT NOT NULL,
@@ -122,24 +125,68 @@ CREATE TABLE subscriptions (
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the database up to [`SCHEMA_VERSION`]; refuses a database written by a newer binary.
-pub fn migrate(conn: &mut Connection) -> Result<(), String> {
-    let current: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+/// How an engine spells what the engines disagree on.
+#[derive(Debug, Clone, Copy)]
+pub struct Words {
+    /// A byte string column type.
+    pub bytes: &'static str,
+    /// An auto-numbered 64-bit primary key column.
+    pub serial: &'static str,
+    /// Written after a table whose primary key is its only access path ("" when the engine
+    /// has no such option).
+    pub without_rowid: &'static str,
+}
+
+/// The migrations a database at version `current` still needs, as (version it reaches,
+/// statements in the engine's words); refuses a database written by a newer binary.
+pub fn pending(current: i64, words: Words) -> Result<Vec<(i64, String)>, String> {
     if current > SCHEMA_VERSION {
         return Err(format!(
             "database schema version {current} is newer than this cogsync understands \
              ({SCHEMA_VERSION}); upgrade cogsync"
         ));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let version = index as i64 + 1;
-        let tx = conn.transaction().map_err(|e| e.to_string())?;
-        tx.execute_batch(sql).map_err(|e| e.to_string())?;
-        tx.pragma_update(None, "user_version", version)
-            .map_err(|e| e.to_string())?;
-        tx.commit().map_err(|e| e.to_string())?;
+    Ok(MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+        .map(|(index, sql)| {
+            let sql = sql
+                .replace("{bytes}", words.bytes)
+                .replace("{serial}", words.serial)
+                .replace("{without_rowid}", words.without_rowid);
+            (index as i64 + 1, sql)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORDS: Words = Words {
+        bytes: "BLOB",
+        serial: "INTEGER PRIMARY KEY",
+        without_rowid: "",
+    };
+
+    #[test]
+    fn every_placeholder_is_filled_and_versions_count_up() {
+        let all = pending(0, WORDS).unwrap();
+        assert_eq!(all.len() as i64, SCHEMA_VERSION);
+        for (n, (version, sql)) in all.iter().enumerate() {
+            assert_eq!(*version, n as i64 + 1);
+            assert!(
+                !sql.contains('{'),
+                "unfilled placeholder in migration {version}"
+            );
+        }
+        assert!(pending(SCHEMA_VERSION, WORDS).unwrap().is_empty());
     }
-    Ok(())
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let err = pending(SCHEMA_VERSION + 1, WORDS).unwrap_err();
+        assert!(err.contains("newer than this cogsync understands"), "{err}");
+    }
 }

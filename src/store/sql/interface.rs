@@ -1,0 +1,275 @@
+//! The narrow interface between the one SQL implementation and an engine: parameters and row
+//! cells as plain values, a transaction that runs statements, the row locks an engine may
+//! take, and an engine that runs an operation in a read, a snapshot or a write transaction.
+//!
+//! Statements are written once, in PostgreSQL's placeholder style (`$1`, `$2`, …), which
+//! SQLite also reads (as named parameters; its adapter binds them by number).
+
+use std::future::Future;
+
+use crate::store::{StoreError, StoreResult};
+
+/// A statement parameter, borrowed from the operation that binds it.
+#[derive(Debug, Clone)]
+pub enum Param<'a> {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    /// Arrays, bound only where [`Dialect::array_binds`] holds.
+    Texts(Vec<&'a str>),
+    OptTexts(Vec<Option<&'a str>>),
+    Ints(Vec<i64>),
+    OptInts(Vec<Option<i64>>),
+}
+
+impl<'a> From<&'a str> for Param<'a> {
+    fn from(v: &'a str) -> Self {
+        Param::Text(v)
+    }
+}
+
+impl<'a> From<&'a String> for Param<'a> {
+    fn from(v: &'a String) -> Self {
+        Param::Text(v)
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Param<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        v.map_or(Param::Null, Param::Text)
+    }
+}
+
+impl<'a> From<&'a Option<String>> for Param<'a> {
+    fn from(v: &'a Option<String>) -> Self {
+        v.as_deref().into()
+    }
+}
+
+impl From<i64> for Param<'_> {
+    fn from(v: i64) -> Self {
+        Param::Int(v)
+    }
+}
+
+impl From<Option<i64>> for Param<'_> {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Param::Null, Param::Int)
+    }
+}
+
+impl From<usize> for Param<'_> {
+    /// A count or limit (saturating: no store holds 2^63 rows).
+    fn from(v: usize) -> Self {
+        Param::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<bool> for Param<'_> {
+    fn from(v: bool) -> Self {
+        Param::Bool(v)
+    }
+}
+
+impl<'a> From<&'a [u8]> for Param<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Param::Bytes(v)
+    }
+}
+
+/// Binds a statement's parameters: `args![a, b]` is `[Param::from(a), Param::from(b)]`.
+macro_rules! args {
+    ($($v:expr),* $(,)?) => { [$($crate::store::sql::Param::from($v)),*] };
+}
+pub(crate) use args;
+
+/// A row cell as read back. SQLite reports booleans as integers; [`Cols::bool`] takes both.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// One result row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row(pub Vec<Value>);
+
+impl Row {
+    /// The row's cells in order, to decode one after another.
+    pub fn cols(self) -> Cols {
+        Cols(self.0.into_iter())
+    }
+}
+
+/// Decodes a row's cells left to right.
+pub struct Cols(std::vec::IntoIter<Value>);
+
+fn mismatch(wanted: &str, got: &Value) -> StoreError {
+    StoreError::Backend(format!("stored value {got:?} is not {wanted}"))
+}
+
+impl Cols {
+    fn next(&mut self) -> StoreResult<Value> {
+        self.0
+            .next()
+            .ok_or_else(|| StoreError::Backend("a row has fewer columns than decoded".into()))
+    }
+
+    pub fn text(&mut self) -> StoreResult<String> {
+        match self.next()? {
+            Value::Text(s) => Ok(s),
+            v => Err(mismatch("text", &v)),
+        }
+    }
+
+    pub fn opt_text(&mut self) -> StoreResult<Option<String>> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::Text(s) => Ok(Some(s)),
+            v => Err(mismatch("text or NULL", &v)),
+        }
+    }
+
+    pub fn int(&mut self) -> StoreResult<i64> {
+        match self.next()? {
+            Value::Int(i) => Ok(i),
+            v => Err(mismatch("an integer", &v)),
+        }
+    }
+
+    pub fn opt_int(&mut self) -> StoreResult<Option<i64>> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::Int(i) => Ok(Some(i)),
+            v => Err(mismatch("an integer or NULL", &v)),
+        }
+    }
+
+    pub fn bool(&mut self) -> StoreResult<bool> {
+        match self.next()? {
+            Value::Bool(b) => Ok(b),
+            Value::Int(i) => Ok(i != 0),
+            v => Err(mismatch("a boolean", &v)),
+        }
+    }
+
+    pub fn bytes(&mut self) -> StoreResult<Vec<u8>> {
+        match self.next()? {
+            Value::Bytes(b) => Ok(b),
+            v => Err(mismatch("bytes", &v)),
+        }
+    }
+}
+
+/// What an engine's SQL can do, for the few statements written two ways.
+#[derive(Debug, Clone, Copy)]
+pub struct Dialect {
+    /// Array parameters (`= ANY($1)`, `UNNEST($1::TEXT[], …)`) bind many rows in one
+    /// statement; without them, the statement runs once per row.
+    pub array_binds: bool,
+    /// Row locks (`FOR UPDATE SKIP LOCKED`) exist; an engine with one writer has none.
+    pub row_locks: bool,
+}
+
+/// A row a write transaction locks, to take turns with other nodes' writers of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// An identity's data: its datasets, records and merges.
+    Identity,
+    /// A pool's logins, settings and bulk publish.
+    Pool,
+}
+
+/// A transaction (or, for reads, a connection) that runs statements.
+pub trait Tx: Send {
+    const DIALECT: Dialect;
+
+    /// Runs a statement and returns its rows.
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> impl Future<Output = StoreResult<Vec<Row>>> + Send;
+
+    /// Runs a statement and returns how many rows it changed.
+    fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Locks the row `key` of `lock` until the transaction ends (an engine whose writes are
+    /// serialised anyway takes no lock); false when the row does not exist.
+    fn lock(&mut self, lock: Lock, key: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+}
+
+/// How an operation's statements run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Reads; each statement may see a different moment.
+    Read,
+    /// Reads from one consistent snapshot.
+    Snapshot,
+    /// A write transaction: all or nothing, durable when answered. An engine may run it
+    /// more than once (after a serialization failure); each run starts afresh.
+    Write,
+}
+
+/// One store operation, written once over [`Tx`].
+pub trait Op: Send + Sync + 'static {
+    type Output: Send + 'static;
+    fn run<X: Tx>(&self, tx: &mut X) -> impl Future<Output = StoreResult<Self::Output>> + Send;
+}
+
+/// An engine: runs operations in transactions of the mode asked for.
+pub trait Engine: Send + Sync + 'static {
+    fn run<O: Op>(&self, mode: Mode, op: O) -> impl Future<Output = StoreResult<O::Output>> + Send;
+}
+
+impl Value {
+    /// The value as a parameter (for statements whose parameters the operation owns).
+    pub fn as_param(&self) -> Param<'_> {
+        match self {
+            Value::Null => Param::Null,
+            Value::Int(i) => Param::Int(*i),
+            Value::Bool(b) => Param::Bool(*b),
+            Value::Text(s) => Param::Text(s),
+            Value::Bytes(b) => Param::Bytes(b),
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<usize> for Value {
+    fn from(v: usize) -> Self {
+        Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        v.map_or(Value::Null, Value::from)
+    }
+}

@@ -1,0 +1,65 @@
+//! The store's operations, written once over [`Tx`](super::Tx): one statement
+//! ([`Statement`]), or a struct per multi-statement transaction in the file of its family.
+
+pub mod data;
+pub mod logins;
+pub mod outbox;
+pub mod parts;
+pub mod settings;
+
+use super::interface::{Op, Param, Row, Tx, Value};
+use crate::store::StoreResult;
+
+/// One statement with the parameters it owns; answers its rows (a `RETURNING` or a `SELECT`)
+/// and the count of rows it changed.
+pub struct Statement {
+    sql: &'static str,
+    params: Vec<Value>,
+    /// A query, or a change with `RETURNING`: its rows are the answer.
+    returns_rows: bool,
+}
+
+impl Statement {
+    /// A statement answering rows (`SELECT`, or a change with `RETURNING`).
+    pub fn query(sql: &'static str, params: Vec<Value>) -> Self {
+        Statement {
+            sql,
+            params,
+            returns_rows: true,
+        }
+    }
+
+    /// A change answering how many rows it changed.
+    pub fn execute(sql: &'static str, params: Vec<Value>) -> Self {
+        Statement {
+            sql,
+            params,
+            returns_rows: false,
+        }
+    }
+}
+
+/// What a [`Statement`] answered.
+pub struct Answer {
+    pub rows: Vec<Row>,
+    pub changed: u64,
+}
+
+impl Op for Statement {
+    type Output = Answer;
+
+    async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<Answer> {
+        let params: Vec<Param<'_>> = self.params.iter().map(Value::as_param).collect();
+        if self.returns_rows {
+            let rows = tx.query(self.sql, &params).await?;
+            let changed = rows.len() as u64;
+            Ok(Answer { rows, changed })
+        } else {
+            let changed = tx.execute(self.sql, &params).await?;
+            Ok(Answer {
+                rows: Vec::new(),
+                changed,
+            })
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Statements several operations share: reading and writing one kind of row inside the
+//! caller's transaction. The two statements written per dialect (array binds) are here.
+
+use std::collections::HashMap;
+
+use crate::store::sql::interface::{args, Param, Tx};
+use crate::store::sql::rows::{self, dataset_cols, device_cols, record_cols, settings_cols};
+use crate::store::{
+    DatasetRow, DeviceRecord, NewOutboxEvent, PoolSettings, RecordRow, StoreError, StoreResult,
+};
+
+pub async fn dataset<X: Tx>(
+    tx: &mut X,
+    identity_id: &str,
+    name: &str,
+) -> StoreResult<Option<DatasetRow>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        dataset_cols!(),
+        " FROM datasets WHERE identity_id = $1 AND name = $2"
+    );
+    rows::opt(
+        tx.query(SQL, &args![identity_id, name]).await?,
+        rows::dataset,
+    )
+}
+
+/// Live datasets of an identity, by name.
+pub async fn live_datasets<X: Tx>(tx: &mut X, identity_id: &str) -> StoreResult<Vec<DatasetRow>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        dataset_cols!(),
+        " FROM datasets WHERE identity_id = $1 AND live ORDER BY name"
+    );
+    rows::all(tx.query(SQL, &args![identity_id]).await?, rows::dataset)
+}
+
+/// Every record of a dataset (tombstones included), by key.
+pub async fn records<X: Tx>(
+    tx: &mut X,
+    identity_id: &str,
+    name: &str,
+) -> StoreResult<Vec<RecordRow>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        record_cols!(),
+        " FROM records WHERE identity_id = $1 AND dataset_name = $2 ORDER BY key"
+    );
+    rows::all(
+        tx.query(SQL, &args![identity_id, name]).await?,
+        rows::record,
+    )
+}
+
+/// The stored records of a dataset among `keys`, by key.
+pub async fn records_by_key<X: Tx>(
+    tx: &mut X,
+    identity_id: &str,
+    name: &str,
+    keys: &[String],
+) -> StoreResult<HashMap<String, RecordRow>> {
+    let mut found = HashMap::with_capacity(keys.len());
+    if X::DIALECT.array_binds {
+        const SQL: &str = concat!(
+            "SELECT ",
+            record_cols!(),
+            " FROM records WHERE identity_id = $1 AND dataset_name = $2 AND key = ANY($3)"
+        );
+        let keys = Param::Texts(keys.iter().map(String::as_str).collect());
+        for row in tx
+            .query(SQL, &[identity_id.into(), name.into(), keys])
+            .await?
+        {
+            let r = rows::record(row)?;
+            found.insert(r.key.clone(), r);
+        }
+    } else {
+        const SQL: &str = concat!(
+            "SELECT ",
+            record_cols!(),
+            " FROM records WHERE identity_id = $1 AND dataset_name = $2 AND key = $3"
+        );
+        for key in keys {
+            if let Some(r) = rows::opt(
+                tx.query(SQL, &args![identity_id, name, key]).await?,
+                rows::record,
+            )? {
+                found.insert(r.key.clone(), r);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Writes a dataset's row (inserted, or replacing the stored one).
+pub async fn put_dataset<X: Tx>(
+    tx: &mut X,
+    identity_id: &str,
+    name: &str,
+    d: &DatasetRow,
+) -> StoreResult<()> {
+    const SQL: &str = concat!(
+        "INSERT INTO datasets (",
+        dataset_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (identity_id, name) DO UPDATE SET live = excluded.live,
+             sync_count = excluded.sync_count, creation_ms = excluded.creation_ms,
+             last_modified_ms = excluded.last_modified_ms,
+             last_modified_by = excluded.last_modified_by,
+             data_storage = excluded.data_storage, num_records = excluded.num_records,
+             deleted_at_sync_count = excluded.deleted_at_sync_count,
+             merged_into = excluded.merged_into"
+    );
+    let params = args![
+        identity_id,
+        name,
+        d.live,
+        d.sync_count,
+        d.creation_ms,
+        d.last_modified_ms,
+        &d.last_modified_by,
+        d.data_storage,
+        d.num_records,
+        d.deleted_at_sync_count,
+        &d.merged_into,
+    ];
+    tx.execute(SQL, &params).await?;
+    Ok(())
+}
+
+/// Writes records of a dataset (inserted, or replacing stored ones of the same key).
+pub async fn put_records<X: Tx>(
+    tx: &mut X,
+    identity_id: &str,
+    name: &str,
+    records: &[RecordRow],
+) -> StoreResult<()> {
+    macro_rules! on_conflict {
+        () => {
+            " ON CONFLICT (identity_id, dataset_name, key) DO UPDATE SET
+             value = excluded.value, sync_count = excluded.sync_count,
+             last_modified_ms = excluded.last_modified_ms,
+             last_modified_by = excluded.last_modified_by,
+             device_last_modified_ms = excluded.device_last_modified_ms"
+        };
+    }
+    if records.is_empty() {
+        return Ok(());
+    }
+    if X::DIALECT.array_binds {
+        const SQL: &str = concat!(
+            "INSERT INTO records (identity_id, dataset_name, ",
+            record_cols!(),
+            ") SELECT $1, $2, k, v, c, m, b, d
+             FROM UNNEST($3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[])
+                  AS u(k, v, c, m, b, d)",
+            on_conflict!()
+        );
+        let params = [
+            identity_id.into(),
+            name.into(),
+            Param::Texts(records.iter().map(|r| r.key.as_str()).collect()),
+            Param::OptTexts(records.iter().map(|r| r.value.as_deref()).collect()),
+            Param::Ints(records.iter().map(|r| r.sync_count).collect()),
+            Param::Ints(records.iter().map(|r| r.last_modified_ms).collect()),
+            Param::Texts(
+                records
+                    .iter()
+                    .map(|r| r.last_modified_by.as_str())
+                    .collect(),
+            ),
+            Param::OptInts(records.iter().map(|r| r.device_last_modified_ms).collect()),
+        ];
+        tx.execute(SQL, &params).await?;
+    } else {
+        const SQL: &str = concat!(
+            "INSERT INTO records (identity_id, dataset_name, ",
+            record_cols!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            on_conflict!()
+        );
+        for r in records {
+            let params = args![
+                identity_id,
+                name,
+                &r.key,
+                &r.value,
+                r.sync_count,
+                r.last_modified_ms,
+                &r.last_modified_by,
+                r.device_last_modified_ms,
+            ];
+            tx.execute(SQL, &params).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Enabled devices subscribed to a dataset, by id.
+pub async fn subscribers<X: Tx>(
+    tx: &mut X,
+    identity_id: &str,
+    name: &str,
+) -> StoreResult<Vec<DeviceRecord>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        device_cols!(),
+        " FROM devices WHERE NOT disabled AND id IN
+             (SELECT device_id FROM subscriptions WHERE identity_id = $1 AND dataset_name = $2)
+         ORDER BY id"
+    );
+    rows::all(
+        tx.query(SQL, &args![identity_id, name]).await?,
+        rows::device,
+    )
+}
+
+/// Writes outbox events, due at `now_ms`.
+pub async fn put_outbox<X: Tx>(
+    tx: &mut X,
+    events: &[NewOutboxEvent],
+    now_ms: i64,
+) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO outbox (pool_id, stream_key, target, payload, job, created_ms, next_attempt_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)";
+    for e in events {
+        let params = args![
+            &e.pool_id,
+            &e.stream_key,
+            &e.target,
+            &e.payload,
+            &e.job,
+            now_ms
+        ];
+        tx.execute(SQL, &params).await?;
+    }
+    Ok(())
+}
+
+/// A pool's settings (the default, version 0, when never set).
+pub async fn settings<X: Tx>(tx: &mut X, pool_id: &str) -> StoreResult<PoolSettings> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        settings_cols!(),
+        " FROM pool_settings WHERE pool_id = $1"
+    );
+    Ok(rows::opt(tx.query(SQL, &args![pool_id]).await?, rows::settings)?.unwrap_or_default())
+}
+
+/// Writes `s` if the stored version is `s.version - 1`; false otherwise.
+pub async fn put_settings<X: Tx>(tx: &mut X, pool_id: &str, s: &PoolSettings) -> StoreResult<bool> {
+    const INSERT: &str =
+        "INSERT INTO pool_settings (pool_id, version, push_sync, cognito_streams, events)
+         VALUES ($1, 1, $2, $3, $4) ON CONFLICT (pool_id) DO NOTHING";
+    const UPDATE: &str =
+        "UPDATE pool_settings SET version = $2, push_sync = $3, cognito_streams = $4, events = $5
+         WHERE pool_id = $1 AND version = $6";
+    let n = if s.version == 1 {
+        tx.execute(
+            INSERT,
+            &args![pool_id, &s.push_sync, &s.cognito_streams, &s.events],
+        )
+        .await?
+    } else {
+        let params = args![
+            pool_id,
+            s.version,
+            &s.push_sync,
+            &s.cognito_streams,
+            &s.events,
+            s.version - 1
+        ];
+        tx.execute(UPDATE, &params).await?
+    };
+    Ok(n == 1)
+}
+
+/// Locks an identity's row; an error when the identity no longer exists.
+pub async fn lock_identity<X: Tx>(tx: &mut X, identity_id: &str) -> StoreResult<()> {
+    if tx
+        .lock(crate::store::sql::Lock::Identity, identity_id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "identity {identity_id} no longer exists"
+        )))
+    }
+}

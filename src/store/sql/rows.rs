@@ -1,0 +1,159 @@
+//! Column lists and row decoders, one per stored type. The lists are macros so statements
+//! built with `concat!` stay `&'static str`.
+
+use super::interface::Row;
+use crate::store::{
+    BulkJob, DatasetRow, DeviceRecord, IdentityRecord, PoolRecord, PoolSettings, RecordRow,
+    StoreResult,
+};
+
+macro_rules! pool_cols {
+    () => {
+        "id, name, allow_unauthenticated, developer_provider_name, extra_json, created_ms"
+    };
+}
+macro_rules! identity_cols {
+    () => {
+        "id, pool_id, created_ms, last_modified_ms"
+    };
+}
+macro_rules! dataset_cols {
+    () => {
+        "identity_id, name, live, sync_count, creation_ms, last_modified_ms, last_modified_by, \
+         data_storage, num_records, deleted_at_sync_count, merged_into"
+    };
+}
+macro_rules! record_cols {
+    () => {
+        "key, value, sync_count, last_modified_ms, last_modified_by, device_last_modified_ms"
+    };
+}
+macro_rules! device_cols {
+    () => {
+        "id, identity_id, platform, token, endpoint_arn, disabled, created_ms"
+    };
+}
+macro_rules! bulk_cols {
+    () => {
+        "status, start_ms, complete_ms, failure_message, last_success_ms"
+    };
+}
+macro_rules! settings_cols {
+    () => {
+        "version, push_sync, cognito_streams, events"
+    };
+}
+pub(crate) use {
+    bulk_cols, dataset_cols, device_cols, identity_cols, pool_cols, record_cols, settings_cols,
+};
+
+pub fn pool(r: Row) -> StoreResult<PoolRecord> {
+    let mut c = r.cols();
+    Ok(PoolRecord {
+        id: c.text()?,
+        name: c.text()?,
+        allow_unauthenticated: c.bool()?,
+        developer_provider_name: c.opt_text()?,
+        extra_json: c.text()?,
+        created_ms: c.int()?,
+    })
+}
+
+pub fn identity(r: Row) -> StoreResult<IdentityRecord> {
+    let mut c = r.cols();
+    Ok(IdentityRecord {
+        id: c.text()?,
+        pool_id: c.text()?,
+        created_ms: c.int()?,
+        last_modified_ms: c.int()?,
+    })
+}
+
+pub fn dataset(r: Row) -> StoreResult<DatasetRow> {
+    let mut c = r.cols();
+    Ok(DatasetRow {
+        identity_id: c.text()?,
+        name: c.text()?,
+        live: c.bool()?,
+        sync_count: c.int()?,
+        creation_ms: c.int()?,
+        last_modified_ms: c.int()?,
+        last_modified_by: c.text()?,
+        data_storage: c.int()?,
+        num_records: c.int()?,
+        deleted_at_sync_count: c.opt_int()?,
+        merged_into: c.opt_text()?,
+    })
+}
+
+pub fn record(r: Row) -> StoreResult<RecordRow> {
+    let mut c = r.cols();
+    Ok(RecordRow {
+        key: c.text()?,
+        value: c.opt_text()?,
+        sync_count: c.int()?,
+        last_modified_ms: c.int()?,
+        last_modified_by: c.text()?,
+        device_last_modified_ms: c.opt_int()?,
+    })
+}
+
+pub fn device(r: Row) -> StoreResult<DeviceRecord> {
+    let mut c = r.cols();
+    Ok(DeviceRecord {
+        id: c.text()?,
+        identity_id: c.text()?,
+        platform: c.text()?,
+        token: c.text()?,
+        endpoint_arn: c.text()?,
+        disabled: c.bool()?,
+        created_ms: c.int()?,
+    })
+}
+
+pub fn bulk_job(r: Row) -> StoreResult<BulkJob> {
+    let mut c = r.cols();
+    Ok(BulkJob {
+        status: c.text()?,
+        start_ms: c.opt_int()?,
+        complete_ms: c.opt_int()?,
+        failure_message: c.opt_text()?,
+        last_success_ms: c.opt_int()?,
+    })
+}
+
+pub fn settings(r: Row) -> StoreResult<PoolSettings> {
+    let mut c = r.cols();
+    Ok(PoolSettings {
+        version: c.int()?,
+        push_sync: c.opt_text()?,
+        cognito_streams: c.opt_text()?,
+        events: c.text()?,
+    })
+}
+
+/// A one-column text row.
+pub fn text(r: Row) -> StoreResult<String> {
+    r.cols().text()
+}
+
+/// A one-column integer row.
+pub fn int(r: Row) -> StoreResult<i64> {
+    r.cols().int()
+}
+
+/// A (provider, subject) row.
+pub fn login(r: Row) -> StoreResult<(String, String)> {
+    let mut c = r.cols();
+    Ok((c.text()?, c.text()?))
+}
+
+/// Decodes every row.
+pub fn all<T>(rows: Vec<Row>, f: fn(Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    rows.into_iter().map(f).collect()
+}
+
+/// Decodes the first row, if any.
+pub fn opt<T>(rows: Vec<Row>, f: fn(Row) -> StoreResult<T>) -> StoreResult<Option<T>> {
+    rows.into_iter().next().map(f).transpose()
+}

@@ -1,0 +1,515 @@
+//! [`Store`] for any engine: each method is one operation of [`ops`](super::ops) (or one
+//! [`Statement`]) run in the mode it needs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::interface::{Engine, Mode, Op, Value};
+use super::ops::{data, logins, outbox, settings, Answer, Statement};
+use super::rows::{self, bulk_cols, dataset_cols, device_cols, identity_cols, pool_cols};
+use crate::store::{
+    BulkJob, DatasetEvents, DatasetRow, DeleteDecider, DeviceRecord, IdentityRecord, LoginDecider,
+    LoginPlan, LoginQuery, MergeCopier, OutboxEvent, PoolRecord, PoolSettings, RecordCursor,
+    RecordsPage, SettingsDecider, Store, StoreError, StoreResult, TargetGone, UpdateDecider,
+    UpdatePlan, Usage,
+};
+
+/// The store, over one engine.
+pub struct SqlStore<E> {
+    pub(crate) engine: E,
+}
+
+impl<E: Engine> SqlStore<E> {
+    pub fn new(engine: E) -> Self {
+        SqlStore { engine }
+    }
+
+    async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
+        self.engine.run(mode, op).await
+    }
+
+    async fn read(&self, sql: &'static str, params: Vec<Value>) -> StoreResult<Answer> {
+        self.run(Mode::Read, Statement::query(sql, params)).await
+    }
+
+    async fn write(&self, sql: &'static str, params: Vec<Value>) -> StoreResult<u64> {
+        Ok(self
+            .run(Mode::Write, Statement::execute(sql, params))
+            .await?
+            .changed)
+    }
+}
+
+fn usage(answer: Answer) -> StoreResult<Usage> {
+    let row = rows::opt(answer.rows, |r| {
+        let mut c = r.cols();
+        Ok(Usage {
+            dataset_count: c.int()?,
+            data_storage: c.int()?,
+            sync_sessions: c.int()?,
+            last_modified_ms: c.opt_int()?,
+        })
+    })?;
+    Ok(row.unwrap_or_default())
+}
+
+#[async_trait]
+impl<E: Engine> Store for SqlStore<E> {
+    async fn secret(&self, name: &str, fresh: Vec<u8>) -> StoreResult<Vec<u8>> {
+        let name = name.to_owned();
+        self.run(Mode::Write, data::Secret { name, fresh }).await
+    }
+
+    async fn create_pool(&self, p: &PoolRecord) -> StoreResult<()> {
+        const SQL: &str = concat!(
+            "INSERT INTO identity_pools (",
+            pool_cols!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING"
+        );
+        let params = vec![
+            p.id.as_str().into(),
+            p.name.as_str().into(),
+            p.allow_unauthenticated.into(),
+            p.developer_provider_name.as_deref().into(),
+            p.extra_json.as_str().into(),
+            p.created_ms.into(),
+        ];
+        match self.write(SQL, params).await? {
+            0 => Err(StoreError::AlreadyExists(p.id.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    async fn get_pool(&self, id: &str) -> StoreResult<Option<PoolRecord>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            pool_cols!(),
+            " FROM identity_pools WHERE id = $1"
+        );
+        rows::opt(self.read(SQL, vec![id.into()]).await?.rows, rows::pool)
+    }
+
+    async fn list_pools(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<PoolRecord>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            pool_cols!(),
+            " FROM identity_pools WHERE id > $1 ORDER BY id LIMIT $2"
+        );
+        let answer = self
+            .read(SQL, vec![after.unwrap_or("").into(), limit.into()])
+            .await?;
+        rows::all(answer.rows, rows::pool)
+    }
+
+    async fn update_pool(&self, p: &PoolRecord) -> StoreResult<bool> {
+        const SQL: &str = "UPDATE identity_pools SET name = $2, allow_unauthenticated = $3,
+             developer_provider_name = $4, extra_json = $5 WHERE id = $1";
+        let params = vec![
+            p.id.as_str().into(),
+            p.name.as_str().into(),
+            p.allow_unauthenticated.into(),
+            p.developer_provider_name.as_deref().into(),
+            p.extra_json.as_str().into(),
+        ];
+        Ok(self.write(SQL, params).await? > 0)
+    }
+
+    async fn delete_pool(&self, id: &str) -> StoreResult<bool> {
+        Ok(self
+            .write("DELETE FROM identity_pools WHERE id = $1", vec![id.into()])
+            .await?
+            > 0)
+    }
+
+    async fn create_identity(&self, i: &IdentityRecord) -> StoreResult<()> {
+        const SQL: &str = concat!(
+            "INSERT INTO identities (",
+            identity_cols!(),
+            ") VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING"
+        );
+        let params = vec![
+            i.id.as_str().into(),
+            i.pool_id.as_str().into(),
+            i.created_ms.into(),
+            i.last_modified_ms.into(),
+        ];
+        match self.write(SQL, params).await? {
+            0 => Err(StoreError::AlreadyExists(i.id.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    async fn get_identity(&self, id: &str) -> StoreResult<Option<IdentityRecord>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            identity_cols!(),
+            " FROM identities WHERE id = $1"
+        );
+        rows::opt(self.read(SQL, vec![id.into()]).await?.rows, rows::identity)
+    }
+
+    async fn list_identities(
+        &self,
+        pool_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityRecord>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            identity_cols!(),
+            " FROM identities WHERE pool_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let params = vec![pool_id.into(), after.unwrap_or("").into(), limit.into()];
+        rows::all(self.read(SQL, params).await?.rows, rows::identity)
+    }
+
+    async fn get_dataset(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            dataset_cols!(),
+            " FROM datasets WHERE identity_id = $1 AND name = $2"
+        );
+        rows::opt(
+            self.read(SQL, vec![identity_id.into(), name.into()])
+                .await?
+                .rows,
+            rows::dataset,
+        )
+    }
+
+    async fn list_datasets(
+        &self,
+        identity_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DatasetRow>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            dataset_cols!(),
+            " FROM datasets WHERE identity_id = $1 AND live AND name > $2 ORDER BY name LIMIT $3"
+        );
+        let params = vec![identity_id.into(), after.unwrap_or("").into(), limit.into()];
+        rows::all(self.read(SQL, params).await?.rows, rows::dataset)
+    }
+
+    async fn list_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        after_sync_count: i64,
+        cursor: Option<&RecordCursor>,
+        limit: usize,
+    ) -> StoreResult<RecordsPage> {
+        let op = data::ListRecords {
+            identity_id: identity_id.to_owned(),
+            name: name.to_owned(),
+            after_sync_count,
+            cursor: cursor.cloned(),
+            limit,
+        };
+        self.run(Mode::Snapshot, op).await
+    }
+
+    async fn update_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        keys: Vec<String>,
+        decide: UpdateDecider,
+    ) -> StoreResult<UpdatePlan> {
+        let op = data::UpdateRecords {
+            identity_id: identity_id.to_owned(),
+            name: name.to_owned(),
+            keys,
+            decide,
+        };
+        self.run(Mode::Write, op).await
+    }
+
+    async fn delete_dataset(
+        &self,
+        identity_id: &str,
+        name: &str,
+        decide: DeleteDecider,
+    ) -> StoreResult<Option<DatasetRow>> {
+        let op = data::DeleteDataset {
+            identity_id: identity_id.to_owned(),
+            name: name.to_owned(),
+            decide,
+        };
+        self.run(Mode::Write, op).await
+    }
+
+    async fn find_login(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<String>> {
+        const SQL: &str =
+            "SELECT identity_id FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3";
+        let params = vec![pool_id.into(), provider.into(), subject.into()];
+        rows::opt(self.read(SQL, params).await?.rows, rows::text)
+    }
+
+    async fn logins_of(&self, identity_id: &str) -> StoreResult<Vec<(String, String)>> {
+        const SQL: &str =
+            "SELECT provider, subject FROM logins WHERE identity_id = $1 ORDER BY provider, subject";
+        rows::all(
+            self.read(SQL, vec![identity_id.into()]).await?.rows,
+            rows::login,
+        )
+    }
+
+    async fn login_transaction(
+        &self,
+        pool_id: &str,
+        query: LoginQuery,
+        now_ms: i64,
+        decide: LoginDecider,
+        merge: MergeCopier,
+    ) -> StoreResult<LoginPlan> {
+        let mut op = logins::Login {
+            pool_id: pool_id.to_owned(),
+            query,
+            now_ms,
+            decide: Arc::new(decide),
+            merge,
+            write: false,
+        };
+        // Most logins find what they need already there: decide on an unlocked read first.
+        let read = logins::Login {
+            pool_id: op.pool_id.clone(),
+            query: op.query.clone(),
+            now_ms,
+            decide: op.decide.clone(),
+            merge: op.merge.clone(),
+            write: false,
+        };
+        let plan = self.run(Mode::Read, read).await?;
+        if !plan.writes() {
+            return Ok(plan);
+        }
+        op.write = true;
+        self.run(Mode::Write, op).await
+    }
+
+    async fn delete_identity(&self, id: &str) -> StoreResult<bool> {
+        Ok(self
+            .write("DELETE FROM identities WHERE id = $1", vec![id.into()])
+            .await?
+            > 0)
+    }
+
+    async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings> {
+        let op = settings::GetSettings {
+            pool_id: pool_id.to_owned(),
+        };
+        self.run(Mode::Read, op).await
+    }
+
+    async fn put_pool_settings(&self, pool_id: &str, s: &PoolSettings) -> StoreResult<bool> {
+        let op = settings::PutSettings {
+            pool_id: pool_id.to_owned(),
+            settings: s.clone(),
+        };
+        self.run(Mode::Write, op).await
+    }
+
+    async fn identity_usage(&self, identity_id: &str) -> StoreResult<Usage> {
+        const SQL: &str = "SELECT COUNT(CASE WHEN live THEN 1 END),
+                 CAST(COALESCE(SUM(data_storage), 0) AS BIGINT),
+                 CAST(COALESCE(SUM(sync_count), 0) AS BIGINT),
+                 MAX(CASE WHEN live THEN last_modified_ms END)
+             FROM datasets WHERE identity_id = $1";
+        usage(self.read(SQL, vec![identity_id.into()]).await?)
+    }
+
+    async fn pool_usage(&self, pool_id: &str) -> StoreResult<Usage> {
+        const SQL: &str = "SELECT COUNT(CASE WHEN d.live THEN 1 END),
+                 CAST(COALESCE(SUM(d.data_storage), 0) AS BIGINT),
+                 CAST(COALESCE(SUM(d.sync_count), 0) AS BIGINT),
+                 MAX(CASE WHEN d.live THEN d.last_modified_ms END)
+             FROM datasets d JOIN identities i ON i.id = d.identity_id WHERE i.pool_id = $1";
+        usage(self.read(SQL, vec![pool_id.into()]).await?)
+    }
+
+    async fn claim_outbox(
+        &self,
+        node: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxEvent>> {
+        let op = outbox::Claim {
+            node: node.to_owned(),
+            now_ms,
+            lease_ms,
+            limit,
+        };
+        self.run(Mode::Write, op).await
+    }
+
+    async fn complete_outbox(&self, id: i64, now_ms: i64) -> StoreResult<()> {
+        self.run(Mode::Write, outbox::Complete { id, now_ms }).await
+    }
+
+    async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<()> {
+        const SQL: &str = "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = $2,
+                 last_error = $3, claimed_by = NULL, claimed_until = NULL
+             WHERE id = $1";
+        self.write(SQL, vec![id.into(), next_attempt_ms.into(), error.into()])
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<i64> {
+        let answer = self.read("SELECT COUNT(*) FROM outbox", Vec::new()).await?;
+        Ok(rows::opt(answer.rows, rows::int)?.unwrap_or(0))
+    }
+
+    async fn stream_target_gone(
+        &self,
+        pool_id: &str,
+        target: &str,
+        now_ms: i64,
+        message: &str,
+        decide: SettingsDecider,
+    ) -> StoreResult<TargetGone> {
+        let op = outbox::TargetGoneOp {
+            pool_id: pool_id.to_owned(),
+            target: target.to_owned(),
+            now_ms,
+            message: message.to_owned(),
+            decide,
+        };
+        self.run(Mode::Write, op).await
+    }
+
+    async fn start_bulk_publish(
+        &self,
+        pool_id: &str,
+        now_ms: i64,
+        min_interval_ms: i64,
+        events: DatasetEvents,
+    ) -> StoreResult<()> {
+        let op = outbox::StartBulk {
+            pool_id: pool_id.to_owned(),
+            now_ms,
+            min_interval_ms,
+            events,
+        };
+        self.run(Mode::Write, op).await
+    }
+
+    async fn bulk_publish(&self, pool_id: &str) -> StoreResult<BulkJob> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            bulk_cols!(),
+            " FROM bulk_publish WHERE pool_id = $1"
+        );
+        let job = rows::opt(
+            self.read(SQL, vec![pool_id.into()]).await?.rows,
+            rows::bulk_job,
+        )?;
+        Ok(job.unwrap_or_else(|| BulkJob {
+            status: "NOT_STARTED".into(),
+            ..BulkJob::default()
+        }))
+    }
+
+    async fn fail_bulk_publish(
+        &self,
+        pool_id: &str,
+        now_ms: i64,
+        message: &str,
+    ) -> StoreResult<()> {
+        let op = outbox::FailBulk {
+            pool_id: pool_id.to_owned(),
+            now_ms,
+            message: message.to_owned(),
+        };
+        self.run(Mode::Write, op).await
+    }
+
+    async fn find_device(
+        &self,
+        identity_id: &str,
+        platform: &str,
+        token: &str,
+    ) -> StoreResult<Option<DeviceRecord>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            device_cols!(),
+            " FROM devices WHERE identity_id = $1 AND platform = $2 AND token = $3"
+        );
+        let params = vec![identity_id.into(), platform.into(), token.into()];
+        rows::opt(self.read(SQL, params).await?.rows, rows::device)
+    }
+
+    async fn get_device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
+        const SQL: &str = concat!("SELECT ", device_cols!(), " FROM devices WHERE id = $1");
+        rows::opt(self.read(SQL, vec![id.into()]).await?.rows, rows::device)
+    }
+
+    async fn put_device(&self, d: &DeviceRecord) -> StoreResult<()> {
+        const SQL: &str = concat!(
+            "INSERT INTO devices (",
+            device_cols!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE SET endpoint_arn = excluded.endpoint_arn,
+                 disabled = excluded.disabled"
+        );
+        let params = vec![
+            d.id.as_str().into(),
+            d.identity_id.as_str().into(),
+            d.platform.as_str().into(),
+            d.token.as_str().into(),
+            d.endpoint_arn.as_str().into(),
+            d.disabled.into(),
+            d.created_ms.into(),
+        ];
+        match self.write(SQL, params).await {
+            Ok(_) => Ok(()),
+            // Another device id holds this (identity, platform, token).
+            Err(StoreError::AlreadyExists(_)) => Err(StoreError::AlreadyExists(d.token.clone())),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn disable_device(&self, id: &str, endpoint_arn: &str) -> StoreResult<()> {
+        const SQL: &str = "UPDATE devices SET disabled = TRUE WHERE id = $1 AND endpoint_arn = $2";
+        self.write(SQL, vec![id.into(), endpoint_arn.into()])
+            .await?;
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        identity_id: &str,
+        dataset: &str,
+        device_id: &str,
+    ) -> StoreResult<()> {
+        const SQL: &str = "INSERT INTO subscriptions (identity_id, dataset_name, device_id)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+        self.write(
+            SQL,
+            vec![identity_id.into(), dataset.into(), device_id.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        identity_id: &str,
+        dataset: &str,
+        device_id: &str,
+    ) -> StoreResult<bool> {
+        const SQL: &str =
+            "DELETE FROM subscriptions WHERE identity_id = $1 AND dataset_name = $2 AND device_id = $3";
+        let params = vec![identity_id.into(), dataset.into(), device_id.into()];
+        Ok(self.write(SQL, params).await? > 0)
+    }
+}
