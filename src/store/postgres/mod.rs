@@ -18,7 +18,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::IsolationLevel;
 
-use crate::store::sql::schema::{self, Words};
+use crate::store::sql::schema;
 use crate::store::sql::{Engine, Mode, Op, SqlStore};
 use crate::store::{StoreError, StoreResult};
 use tx::{db_error, PgTx};
@@ -32,12 +32,6 @@ pub type PostgresStore = SqlStore<PostgresEngine>;
 const POOL_SIZE: usize = 16;
 /// Attempts of a write transaction that hits a serialization failure or deadlock.
 const WRITE_ATTEMPTS: usize = 5;
-
-const WORDS: Words = Words {
-    bytes: "BYTEA",
-    serial: "BIGSERIAL PRIMARY KEY",
-    without_rowid: "",
-};
 
 pub struct PostgresEngine {
     pool: Pool,
@@ -79,7 +73,7 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> Result<(), String> {
         .map_err(e)?
         .try_get(0)
         .map_err(e)?;
-    for (version, sql) in schema::pending(current, WORDS)? {
+    for (version, sql) in schema::pending(current, &crate::store::sql::POSTGRES)? {
         tx.batch_execute(&sql).await.map_err(e)?;
         tx.execute(
             "UPDATE cogsync_schema SET version = $1 WHERE id = 1",

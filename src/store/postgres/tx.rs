@@ -9,7 +9,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 
-use crate::store::sql::{Dialect, Lock, Param, Row, Tx, Value};
+use crate::store::sql::{Dialect, Lock, Outcome, Param, Row, Sql, Tx, Value, POSTGRES};
 use crate::store::{StoreError, StoreResult};
 
 /// A transaction (or, for reads, a pooled connection) on PostgreSQL.
@@ -103,46 +103,28 @@ fn as_sql<'p>(params: &'p [Param<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
-async fn rows_of<C: GenericClient>(
-    client: &C,
-    sql: &str,
-    params: &[Param<'_>],
-) -> StoreResult<Vec<Row>> {
-    let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-    let rows = client
-        .query(&statement, &as_sql(params))
-        .await
-        .map_err(db_error)?;
-    rows.iter().map(to_row).collect()
+/// Runs a statement, prepared once per connection.
+async fn run<C: GenericClient>(client: &C, sql: Sql<'_>) -> StoreResult<Outcome> {
+    let statement = client.prepare_cached(sql.text).await.map_err(db_error)?;
+    let params = as_sql(sql.params);
+    if !sql.rows {
+        let n = client
+            .execute(&statement, &params)
+            .await
+            .map_err(db_error)?;
+        return Ok(Outcome::Changed(n));
+    }
+    let found = client.query(&statement, &params).await.map_err(db_error)?;
+    Ok(Outcome::Rows(
+        found.iter().map(to_row).collect::<StoreResult<_>>()?,
+    ))
 }
 
 impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
-    const DIALECT: Dialect = Dialect {
-        array_binds: true,
-        row_locks: true,
-    };
+    const DIALECT: Dialect = POSTGRES;
 
-    fn query(
-        &mut self,
-        sql: &'static str,
-        params: &[Param<'_>],
-    ) -> impl Future<Output = StoreResult<Vec<Row>>> + Send {
-        rows_of(self.client, sql, params)
-    }
-
-    fn execute(
-        &mut self,
-        sql: &'static str,
-        params: &[Param<'_>],
-    ) -> impl Future<Output = StoreResult<u64>> + Send {
-        let client = self.client;
-        async move {
-            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-            client
-                .execute(&statement, &as_sql(params))
-                .await
-                .map_err(db_error)
-        }
+    fn statement(&mut self, sql: Sql<'_>) -> impl Future<Output = StoreResult<Outcome>> + Send {
+        run(self.client, sql)
     }
 
     /// `FOR NO KEY UPDATE` leaves free the key-share locks that inserts referencing the row
@@ -153,6 +135,17 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
             Lock::Pool => "SELECT 1 FROM identity_pools WHERE id = $1 FOR NO KEY UPDATE",
         };
         let client = self.client;
-        async move { Ok(!rows_of(client, sql, &[Param::Text(key)]).await?.is_empty()) }
+        async move {
+            let params = [Param::Text(key)];
+            let sql = Sql {
+                text: sql,
+                params: &params,
+                rows: true,
+            };
+            match run(client, sql).await? {
+                Outcome::Rows(rows) => Ok(!rows.is_empty()),
+                Outcome::Changed(n) => Ok(n > 0),
+            }
+        }
     }
 }

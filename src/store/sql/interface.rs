@@ -166,7 +166,8 @@ impl Cols {
     }
 }
 
-/// What an engine's SQL can do, for the few statements written two ways.
+/// How an engine's SQL differs, for the few statements and schema words written two ways.
+/// Every engine's values are here, side by side ([`SQLITE`], [`POSTGRES`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Dialect {
     /// Array parameters (`= ANY($1)`, `UNNEST($1::TEXT[], …)`) bind many rows in one
@@ -174,7 +175,29 @@ pub struct Dialect {
     pub array_binds: bool,
     /// Row locks (`FOR UPDATE SKIP LOCKED`) exist; an engine with one writer has none.
     pub row_locks: bool,
+    /// Schema: a byte string column type.
+    pub bytes: &'static str,
+    /// Schema: an auto-numbered 64-bit primary key column.
+    pub serial: &'static str,
+    /// Schema: written after a table whose primary key is its only access path.
+    pub without_rowid: &'static str,
 }
+
+pub const SQLITE: Dialect = Dialect {
+    array_binds: false,
+    row_locks: false,
+    bytes: "BLOB",
+    serial: "INTEGER PRIMARY KEY AUTOINCREMENT",
+    without_rowid: " WITHOUT ROWID",
+};
+
+pub const POSTGRES: Dialect = Dialect {
+    array_binds: true,
+    row_locks: true,
+    bytes: "BYTEA",
+    serial: "BIGSERIAL PRIMARY KEY",
+    without_rowid: "",
+};
 
 /// A row a write transaction locks, to take turns with other nodes' writers of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,27 +208,73 @@ pub enum Lock {
     Pool,
 }
 
-/// A transaction (or, for reads, a connection) that runs statements.
+/// What a statement answered.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The rows of a query, or of a change with `RETURNING`.
+    Rows(Vec<Row>),
+    /// How many rows a change changed.
+    Changed(u64),
+}
+
+/// One statement to run: its text, its parameters, and whether its rows are the answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Sql<'a> {
+    pub text: &'static str,
+    pub params: &'a [Param<'a>],
+    /// A query, or a change with `RETURNING`; otherwise the count of rows changed answers.
+    pub rows: bool,
+}
+
+/// A transaction (or, for reads, a connection) that runs statements. An engine implements
+/// [`statement`](Tx::statement) and [`lock`](Tx::lock); operations call the rest.
 pub trait Tx: Send {
     const DIALECT: Dialect;
+
+    /// Runs a statement.
+    fn statement(&mut self, sql: Sql<'_>) -> impl Future<Output = StoreResult<Outcome>> + Send;
+
+    /// Locks the row `key` of `lock` until the transaction ends (an engine whose writes are
+    /// serialised anyway takes no lock); false when the row does not exist.
+    fn lock(&mut self, lock: Lock, key: &str) -> impl Future<Output = StoreResult<bool>> + Send;
 
     /// Runs a statement and returns its rows.
     fn query(
         &mut self,
         sql: &'static str,
         params: &[Param<'_>],
-    ) -> impl Future<Output = StoreResult<Vec<Row>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<Row>>> + Send {
+        async move {
+            let sql = Sql {
+                text: sql,
+                params,
+                rows: true,
+            };
+            match self.statement(sql).await? {
+                Outcome::Rows(rows) => Ok(rows),
+                Outcome::Changed(_) => Ok(Vec::new()),
+            }
+        }
+    }
 
     /// Runs a statement and returns how many rows it changed.
     fn execute(
         &mut self,
         sql: &'static str,
         params: &[Param<'_>],
-    ) -> impl Future<Output = StoreResult<u64>> + Send;
-
-    /// Locks the row `key` of `lock` until the transaction ends (an engine whose writes are
-    /// serialised anyway takes no lock); false when the row does not exist.
-    fn lock(&mut self, lock: Lock, key: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+    ) -> impl Future<Output = StoreResult<u64>> + Send {
+        async move {
+            let sql = Sql {
+                text: sql,
+                params,
+                rows: false,
+            };
+            match self.statement(sql).await? {
+                Outcome::Rows(rows) => Ok(rows.len() as u64),
+                Outcome::Changed(n) => Ok(n),
+            }
+        }
+    }
 }
 
 /// How an operation's statements run.

@@ -16,5 +16,7 @@ pub mod rows;
 pub mod schema;
 mod store;
 
-pub use interface::{Dialect, Engine, Lock, Mode, Op, Param, Row, Tx, Value};
+pub use interface::{
+    Dialect, Engine, Lock, Mode, Op, Outcome, Param, Row, Sql, Tx, Value, POSTGRES, SQLITE,
+};
 pub use store::SqlStore;

@@ -1,10 +1,12 @@
 //! The schema, described once for every engine, and its versioned migrations. The few words
-//! the engines spell differently are placeholders an engine fills in ([`Words`]); each engine
+//! the engines spell differently are placeholders filled in from the engine's [`Dialect`]; each engine
 //! keeps only where it records the version (SQLite `PRAGMA user_version`, PostgreSQL the
 //! `cogsync_schema` row).
 //!
 //! Each entry upgrades the schema by one version; never change what a shipped entry creates,
 //! append a new one.
+
+use super::interface::Dialect;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -125,21 +127,9 @@ CREATE TABLE subscriptions (
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// How an engine spells what the engines disagree on.
-#[derive(Debug, Clone, Copy)]
-pub struct Words {
-    /// A byte string column type.
-    pub bytes: &'static str,
-    /// An auto-numbered 64-bit primary key column.
-    pub serial: &'static str,
-    /// Written after a table whose primary key is its only access path ("" when the engine
-    /// has no such option).
-    pub without_rowid: &'static str,
-}
-
 /// The migrations a database at version `current` still needs, as (version it reaches,
 /// statements in the engine's words); refuses a database written by a newer binary.
-pub fn pending(current: i64, words: Words) -> Result<Vec<(i64, String)>, String> {
+pub fn pending(current: i64, words: &Dialect) -> Result<Vec<(i64, String)>, String> {
     if current > SCHEMA_VERSION {
         return Err(format!(
             "database schema version {current} is newer than this cogsync understands \
@@ -164,29 +154,24 @@ pub fn pending(current: i64, words: Words) -> Result<Vec<(i64, String)>, String>
 mod tests {
     use super::*;
 
-    const WORDS: Words = Words {
-        bytes: "BLOB",
-        serial: "INTEGER PRIMARY KEY",
-        without_rowid: "",
-    };
+    use crate::store::sql::{POSTGRES, SQLITE};
 
     #[test]
     fn every_placeholder_is_filled_and_versions_count_up() {
-        let all = pending(0, WORDS).unwrap();
-        assert_eq!(all.len() as i64, SCHEMA_VERSION);
-        for (n, (version, sql)) in all.iter().enumerate() {
-            assert_eq!(*version, n as i64 + 1);
-            assert!(
-                !sql.contains('{'),
-                "unfilled placeholder in migration {version}"
-            );
+        for dialect in [&SQLITE, &POSTGRES] {
+            let all = pending(0, dialect).unwrap();
+            assert_eq!(all.len() as i64, SCHEMA_VERSION);
+            for (n, (version, sql)) in all.iter().enumerate() {
+                assert_eq!(*version, n as i64 + 1);
+                assert!(!sql.contains('{'), "unfilled placeholder in {version}");
+            }
+            assert!(pending(SCHEMA_VERSION, dialect).unwrap().is_empty());
         }
-        assert!(pending(SCHEMA_VERSION, WORDS).unwrap().is_empty());
     }
 
     #[test]
     fn a_newer_database_is_refused() {
-        let err = pending(SCHEMA_VERSION + 1, WORDS).unwrap_err();
+        let err = pending(SCHEMA_VERSION + 1, &SQLITE).unwrap_err();
         assert!(err.contains("newer than this cogsync understands"), "{err}");
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::interface::{Engine, Mode, Op, Value};
-use super::ops::{data, logins, outbox, settings, Answer, Statement};
+use super::interface::{Engine, Mode, Op, Outcome, Row, Value};
+use super::ops::{data, logins, outbox, settings, Statement};
 use super::rows::{self, bulk_cols, dataset_cols, device_cols, identity_cols, pool_cols};
 use crate::store::{
     BulkJob, DatasetEvents, DatasetRow, DeleteDecider, DeviceRecord, IdentityRecord, LoginDecider,
@@ -29,20 +29,28 @@ impl<E: Engine> SqlStore<E> {
         self.engine.run(mode, op).await
     }
 
-    async fn read(&self, sql: &'static str, params: Vec<Value>) -> StoreResult<Answer> {
-        self.run(Mode::Read, Statement::query(sql, params)).await
+    /// One query, on a reader.
+    async fn read(&self, sql: &'static str, params: Vec<Value>) -> StoreResult<Vec<Row>> {
+        match self.run(Mode::Read, Statement::query(sql, params)).await? {
+            Outcome::Rows(rows) => Ok(rows),
+            Outcome::Changed(_) => Ok(Vec::new()),
+        }
     }
 
+    /// One change, in a write transaction; how many rows it changed.
     async fn write(&self, sql: &'static str, params: Vec<Value>) -> StoreResult<u64> {
-        Ok(self
+        match self
             .run(Mode::Write, Statement::execute(sql, params))
             .await?
-            .changed)
+        {
+            Outcome::Rows(rows) => Ok(rows.len() as u64),
+            Outcome::Changed(n) => Ok(n),
+        }
     }
 }
 
-fn usage(answer: Answer) -> StoreResult<Usage> {
-    let row = rows::opt(answer.rows, |r| {
+fn usage(found: Vec<Row>) -> StoreResult<Usage> {
+    let row = rows::opt(found, |r| {
         let mut c = r.cols();
         Ok(Usage {
             dataset_count: c.int()?,
@@ -87,7 +95,7 @@ impl<E: Engine> Store for SqlStore<E> {
             pool_cols!(),
             " FROM identity_pools WHERE id = $1"
         );
-        rows::opt(self.read(SQL, vec![id.into()]).await?.rows, rows::pool)
+        rows::opt(self.read(SQL, vec![id.into()]).await?, rows::pool)
     }
 
     async fn list_pools(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<PoolRecord>> {
@@ -96,10 +104,10 @@ impl<E: Engine> Store for SqlStore<E> {
             pool_cols!(),
             " FROM identity_pools WHERE id > $1 ORDER BY id LIMIT $2"
         );
-        let answer = self
+        let found = self
             .read(SQL, vec![after.unwrap_or("").into(), limit.into()])
             .await?;
-        rows::all(answer.rows, rows::pool)
+        rows::all(found, rows::pool)
     }
 
     async fn update_pool(&self, p: &PoolRecord) -> StoreResult<bool> {
@@ -146,7 +154,7 @@ impl<E: Engine> Store for SqlStore<E> {
             identity_cols!(),
             " FROM identities WHERE id = $1"
         );
-        rows::opt(self.read(SQL, vec![id.into()]).await?.rows, rows::identity)
+        rows::opt(self.read(SQL, vec![id.into()]).await?, rows::identity)
     }
 
     async fn list_identities(
@@ -161,7 +169,7 @@ impl<E: Engine> Store for SqlStore<E> {
             " FROM identities WHERE pool_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         );
         let params = vec![pool_id.into(), after.unwrap_or("").into(), limit.into()];
-        rows::all(self.read(SQL, params).await?.rows, rows::identity)
+        rows::all(self.read(SQL, params).await?, rows::identity)
     }
 
     async fn get_dataset(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>> {
@@ -170,12 +178,10 @@ impl<E: Engine> Store for SqlStore<E> {
             dataset_cols!(),
             " FROM datasets WHERE identity_id = $1 AND name = $2"
         );
-        rows::opt(
-            self.read(SQL, vec![identity_id.into(), name.into()])
-                .await?
-                .rows,
-            rows::dataset,
-        )
+        let found = self
+            .read(SQL, vec![identity_id.into(), name.into()])
+            .await?;
+        rows::opt(found, rows::dataset)
     }
 
     async fn list_datasets(
@@ -190,7 +196,7 @@ impl<E: Engine> Store for SqlStore<E> {
             " FROM datasets WHERE identity_id = $1 AND live AND name > $2 ORDER BY name LIMIT $3"
         );
         let params = vec![identity_id.into(), after.unwrap_or("").into(), limit.into()];
-        rows::all(self.read(SQL, params).await?.rows, rows::dataset)
+        rows::all(self.read(SQL, params).await?, rows::dataset)
     }
 
     async fn list_records(
@@ -250,16 +256,13 @@ impl<E: Engine> Store for SqlStore<E> {
         const SQL: &str =
             "SELECT identity_id FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3";
         let params = vec![pool_id.into(), provider.into(), subject.into()];
-        rows::opt(self.read(SQL, params).await?.rows, rows::text)
+        rows::opt(self.read(SQL, params).await?, rows::text)
     }
 
     async fn logins_of(&self, identity_id: &str) -> StoreResult<Vec<(String, String)>> {
         const SQL: &str =
             "SELECT provider, subject FROM logins WHERE identity_id = $1 ORDER BY provider, subject";
-        rows::all(
-            self.read(SQL, vec![identity_id.into()]).await?.rows,
-            rows::login,
-        )
+        rows::all(self.read(SQL, vec![identity_id.into()]).await?, rows::login)
     }
 
     async fn login_transaction(
@@ -365,8 +368,8 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn outbox_backlog(&self) -> StoreResult<i64> {
-        let answer = self.read("SELECT COUNT(*) FROM outbox", Vec::new()).await?;
-        Ok(rows::opt(answer.rows, rows::int)?.unwrap_or(0))
+        let found = self.read("SELECT COUNT(*) FROM outbox", Vec::new()).await?;
+        Ok(rows::opt(found, rows::int)?.unwrap_or(0))
     }
 
     async fn stream_target_gone(
@@ -409,10 +412,7 @@ impl<E: Engine> Store for SqlStore<E> {
             bulk_cols!(),
             " FROM bulk_publish WHERE pool_id = $1"
         );
-        let job = rows::opt(
-            self.read(SQL, vec![pool_id.into()]).await?.rows,
-            rows::bulk_job,
-        )?;
+        let job = rows::opt(self.read(SQL, vec![pool_id.into()]).await?, rows::bulk_job)?;
         Ok(job.unwrap_or_else(|| BulkJob {
             status: "NOT_STARTED".into(),
             ..BulkJob::default()
@@ -445,12 +445,12 @@ impl<E: Engine> Store for SqlStore<E> {
             " FROM devices WHERE identity_id = $1 AND platform = $2 AND token = $3"
         );
         let params = vec![identity_id.into(), platform.into(), token.into()];
-        rows::opt(self.read(SQL, params).await?.rows, rows::device)
+        rows::opt(self.read(SQL, params).await?, rows::device)
     }
 
     async fn get_device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
         const SQL: &str = concat!("SELECT ", device_cols!(), " FROM devices WHERE id = $1");
-        rows::opt(self.read(SQL, vec![id.into()]).await?.rows, rows::device)
+        rows::opt(self.read(SQL, vec![id.into()]).await?, rows::device)
     }
 
     async fn put_device(&self, d: &DeviceRecord) -> StoreResult<()> {

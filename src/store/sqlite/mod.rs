@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use rusqlite::Connection;
 
-use crate::store::sql::schema::{self, Words};
+use crate::store::sql::schema;
 use crate::store::sql::{Engine, Mode, Op, SqlStore};
 use crate::store::{StoreError, StoreResult};
 use tx::{finish_now, sqlite_error, SqliteTx};
@@ -29,12 +29,6 @@ const MAX_BATCH: usize = 256;
 /// Prepared statements kept per connection: more than the store has, so none is compiled
 /// twice.
 const STATEMENT_CACHE: usize = 128;
-
-const WORDS: Words = Words {
-    bytes: "BLOB",
-    serial: "INTEGER PRIMARY KEY AUTOINCREMENT",
-    without_rowid: " WITHOUT ROWID",
-};
 
 /// Delivers a write's outcome once its batch is committed.
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -80,7 +74,7 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
     let current: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(e)?;
-    for (version, sql) in schema::pending(current, WORDS)? {
+    for (version, sql) in schema::pending(current, &crate::store::sql::SQLITE)? {
         let tx = conn.transaction().map_err(e)?;
         tx.execute_batch(&sql).map_err(e)?;
         tx.pragma_update(None, "user_version", version).map_err(e)?;

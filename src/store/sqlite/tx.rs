@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, Statement};
 
-use crate::store::sql::{Dialect, Lock, Param, Row, Tx, Value};
+use crate::store::sql::{Dialect, Lock, Outcome, Param, Row, Sql, Tx, Value, SQLITE};
 use crate::store::{StoreError, StoreResult};
 
 /// A transaction (or a reader's connection) on SQLite.
@@ -89,48 +89,34 @@ fn cell(v: ValueRef<'_>) -> StoreResult<Value> {
     })
 }
 
-fn query_now(conn: &Connection, sql: &str, params: &[Param<'_>]) -> StoreResult<Vec<Row>> {
-    let mut st = conn.prepare_cached(sql).map_err(sqlite_error)?;
-    bind(&mut st, params)?;
+/// Runs a statement, prepared once per connection.
+fn run_now(conn: &Connection, sql: Sql<'_>) -> StoreResult<Outcome> {
+    let mut st = conn.prepare_cached(sql.text).map_err(sqlite_error)?;
+    bind(&mut st, sql.params)?;
+    if !sql.rows {
+        return Ok(Outcome::Changed(
+            st.raw_execute().map_err(sqlite_error)? as u64
+        ));
+    }
     let width = st.column_count();
-    let mut rows = st.raw_query();
+    let mut found = st.raw_query();
     let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(sqlite_error)? {
+    while let Some(r) = found.next().map_err(sqlite_error)? {
         let mut cells = Vec::with_capacity(width);
         for i in 0..width {
             cells.push(cell(r.get_ref(i).map_err(sqlite_error)?)?);
         }
         out.push(Row(cells));
     }
-    Ok(out)
-}
-
-fn execute_now(conn: &Connection, sql: &str, params: &[Param<'_>]) -> StoreResult<u64> {
-    let mut st = conn.prepare_cached(sql).map_err(sqlite_error)?;
-    bind(&mut st, params)?;
-    Ok(st.raw_execute().map_err(sqlite_error)? as u64)
+    Ok(Outcome::Rows(out))
 }
 
 impl Tx for SqliteTx<'_> {
-    const DIALECT: Dialect = Dialect {
-        array_binds: false,
-        row_locks: false,
-    };
+    const DIALECT: Dialect = SQLITE;
 
-    fn query(
-        &mut self,
-        sql: &'static str,
-        params: &[Param<'_>],
-    ) -> impl Future<Output = StoreResult<Vec<Row>>> + Send {
-        ready(query_now(self.conn, sql, params))
-    }
-
-    fn execute(
-        &mut self,
-        sql: &'static str,
-        params: &[Param<'_>],
-    ) -> impl Future<Output = StoreResult<u64>> + Send {
-        ready(execute_now(self.conn, sql, params))
+    /// SQLite never waits: the answer is ready at once.
+    fn statement(&mut self, sql: Sql<'_>) -> impl Future<Output = StoreResult<Outcome>> + Send {
+        ready(run_now(self.conn, sql))
     }
 
     /// One writer serialises every write: there is nothing to lock.

@@ -7,7 +7,7 @@ pub mod outbox;
 pub mod parts;
 pub mod settings;
 
-use super::interface::{Op, Param, Row, Tx, Value};
+use super::interface::{Op, Outcome, Param, Sql, Tx, Value};
 use crate::store::StoreResult;
 
 /// One statement with the parameters it owns; answers its rows (a `RETURNING` or a `SELECT`)
@@ -39,27 +39,16 @@ impl Statement {
     }
 }
 
-/// What a [`Statement`] answered.
-pub struct Answer {
-    pub rows: Vec<Row>,
-    pub changed: u64,
-}
-
 impl Op for Statement {
-    type Output = Answer;
+    type Output = Outcome;
 
-    async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<Answer> {
+    async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<Outcome> {
         let params: Vec<Param<'_>> = self.params.iter().map(Value::as_param).collect();
-        if self.returns_rows {
-            let rows = tx.query(self.sql, &params).await?;
-            let changed = rows.len() as u64;
-            Ok(Answer { rows, changed })
-        } else {
-            let changed = tx.execute(self.sql, &params).await?;
-            Ok(Answer {
-                rows: Vec::new(),
-                changed,
-            })
-        }
+        let sql = Sql {
+            text: self.sql,
+            params: &params,
+            rows: self.returns_rows,
+        };
+        tx.statement(sql).await
     }
 }
