@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::store::{OutboxEvent, SettingsDecider, Store, StoreResult};
 use crate::sync::ports::{PushError, PushService, StreamError, StreamSink};
-use crate::sync::{turn_off_deleted_stream, OutboxTarget};
+use crate::sync::{bulk_rules, turn_off_deleted_stream, OutboxTarget};
 use crate::timeutil::now_ms;
 
 /// How long a claim lasts before another node may take the event over.
@@ -155,7 +155,11 @@ impl Dispatcher {
     async fn handle(&self, e: OutboxEvent) -> Handled {
         let now = now_ms();
         let result = match self.deliver(&e).await {
-            Ok(()) => self.store.complete_outbox(e.id, now).await,
+            Ok(()) => {
+                self.store
+                    .complete_outbox(e.id, bulk_rules::progress(now))
+                    .await
+            }
             Err(Failure::StreamGone { stream, reason }) => {
                 match self.stream_gone(&e, &stream, &reason, now).await {
                     Ok(()) => return Handled::StreamGone,
@@ -183,7 +187,9 @@ impl Dispatcher {
                     "Delivery to {} failed {attempts} times: {error}",
                     e.event.target
                 );
-                self.store.fail_bulk_publish(pool, now, &message).await
+                self.store
+                    .fail_bulk_publish(pool, &message, bulk_rules::progress(now))
+                    .await
             }
             _ => {
                 self.store
@@ -211,7 +217,13 @@ impl Dispatcher {
         let pool = e.event.pool_id.as_str();
         let gone = self
             .store
-            .stream_target_gone(pool, &e.event.target, now, &message, decide)
+            .stream_target_gone(
+                pool,
+                &e.event.target,
+                &message,
+                decide,
+                bulk_rules::progress(now),
+            )
             .await?;
         if gone.settings_changed {
             tracing::warn!(pool, stream, dropped = gone.dropped, bulk_publish_failed = gone.job_failed, %reason,
@@ -378,7 +390,7 @@ mod tests {
             ..PoolSettings::default()
         };
         assert!(store
-            .put_pool_settings("us-east-1:p", &settings)
+            .update_pool_settings("us-east-1:p", Box::new(move |_| Some(settings.clone())))
             .await
             .unwrap());
         let event = |key: &str, target: &str| NewOutboxEvent {

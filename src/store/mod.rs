@@ -120,13 +120,17 @@ pub trait Store: Send + Sync {
 
     /// A pool's settings (the default, version 0, when never set).
     async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings>;
-    /// Stores `settings` if the stored version is `settings.version - 1` (compare-and-set);
-    /// false when another writer got there first.
-    async fn put_pool_settings(&self, pool_id: &str, settings: &PoolSettings) -> StoreResult<bool>;
-    /// Usage of one identity's datasets.
-    async fn identity_usage(&self, identity_id: &str) -> StoreResult<Usage>;
-    /// Usage of every dataset of a pool's identities.
-    async fn pool_usage(&self, pool_id: &str) -> StoreResult<Usage>;
+    /// Stores what `decide` makes of a pool's settings as stored now, in one transaction
+    /// serialised with the pool's other settings writes; false when it made nothing of them.
+    async fn update_pool_settings(
+        &self,
+        pool_id: &str,
+        decide: SettingsDecider,
+    ) -> StoreResult<bool>;
+    /// Totals of one identity's datasets.
+    async fn identity_totals(&self, identity_id: &str) -> StoreResult<DatasetTotals>;
+    /// Totals of every dataset of a pool's identities.
+    async fn pool_totals(&self, pool_id: &str) -> StoreResult<DatasetTotals>;
 
     /// Claims up to `limit` due outbox events for `node` until `now_ms + lease_ms`: only the
     /// oldest pending event of each stream key, and only if no other node holds it.
@@ -137,8 +141,9 @@ pub trait Store: Send + Sync {
         lease_ms: i64,
         limit: usize,
     ) -> StoreResult<Vec<OutboxEvent>>;
-    /// Removes a delivered event; completes its bulk-publish job when it was the job's last.
-    async fn complete_outbox(&self, id: i64, now_ms: i64) -> StoreResult<()>;
+    /// Removes a delivered event. When it was its bulk-publish job's last, stores what
+    /// `decide` makes of the job on [`BulkEvent::Drained`].
+    async fn complete_outbox(&self, id: i64, decide: BulkDecider) -> StoreResult<()>;
     /// Records a failed delivery and releases the claim until `next_attempt_ms`.
     async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<()>;
     /// Events not yet delivered.
@@ -146,32 +151,38 @@ pub trait Store: Send + Sync {
     /// A pool's delivery target is gone for good (its Kinesis stream was deleted). In one
     /// transaction: stores what `decide` makes of the pool's settings as stored now, drops the
     /// pool's undelivered events for `target` (other targets' events stay), and if any of them
-    /// belonged to the pool's bulk publish, fails it with `message` and drops its other events.
+    /// belonged to the pool's bulk publish, drops its other events and stores what `bulk`
+    /// makes of the job on [`BulkEvent::DeliveryFailed`] with `message`.
     async fn stream_target_gone(
         &self,
         pool_id: &str,
         target: &str,
-        now_ms: i64,
         message: &str,
-        decide: SettingsDecider,
+        settings: SettingsDecider,
+        bulk: BulkDecider,
     ) -> StoreResult<TargetGone>;
 
-    /// Starts a pool's bulk publish in one transaction: refuses while one is in progress
-    /// (`BulkInProgress`) or within `min_interval_ms` of the last success (`BulkTooSoon`), then
-    /// writes the events `events` makes of every live dataset of the pool. A pool with no
-    /// datasets succeeds at once.
+    /// Requests a pool's bulk publish in one transaction, serialised per pool: stores what
+    /// `decide` makes of the job on [`BulkEvent::Requested`] (a refusal writes nothing), then
+    /// writes, due at `now_ms`, the events `events` makes of every live dataset of the pool;
+    /// when there are none, stores what `decide` makes of the job on [`BulkEvent::Drained`].
     async fn start_bulk_publish(
         &self,
         pool_id: &str,
         now_ms: i64,
-        min_interval_ms: i64,
+        decide: BulkDecider,
         events: DatasetEvents,
     ) -> StoreResult<()>;
-    /// A pool's bulk-publish state (status NOT_STARTED when never requested).
-    async fn bulk_publish(&self, pool_id: &str) -> StoreResult<BulkJob>;
-    /// Fails a pool's bulk publish and drops its undelivered events.
-    async fn fail_bulk_publish(&self, pool_id: &str, now_ms: i64, message: &str)
-        -> StoreResult<()>;
+    /// A pool's stored bulk-publish job; None when never requested.
+    async fn bulk_publish(&self, pool_id: &str) -> StoreResult<Option<BulkJob>>;
+    /// Drops a pool's undelivered bulk-publish events and stores what `decide` makes of the
+    /// job on [`BulkEvent::DeliveryFailed`] with `message`.
+    async fn fail_bulk_publish(
+        &self,
+        pool_id: &str,
+        message: &str,
+        decide: BulkDecider,
+    ) -> StoreResult<()>;
 
     /// The device registered for (identity, platform, token), if any.
     async fn find_device(

@@ -129,16 +129,33 @@ pub type DeleteDecider = Box<dyn Fn(&DatasetRow) -> DeletePlan + Send + Sync>;
 pub type DatasetEvents =
     Box<dyn Fn(&DatasetRow, &[RecordRow]) -> Vec<NewOutboxEvent> + Send + Sync>;
 
-/// The state of a pool's bulk publish.
+/// The stored state of a pool's bulk publish.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BulkJob {
-    /// NOT_STARTED, IN_PROGRESS, SUCCEEDED or FAILED.
+    /// The job's status, in the words the rules chose (`sync::bulk_rules`).
     pub status: String,
     pub start_ms: Option<i64>,
     pub complete_ms: Option<i64>,
     pub failure_message: Option<String>,
     pub last_success_ms: Option<i64>,
 }
+
+/// What happened to a pool's bulk publish, as the store saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkEvent<'a> {
+    /// BulkPublish was called.
+    Requested,
+    /// No event of the job is left undelivered (or it had none).
+    Drained,
+    /// An event of the job cannot be delivered, for this reason; its others were dropped.
+    DeliveryFailed(&'a str),
+}
+
+/// The bulk-publish rules, run by the store inside its transaction on the stored job (None
+/// when never requested): the job to store, None to leave it, or a refusal.
+pub type BulkDecider = Box<
+    dyn Fn(Option<&BulkJob>, BulkEvent<'_>) -> Result<Option<BulkJob>, Rejection> + Send + Sync,
+>;
 
 /// A reason the rules refused an update; carried through the store unchanged.
 #[derive(Debug, Clone, PartialEq)]
@@ -275,8 +292,8 @@ impl Default for PoolSettings {
     }
 }
 
-/// Decides, inside a store transaction, what a pool's settings become given the stored ones;
-/// None leaves them as they are. The store numbers the new version.
+/// Decides, inside a store transaction, what a pool's settings become given the stored ones
+/// (version and all); None leaves them as they are.
 pub type SettingsDecider = Box<dyn Fn(&PoolSettings) -> Option<PoolSettings> + Send + Sync>;
 
 /// What [`Store::stream_target_gone`](super::Store::stream_target_gone) did.
@@ -286,11 +303,11 @@ pub struct TargetGone {
     pub settings_changed: bool,
     /// Undelivered events dropped.
     pub dropped: u64,
-    /// The pool's bulk publish was in progress and is now FAILED.
+    /// The pool's bulk publish lost events and the rules changed it (failed it).
     pub job_failed: bool,
 }
 
-/// Usage figures, computed from the datasets in one consistent read.
+/// Usage figures, as the rules (`sync::rules::usage`) make them of [`DatasetTotals`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {
     /// Live datasets.
@@ -301,6 +318,22 @@ pub struct Usage {
     pub sync_sessions: i64,
     /// The latest LastModifiedDate of a live dataset.
     pub last_modified_ms: Option<i64>,
+}
+
+/// Sums over some datasets' rows, from one consistent read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    pub datasets: i64,
+    pub data_storage: i64,
+    pub sync_count: i64,
+    pub last_modified_ms: Option<i64>,
+}
+
+/// The datasets of an identity or a pool, summed apart: live ones and deleted ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DatasetTotals {
+    pub live: Totals,
+    pub deleted: Totals,
 }
 
 /// Position after which a record listing continues: (record SyncCount, key).

@@ -2,7 +2,7 @@
 //! as one job whose events are written to the outbox in one transaction and delivered like any
 //! other; the job succeeds when its last event is delivered.
 
-use super::{streams, SyncError, SyncResult, SyncService};
+use super::{bulk_rules, streams, SyncError, SyncResult, SyncService};
 use crate::store::{BulkJob, DatasetRow, RecordRow};
 
 impl SyncService {
@@ -26,7 +26,7 @@ impl SyncService {
             .start_bulk_publish(
                 pool_id,
                 self.clock.now_ms(),
-                self.bulk_publish_interval_ms,
+                bulk_rules::decider(self.clock.now_ms(), self.bulk_publish_interval_ms),
                 events,
             )
             .await
@@ -43,6 +43,8 @@ impl SyncService {
     /// GetBulkPublishDetails.
     pub async fn bulk_publish_details(&self, pool_id: &str) -> SyncResult<BulkJob> {
         self.require_pool(pool_id).await?;
-        Ok(self.store.bulk_publish(pool_id).await?)
+        Ok(bulk_rules::reported(
+            self.store.bulk_publish(pool_id).await?,
+        ))
     }
 }

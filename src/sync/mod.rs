@@ -2,6 +2,7 @@
 //! real sync clients depend on. Pure Rust over the [`Store`] trait; no HTTP here.
 
 pub mod bulk_publish;
+pub mod bulk_rules;
 mod outbox_target;
 pub mod pool_admin;
 pub mod ports;

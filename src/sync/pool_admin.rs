@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Caller, SyncError, SyncResult, SyncService};
-use crate::store::{PoolSettings, Usage};
+use super::{rules, Caller, SyncError, SyncResult, SyncService};
+use crate::store::{PoolSettings, SettingsDecider, Usage};
 use crate::validate;
 
 /// The only event type Cognito Sync knows.
@@ -137,8 +137,12 @@ impl SyncService {
         current: &PoolSettings,
         mut next: PoolSettings,
     ) -> SyncResult<()> {
-        next.version = current.version + 1;
-        if self.store.put_pool_settings(pool_id, &next).await? {
+        // Compare-and-set: written only over the version that was read.
+        let read = current.version;
+        next.version = read + 1;
+        let decide: SettingsDecider =
+            Box::new(move |stored| (stored.version == read).then(|| next.clone()));
+        if self.store.update_pool_settings(pool_id, decide).await? {
             Ok(())
         } else {
             Err(SyncError::ConcurrentModification(
@@ -232,13 +236,15 @@ impl SyncService {
     ) -> SyncResult<Usage> {
         self.resolve(pool_id, identity_id, super::Missing::NotFound)
             .await?;
-        Ok(self.store.identity_usage(identity_id).await?)
+        Ok(rules::usage(
+            &self.store.identity_totals(identity_id).await?,
+        ))
     }
 
     /// DescribeIdentityPoolUsage.
     pub async fn pool_usage(&self, pool_id: &str) -> SyncResult<Usage> {
         self.require_pool(pool_id).await?;
-        Ok(self.store.pool_usage(pool_id).await?)
+        Ok(rules::usage(&self.store.pool_totals(pool_id).await?))
     }
 
     /// ListIdentityPoolUsage: pools in id order with their usage, the page size used, and the
@@ -269,7 +275,7 @@ impl SyncService {
         };
         let mut out = Vec::with_capacity(pools.len());
         for p in pools {
-            let usage = self.store.pool_usage(&p.id).await?;
+            let usage = rules::usage(&self.store.pool_totals(&p.id).await?);
             out.push(PoolUsage {
                 pool_id: p.id,
                 usage,

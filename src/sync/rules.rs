@@ -2,7 +2,9 @@
 //! the dataset counter, tombstones, storage figures and quotas. No I/O, so every rule is
 //! unit-tested here.
 
-use crate::store::{DatasetRow, RecordRow, Rejection, UpdatePlan, UpdateSnapshot};
+use crate::store::{
+    DatasetRow, DatasetTotals, RecordRow, Rejection, UpdatePlan, UpdateSnapshot, Usage,
+};
 
 /// Quotas enforced before commit (Cognito Sync's documented defaults).
 #[derive(Debug, Clone, Copy)]
@@ -164,6 +166,18 @@ pub fn plan_update(
         records,
         outbox: Vec::new(),
     })
+}
+
+/// Usage as DescribeIdentityUsage and DescribeIdentityPoolUsage report it: live datasets,
+/// their storage and latest change; sync sessions count every successful UpdateRecords, so
+/// deleted datasets' SyncCounts are included.
+pub fn usage(t: &DatasetTotals) -> Usage {
+    Usage {
+        dataset_count: t.live.datasets,
+        data_storage: t.live.data_storage,
+        sync_sessions: t.live.sync_count + t.deleted.sync_count,
+        last_modified_ms: t.live.last_modified_ms,
+    }
 }
 
 #[cfg(test)]
@@ -381,5 +395,34 @@ mod tests {
         );
         assert_eq!((after.data_storage, after.num_records), (0, 0));
         assert_eq!(after.merged_into.as_deref(), Some("base"));
+    }
+
+    #[test]
+    fn usage_counts_live_datasets_and_every_sync_session() {
+        use crate::store::Totals;
+        let t = DatasetTotals {
+            live: Totals {
+                datasets: 2,
+                data_storage: 17,
+                sync_count: 3,
+                last_modified_ms: Some(200),
+            },
+            deleted: Totals {
+                datasets: 1,
+                data_storage: 0,
+                sync_count: 4,
+                last_modified_ms: Some(900),
+            },
+        };
+        assert_eq!(
+            usage(&t),
+            Usage {
+                dataset_count: 2,
+                data_storage: 17,
+                sync_sessions: 7,
+                last_modified_ms: Some(200)
+            }
+        );
+        assert_eq!(usage(&DatasetTotals::default()), Usage::default());
     }
 }

@@ -26,7 +26,7 @@ pub fn stream_of(settings: &PoolSettings) -> Option<String> {
 
 /// The pool's settings once Kinesis said `stream` does not exist: streaming turned off, as AWS
 /// documents ("If you delete the Kinesis stream … you turn off the Amazon Cognito streams"),
-/// the rest kept. None when the pool no longer publishes to that stream (an operator
+/// the rest kept, as the next version. None when the pool no longer publishes to that stream (an operator
 /// configured another one meanwhile, or turned streaming off): that configuration stays.
 pub fn turn_off_deleted_stream(settings: &PoolSettings, stream: &str) -> Option<PoolSettings> {
     if stream_of(settings).as_deref() != Some(stream) {
@@ -36,6 +36,7 @@ pub fn turn_off_deleted_stream(settings: &PoolSettings, stream: &str) -> Option<
         serde_json::from_str(settings.cognito_streams.as_deref()?).ok()?;
     streams.streaming_status = Some("DISABLED".into());
     Some(PoolSettings {
+        version: settings.version + 1,
         cognito_streams: Some(serde_json::to_string(&streams).ok()?),
         ..settings.clone()
     })
@@ -262,8 +263,8 @@ mod tests {
         );
         assert_eq!(
             (off.version, &off.push_sync, &off.events),
-            (4, &enabled.push_sync, &enabled.events),
-            "the rest is kept; the store numbers the version"
+            (5, &enabled.push_sync, &enabled.events),
+            "the rest is kept, as the next version"
         );
         assert_eq!(
             turn_off_deleted_stream(&enabled, "other"),

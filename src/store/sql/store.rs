@@ -9,10 +9,10 @@ use super::interface::{Engine, Mode, Op, Outcome, Row, Value};
 use super::ops::{data, logins, outbox, settings, Statement};
 use super::rows::{self, bulk_cols, dataset_cols, device_cols, identity_cols, pool_cols};
 use crate::store::{
-    BulkJob, DatasetEvents, DatasetRow, DeleteDecider, DeviceRecord, IdentityRecord, LoginDecider,
-    LoginPlan, LoginQuery, MergeCopier, OutboxEvent, PoolRecord, PoolSettings, RecordCursor,
-    RecordsPage, SettingsDecider, Store, StoreError, StoreResult, TargetGone, UpdateDecider,
-    UpdatePlan, Usage,
+    BulkDecider, BulkJob, DatasetEvents, DatasetRow, DatasetTotals, DeleteDecider, DeviceRecord,
+    IdentityRecord, LoginDecider, LoginPlan, LoginQuery, MergeCopier, OutboxEvent, PoolRecord,
+    PoolSettings, RecordCursor, RecordsPage, SettingsDecider, Store, StoreError, StoreResult,
+    TargetGone, Totals, UpdateDecider, UpdatePlan,
 };
 
 /// The store, over one engine.
@@ -49,17 +49,25 @@ impl<E: Engine> SqlStore<E> {
     }
 }
 
-fn usage(found: Vec<Row>) -> StoreResult<Usage> {
-    let row = rows::opt(found, |r| {
-        let mut c = r.cols();
-        Ok(Usage {
-            dataset_count: c.int()?,
+/// Rows of (live, datasets, Σ data storage, Σ sync count, latest modification).
+fn totals(found: Vec<Row>) -> StoreResult<DatasetTotals> {
+    let mut all = DatasetTotals::default();
+    for row in found {
+        let mut c = row.cols();
+        let live = c.bool()?;
+        let sums = Totals {
+            datasets: c.int()?,
             data_storage: c.int()?,
-            sync_sessions: c.int()?,
+            sync_count: c.int()?,
             last_modified_ms: c.opt_int()?,
-        })
-    })?;
-    Ok(row.unwrap_or_default())
+        };
+        *(if live {
+            &mut all.live
+        } else {
+            &mut all.deleted
+        }) = sums;
+    }
+    Ok(all)
 }
 
 #[async_trait]
@@ -312,30 +320,32 @@ impl<E: Engine> Store for SqlStore<E> {
         self.run(Mode::Read, op).await
     }
 
-    async fn put_pool_settings(&self, pool_id: &str, s: &PoolSettings) -> StoreResult<bool> {
-        let op = settings::PutSettings {
+    async fn update_pool_settings(
+        &self,
+        pool_id: &str,
+        decide: SettingsDecider,
+    ) -> StoreResult<bool> {
+        let op = settings::UpdateSettings {
             pool_id: pool_id.to_owned(),
-            settings: s.clone(),
+            decide,
         };
         self.run(Mode::Write, op).await
     }
 
-    async fn identity_usage(&self, identity_id: &str) -> StoreResult<Usage> {
-        const SQL: &str = "SELECT COUNT(CASE WHEN live THEN 1 END),
-                 CAST(COALESCE(SUM(data_storage), 0) AS BIGINT),
-                 CAST(COALESCE(SUM(sync_count), 0) AS BIGINT),
-                 MAX(CASE WHEN live THEN last_modified_ms END)
-             FROM datasets WHERE identity_id = $1";
-        usage(self.read(SQL, vec![identity_id.into()]).await?)
+    async fn identity_totals(&self, identity_id: &str) -> StoreResult<DatasetTotals> {
+        const SQL: &str = "SELECT live, COUNT(*), CAST(COALESCE(SUM(data_storage), 0) AS BIGINT),
+                 CAST(COALESCE(SUM(sync_count), 0) AS BIGINT), MAX(last_modified_ms)
+             FROM datasets WHERE identity_id = $1 GROUP BY live";
+        totals(self.read(SQL, vec![identity_id.into()]).await?)
     }
 
-    async fn pool_usage(&self, pool_id: &str) -> StoreResult<Usage> {
-        const SQL: &str = "SELECT COUNT(CASE WHEN d.live THEN 1 END),
-                 CAST(COALESCE(SUM(d.data_storage), 0) AS BIGINT),
-                 CAST(COALESCE(SUM(d.sync_count), 0) AS BIGINT),
-                 MAX(CASE WHEN d.live THEN d.last_modified_ms END)
-             FROM datasets d JOIN identities i ON i.id = d.identity_id WHERE i.pool_id = $1";
-        usage(self.read(SQL, vec![pool_id.into()]).await?)
+    async fn pool_totals(&self, pool_id: &str) -> StoreResult<DatasetTotals> {
+        const SQL: &str =
+            "SELECT d.live, COUNT(*), CAST(COALESCE(SUM(d.data_storage), 0) AS BIGINT),
+                 CAST(COALESCE(SUM(d.sync_count), 0) AS BIGINT), MAX(d.last_modified_ms)
+             FROM datasets d JOIN identities i ON i.id = d.identity_id WHERE i.pool_id = $1
+             GROUP BY d.live";
+        totals(self.read(SQL, vec![pool_id.into()]).await?)
     }
 
     async fn claim_outbox(
@@ -354,8 +364,8 @@ impl<E: Engine> Store for SqlStore<E> {
         self.run(Mode::Write, op).await
     }
 
-    async fn complete_outbox(&self, id: i64, now_ms: i64) -> StoreResult<()> {
-        self.run(Mode::Write, outbox::Complete { id, now_ms }).await
+    async fn complete_outbox(&self, id: i64, decide: BulkDecider) -> StoreResult<()> {
+        self.run(Mode::Write, outbox::Complete { id, decide }).await
     }
 
     async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<()> {
@@ -376,16 +386,16 @@ impl<E: Engine> Store for SqlStore<E> {
         &self,
         pool_id: &str,
         target: &str,
-        now_ms: i64,
         message: &str,
-        decide: SettingsDecider,
+        settings: SettingsDecider,
+        bulk: BulkDecider,
     ) -> StoreResult<TargetGone> {
         let op = outbox::TargetGoneOp {
             pool_id: pool_id.to_owned(),
             target: target.to_owned(),
-            now_ms,
             message: message.to_owned(),
-            decide,
+            settings,
+            bulk,
         };
         self.run(Mode::Write, op).await
     }
@@ -394,41 +404,37 @@ impl<E: Engine> Store for SqlStore<E> {
         &self,
         pool_id: &str,
         now_ms: i64,
-        min_interval_ms: i64,
+        decide: BulkDecider,
         events: DatasetEvents,
     ) -> StoreResult<()> {
         let op = outbox::StartBulk {
             pool_id: pool_id.to_owned(),
             now_ms,
-            min_interval_ms,
+            decide,
             events,
         };
         self.run(Mode::Write, op).await
     }
 
-    async fn bulk_publish(&self, pool_id: &str) -> StoreResult<BulkJob> {
+    async fn bulk_publish(&self, pool_id: &str) -> StoreResult<Option<BulkJob>> {
         const SQL: &str = concat!(
             "SELECT ",
             bulk_cols!(),
             " FROM bulk_publish WHERE pool_id = $1"
         );
-        let job = rows::opt(self.read(SQL, vec![pool_id.into()]).await?, rows::bulk_job)?;
-        Ok(job.unwrap_or_else(|| BulkJob {
-            status: "NOT_STARTED".into(),
-            ..BulkJob::default()
-        }))
+        rows::opt(self.read(SQL, vec![pool_id.into()]).await?, rows::bulk_job)
     }
 
     async fn fail_bulk_publish(
         &self,
         pool_id: &str,
-        now_ms: i64,
         message: &str,
+        decide: BulkDecider,
     ) -> StoreResult<()> {
         let op = outbox::FailBulk {
             pool_id: pool_id.to_owned(),
-            now_ms,
             message: message.to_owned(),
+            decide,
         };
         self.run(Mode::Write, op).await
     }

@@ -5,8 +5,8 @@ use super::parts;
 use crate::store::sql::interface::{args, Lock, Op, Tx};
 use crate::store::sql::rows::{self, dataset_cols, record_cols};
 use crate::store::{
-    DatasetEvents, NewOutboxEvent, OutboxEvent, PoolSettings, Rejection, SettingsDecider,
-    StoreError, StoreResult, TargetGone,
+    BulkDecider, BulkEvent, DatasetEvents, NewOutboxEvent, OutboxEvent, SettingsDecider,
+    StoreResult, TargetGone,
 };
 
 /// Claims due events for a node: the oldest pending event of each stream key, unclaimed.
@@ -62,10 +62,10 @@ impl Op for Claim {
     }
 }
 
-/// Removes a delivered event; completes its bulk-publish job when it was the job's last.
+/// Removes a delivered event; the job's rules decide on its job when it was the last.
 pub struct Complete {
     pub id: i64,
-    pub now_ms: i64,
+    pub decide: BulkDecider,
 }
 
 impl Op for Complete {
@@ -78,27 +78,31 @@ impl Op for Complete {
                 &args![self.id],
             )
             .await?;
-        if let Some(Some(job)) = rows::opt(gone, |r| r.cols().opt_text())? {
-            tx.execute(
-                "UPDATE bulk_publish SET status = 'SUCCEEDED', complete_ms = $2, last_success_ms = $2
-                 WHERE pool_id = $1 AND status = 'IN_PROGRESS'
-                   AND NOT EXISTS (SELECT 1 FROM outbox WHERE job = $1)",
-                &args![job.as_str(), self.now_ms],
+        let Some(Some(job)) = rows::opt(gone, |r| r.cols().opt_text())? else {
+            return Ok(());
+        };
+        let left = tx
+            .query(
+                "SELECT 1 FROM outbox WHERE job = $1 LIMIT 1",
+                &args![job.as_str()],
             )
             .await?;
+        if left.is_empty() {
+            parts::decide_bulk_job(tx, &job, BulkEvent::Drained, &self.decide).await?;
         }
         Ok(())
     }
 }
 
 /// A pool's delivery target is gone for good: its settings as the decider says, its events
-/// for the target dropped, and its bulk publish failed if any of them were the job's.
+/// for the target dropped, and, if any of them were its bulk publish's, the job's other
+/// events dropped and the job as its rules say.
 pub struct TargetGoneOp {
     pub pool_id: String,
     pub target: String,
-    pub now_ms: i64,
     pub message: String,
-    pub decide: SettingsDecider,
+    pub settings: SettingsDecider,
+    pub bulk: BulkDecider,
 }
 
 impl Op for TargetGoneOp {
@@ -111,16 +115,8 @@ impl Op for TargetGoneOp {
         // nodes finding the same target gone.
         tx.lock(Lock::Pool, pool).await?;
         let current = parts::settings(tx, pool).await?;
-        if let Some(next) = (self.decide)(&current) {
-            let next = PoolSettings {
-                version: current.version + 1,
-                ..next
-            };
-            if !parts::put_settings(tx, pool, &next).await? {
-                return Err(StoreError::Busy(
-                    "pool settings changed concurrently".into(),
-                ));
-            }
+        if let Some(next) = (self.settings)(&current) {
+            parts::put_settings(tx, pool, &next).await?;
             gone.settings_changed = true;
         }
         let dropped = tx
@@ -132,28 +128,20 @@ impl Op for TargetGoneOp {
         gone.dropped = dropped.len() as u64;
         let jobs = rows::all(dropped, |r| r.cols().opt_text())?;
         if jobs.iter().any(Option::is_some) {
-            gone.job_failed = tx
-                .execute(
-                    "UPDATE bulk_publish SET status = 'FAILED', complete_ms = $2, failure_message = $3
-                     WHERE pool_id = $1 AND status = 'IN_PROGRESS'",
-                    &args![pool, self.now_ms, self.message.as_str()],
-                )
-                .await?
-                > 0;
-            gone.dropped += tx
-                .execute("DELETE FROM outbox WHERE job = $1", &args![pool])
-                .await?;
+            gone.dropped += parts::drop_job_events(tx, pool).await?;
+            let failed = BulkEvent::DeliveryFailed(&self.message);
+            gone.job_failed = parts::decide_bulk_job(tx, pool, failed, &self.bulk).await?;
         }
         Ok(gone)
     }
 }
 
-/// Starts a pool's bulk publish: refused while one runs or too soon after a success; writes
-/// the events of every live dataset of the pool.
+/// Requests a pool's bulk publish: the job as its rules say (or their refusal), then the
+/// events of every live dataset of the pool.
 pub struct StartBulk {
     pub pool_id: String,
     pub now_ms: i64,
-    pub min_interval_ms: i64,
+    pub decide: BulkDecider,
     pub events: DatasetEvents,
 }
 
@@ -172,34 +160,12 @@ impl Op for StartBulk {
             record_cols!(),
             " FROM records WHERE identity_id = $1 AND dataset_name = $2 AND value IS NOT NULL ORDER BY key"
         );
-        let (pool, now) = (self.pool_id.as_str(), self.now_ms);
-        // Starts of one pool take turns, across nodes.
+        let pool = self.pool_id.as_str();
+        // Requests of one pool take turns, across nodes.
         tx.lock(Lock::Pool, pool).await?;
-        let state = tx
-            .query(
-                "SELECT status, last_success_ms FROM bulk_publish WHERE pool_id = $1",
-                &args![pool],
-            )
-            .await?;
-        let state = rows::opt(state, |r| {
-            let mut c = r.cols();
-            Ok((c.text()?, c.opt_int()?))
-        })?;
-        if let Some((status, last)) = state {
-            if status == "IN_PROGRESS" {
-                return Err(StoreError::Rejected(Rejection::BulkInProgress));
-            }
-            if last.is_some_and(|t| now - t < self.min_interval_ms) {
-                return Err(StoreError::Rejected(Rejection::BulkTooSoon));
-            }
+        if !parts::decide_bulk_job(tx, pool, BulkEvent::Requested, &self.decide).await? {
+            return Ok(());
         }
-        tx.execute(
-            "INSERT INTO bulk_publish (pool_id, status, start_ms) VALUES ($1, 'IN_PROGRESS', $2)
-             ON CONFLICT (pool_id) DO UPDATE SET status = 'IN_PROGRESS', start_ms = excluded.start_ms,
-                 complete_ms = NULL, failure_message = NULL",
-            &args![pool, now],
-        )
-        .await?;
         let datasets = rows::all(tx.query(DATASETS, &args![pool]).await?, rows::dataset)?;
         let mut written = 0;
         for d in &datasets {
@@ -207,25 +173,21 @@ impl Op for StartBulk {
             let records = rows::all(found, rows::record)?;
             let batch = (self.events)(d, &records);
             written += batch.len();
-            parts::put_outbox(tx, &batch, now).await?;
+            parts::put_outbox(tx, &batch, self.now_ms).await?;
         }
         if written == 0 {
-            tx.execute(
-                "UPDATE bulk_publish SET status = 'SUCCEEDED', complete_ms = $2, last_success_ms = $2
-                 WHERE pool_id = $1",
-                &args![pool, now],
-            )
-            .await?;
+            parts::decide_bulk_job(tx, pool, BulkEvent::Drained, &self.decide).await?;
         }
         Ok(())
     }
 }
 
-/// Fails a pool's bulk publish and drops its undelivered events.
+/// A bulk-publish event cannot be delivered: the job's other events dropped, the job as its
+/// rules say.
 pub struct FailBulk {
     pub pool_id: String,
-    pub now_ms: i64,
     pub message: String,
+    pub decide: BulkDecider,
 }
 
 impl Op for FailBulk {
@@ -233,14 +195,9 @@ impl Op for FailBulk {
 
     async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<()> {
         let pool = self.pool_id.as_str();
-        tx.execute(
-            "UPDATE bulk_publish SET status = 'FAILED', complete_ms = $2, failure_message = $3
-             WHERE pool_id = $1 AND status = 'IN_PROGRESS'",
-            &args![pool, self.now_ms, self.message.as_str()],
-        )
-        .await?;
-        tx.execute("DELETE FROM outbox WHERE job = $1", &args![pool])
-            .await?;
+        parts::drop_job_events(tx, pool).await?;
+        let failed = BulkEvent::DeliveryFailed(&self.message);
+        parts::decide_bulk_job(tx, pool, failed, &self.decide).await?;
         Ok(())
     }
 }

@@ -4,9 +4,12 @@
 use std::collections::HashMap;
 
 use crate::store::sql::interface::{args, Param, Tx};
-use crate::store::sql::rows::{self, dataset_cols, device_cols, record_cols, settings_cols};
+use crate::store::sql::rows::{
+    self, bulk_cols, dataset_cols, device_cols, record_cols, settings_cols,
+};
 use crate::store::{
-    DatasetRow, DeviceRecord, NewOutboxEvent, PoolSettings, RecordRow, StoreError, StoreResult,
+    BulkDecider, BulkEvent, BulkJob, DatasetRow, DeviceRecord, NewOutboxEvent, PoolSettings,
+    RecordRow, StoreError, StoreResult,
 };
 
 pub async fn dataset<X: Tx>(
@@ -247,32 +250,72 @@ pub async fn settings<X: Tx>(tx: &mut X, pool_id: &str) -> StoreResult<PoolSetti
     Ok(rows::opt(tx.query(SQL, &args![pool_id]).await?, rows::settings)?.unwrap_or_default())
 }
 
-/// Writes `s` if the stored version is `s.version - 1`; false otherwise.
-pub async fn put_settings<X: Tx>(tx: &mut X, pool_id: &str, s: &PoolSettings) -> StoreResult<bool> {
-    const INSERT: &str =
-        "INSERT INTO pool_settings (pool_id, version, push_sync, cognito_streams, events)
-         VALUES ($1, 1, $2, $3, $4) ON CONFLICT (pool_id) DO NOTHING";
-    const UPDATE: &str =
-        "UPDATE pool_settings SET version = $2, push_sync = $3, cognito_streams = $4, events = $5
-         WHERE pool_id = $1 AND version = $6";
-    let n = if s.version == 1 {
-        tx.execute(
-            INSERT,
-            &args![pool_id, &s.push_sync, &s.cognito_streams, &s.events],
-        )
-        .await?
-    } else {
-        let params = args![
-            pool_id,
-            s.version,
-            &s.push_sync,
-            &s.cognito_streams,
-            &s.events,
-            s.version - 1
-        ];
-        tx.execute(UPDATE, &params).await?
+/// Writes a pool's settings (inserted, or replacing the stored ones).
+pub async fn put_settings<X: Tx>(tx: &mut X, pool_id: &str, s: &PoolSettings) -> StoreResult<()> {
+    const SQL: &str = concat!(
+        "INSERT INTO pool_settings (pool_id, ",
+        settings_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (pool_id) DO UPDATE SET version = excluded.version,
+             push_sync = excluded.push_sync, cognito_streams = excluded.cognito_streams,
+             events = excluded.events"
+    );
+    let params = args![
+        pool_id,
+        s.version,
+        &s.push_sync,
+        &s.cognito_streams,
+        &s.events
+    ];
+    tx.execute(SQL, &params).await?;
+    Ok(())
+}
+
+/// A pool's bulk-publish job, if ever requested.
+pub async fn bulk_job<X: Tx>(tx: &mut X, pool_id: &str) -> StoreResult<Option<BulkJob>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        bulk_cols!(),
+        " FROM bulk_publish WHERE pool_id = $1"
+    );
+    rows::opt(tx.query(SQL, &args![pool_id]).await?, rows::bulk_job)
+}
+
+/// Stores what `decide` makes of a pool's bulk-publish job on `event`; whether it changed it.
+pub async fn decide_bulk_job<X: Tx>(
+    tx: &mut X,
+    pool_id: &str,
+    event: BulkEvent<'_>,
+    decide: &BulkDecider,
+) -> StoreResult<bool> {
+    const SQL: &str = concat!(
+        "INSERT INTO bulk_publish (pool_id, ",
+        bulk_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (pool_id) DO UPDATE SET status = excluded.status,
+             start_ms = excluded.start_ms, complete_ms = excluded.complete_ms,
+             failure_message = excluded.failure_message, last_success_ms = excluded.last_success_ms"
+    );
+    let current = bulk_job(tx, pool_id).await?;
+    let Some(job) = decide(current.as_ref(), event).map_err(StoreError::Rejected)? else {
+        return Ok(false);
     };
-    Ok(n == 1)
+    let params = args![
+        pool_id,
+        &job.status,
+        job.start_ms,
+        job.complete_ms,
+        &job.failure_message,
+        job.last_success_ms,
+    ];
+    tx.execute(SQL, &params).await?;
+    Ok(true)
+}
+
+/// Drops a pool's undelivered bulk-publish events; how many.
+pub async fn drop_job_events<X: Tx>(tx: &mut X, pool_id: &str) -> StoreResult<u64> {
+    tx.execute("DELETE FROM outbox WHERE job = $1", &args![pool_id])
+        .await
 }
 
 /// Locks an identity's row; an error when the identity no longer exists.

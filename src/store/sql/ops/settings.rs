@@ -1,8 +1,8 @@
-//! A pool's Cognito Sync settings, read and compare-and-set.
+//! A pool's Cognito Sync settings, read and changed as the rules decide.
 
 use super::parts;
-use crate::store::sql::interface::{Op, Tx};
-use crate::store::{PoolSettings, StoreResult};
+use crate::store::sql::interface::{Lock, Op, Tx};
+use crate::store::{PoolSettings, SettingsDecider, StoreResult};
 
 pub struct GetSettings {
     pub pool_id: String,
@@ -16,16 +16,25 @@ impl Op for GetSettings {
     }
 }
 
-/// Stores the settings if the stored version is the one before theirs.
-pub struct PutSettings {
+/// Stores what the decider makes of the stored settings, serialised per pool.
+pub struct UpdateSettings {
     pub pool_id: String,
-    pub settings: PoolSettings,
+    pub decide: SettingsDecider,
 }
 
-impl Op for PutSettings {
+impl Op for UpdateSettings {
     type Output = bool;
 
     async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<bool> {
-        parts::put_settings(tx, &self.pool_id, &self.settings).await
+        let pool = self.pool_id.as_str();
+        tx.lock(Lock::Pool, pool).await?;
+        let current = parts::settings(tx, pool).await?;
+        match (self.decide)(&current) {
+            Some(next) => {
+                parts::put_settings(tx, pool, &next).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
