@@ -1,6 +1,6 @@
-//! Logins, authenticated identities and merges: GetId with Logins, the authentication of the
-//! unsigned per-identity calls (GetCredentialsForIdentity, GetOpenIdToken, UnlinkIdentity), the
-//! developer-provider operations and DeleteIdentities.
+//! Logins and the identities they prove: GetId with Logins, the authentication of the unsigned
+//! per-identity calls (GetCredentialsForIdentity, GetOpenIdToken) and UnlinkIdentity. The
+//! developer-provider operations are in [`super::developer`].
 //!
 //! A login is a (provider, subject) pair linked to at most one identity of a pool. When one
 //! request presents logins owned by several identities, they become one: the others are merged
@@ -12,13 +12,13 @@ use super::{
     pool_not_found, validate, IdentityError, IdentityRecord, IdentityResult, IdentityService,
     PoolRecord, COGNITO_PROVIDER,
 };
-use crate::store::{LoginDecider, LoginKey, LoginPlan, LoginQuery, MergeCopier};
+use crate::store::{LoginDecider, LoginPlan, LoginQuery, MergeCopier};
 use crate::timeutil::now_ms;
 
 /// Lifetime of a GetOpenIdToken token (the AWS value: ten minutes).
 const OPENID_TTL_S: i64 = 600;
 /// Default TokenDuration of GetOpenIdTokenForDeveloperIdentity (the AWS value: fifteen minutes).
-const DEVELOPER_TOKEN_TTL_S: i64 = 900;
+pub(super) const DEVELOPER_TOKEN_TTL_S: i64 = 900;
 
 /// An identity id with an OpenID token for it.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ fn oidc_arns(pool: &PoolRecord) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn check_logins(logins: &[(String, String)]) -> IdentityResult<()> {
+pub(super) fn check_logins(logins: &[(String, String)]) -> IdentityResult<()> {
     if logins.len() > 10 {
         return Err(IdentityError::InvalidParameter(
             "1 validation error detected: Value at 'logins' failed to satisfy constraint: Member must have length less than or equal to 10".into(),
@@ -96,7 +96,7 @@ impl IdentityService {
         })
     }
 
-    fn verify_all(
+    pub(super) fn verify_all(
         &self,
         pool: &PoolRecord,
         logins: &[(String, String)],
@@ -109,7 +109,7 @@ impl IdentityService {
     }
 
     /// Runs one login transaction: the store reads `query`, `decide` plans, the store applies.
-    async fn login_transaction(
+    pub(super) async fn login_transaction(
         &self,
         pool_id: &str,
         query: LoginQuery,
@@ -123,7 +123,7 @@ impl IdentityService {
     }
 
     /// A new identity's record (created only if a plan says so).
-    fn new_identity(&self, pool_id: &str) -> IdentityRecord {
+    pub(super) fn new_identity(&self, pool_id: &str) -> IdentityRecord {
         let now = now_ms();
         IdentityRecord {
             id: self.new_id(),
@@ -258,208 +258,6 @@ impl IdentityService {
         })
     }
 
-    fn developer_provider(pool: &PoolRecord) -> IdentityResult<&str> {
-        pool.developer_provider_name.as_deref().ok_or_else(|| {
-            IdentityError::InvalidParameter("The identity pool has no DeveloperProviderName".into())
-        })
-    }
-
-    fn check_developer_provider(pool: &PoolRecord, provider: &str) -> IdentityResult<()> {
-        validate::length(provider, "developerProviderName", 1, 128)?;
-        if Self::developer_provider(pool)? != provider {
-            return Err(IdentityError::InvalidParameter(format!(
-                "Developer provider {provider} is not the identity pool's DeveloperProviderName"
-            )));
-        }
-        Ok(())
-    }
-
-    /// GetOpenIdTokenForDeveloperIdentity: the identity of a developer-authenticated user
-    /// (created or linked as needed) and an OpenID token for it.
-    pub async fn open_id_token_for_developer(
-        &self,
-        pool_id: &str,
-        identity_id: Option<&str>,
-        logins: &[(String, String)],
-        token_duration_s: Option<i64>,
-    ) -> IdentityResult<OpenIdToken> {
-        let pool = self.describe_pool(pool_id).await?;
-        let dev = Self::developer_provider(&pool)?.to_owned();
-        check_logins(logins)?;
-        let ttl = token_duration_s.unwrap_or(DEVELOPER_TOKEN_TTL_S);
-        validate::range(ttl, "tokenDuration", 1, 86_400)?;
-        let user = logins
-            .iter()
-            .find(|(p, _)| *p == dev)
-            .map(|(_, u)| u.clone())
-            .ok_or_else(|| {
-                IdentityError::InvalidParameter(format!(
-                    "Logins must contain the developer provider {dev}"
-                ))
-            })?;
-        validate::length(&user, "developerUserIdentifier", 1, 1024)?;
-        let others: Vec<(String, String)> =
-            logins.iter().filter(|(p, _)| *p != dev).cloned().collect();
-        let others = self.verify_all(&pool, &others)?;
-        if let Some(wanted) = identity_id {
-            validate::aws_id(wanted, "identityId")?;
-        }
-        let user: LoginKey = (dev, user);
-        let query = login_rules::query_for(
-            &others,
-            &identity_id.into_iter().collect::<Vec<_>>(),
-            std::slice::from_ref(&user),
-        );
-        let (pool_id, wanted, new) = (
-            pool.id.clone(),
-            identity_id.map(str::to_owned),
-            self.new_identity(&pool.id),
-        );
-        let plan = self
-            .login_transaction(
-                &pool.id,
-                query,
-                Box::new(move |snapshot| {
-                    login_rules::plan_developer_login(
-                        &pool_id,
-                        &user,
-                        wanted.as_deref(),
-                        &others,
-                        snapshot,
-                        &new,
-                    )
-                }),
-            )
-            .await?;
-        let target = plan.identity_id;
-        let providers = self.login_providers(&target).await?;
-        let token = self
-            .openid
-            .issue(&pool.id, &target, &providers, ttl, now_ms() / 1000);
-        Ok(OpenIdToken {
-            identity_id: target,
-            token,
-        })
-    }
-
-    /// LookupDeveloperIdentity: an identity and its developer user identifiers.
-    pub async fn lookup_developer_identity(
-        &self,
-        pool_id: &str,
-        identity_id: Option<&str>,
-        user: Option<&str>,
-        max_results: Option<i64>,
-    ) -> IdentityResult<(String, Vec<String>)> {
-        let pool = self.describe_pool(pool_id).await?;
-        if let Some(n) = max_results {
-            validate::range(n, "maxResults", 1, 60)?;
-        }
-        let dev = Self::developer_provider(&pool)?.to_owned();
-        let by_user = match user {
-            Some(u) => {
-                validate::length(u, "developerUserIdentifier", 1, 1024)?;
-                Some(
-                    self.store
-                        .find_login(&pool.id, &dev, u)
-                        .await?
-                        .ok_or_else(|| {
-                            IdentityError::NotFound(format!("Developer user '{u}' not found."))
-                        })?,
-                )
-            }
-            None => None,
-        };
-        let identity = match (identity_id, by_user) {
-            (Some(given), Some(found)) if given != found => {
-                return Err(IdentityError::Conflict(
-                    "The IdentityId and DeveloperUserIdentifier belong to different identities"
-                        .into(),
-                ))
-            }
-            (_, Some(found)) => found,
-            (Some(given), None) => {
-                let i = self.describe_identity(given).await?;
-                if i.pool_id != pool.id {
-                    return Err(IdentityError::NotFound(format!(
-                        "Identity '{given}' not found."
-                    )));
-                }
-                i.id
-            }
-            (None, None) => {
-                return Err(IdentityError::InvalidParameter(
-                    "Either IdentityId or DeveloperUserIdentifier must be given".into(),
-                ))
-            }
-        };
-        let users = self
-            .store
-            .logins_of(&identity)
-            .await?
-            .into_iter()
-            .filter(|(p, _)| *p == dev)
-            .map(|(_, s)| s)
-            .collect();
-        Ok((identity, users))
-    }
-
-    /// MergeDeveloperIdentities: the source user's identity is merged into the destination's.
-    pub async fn merge_developer_identities(
-        &self,
-        pool_id: &str,
-        provider: &str,
-        source_user: &str,
-        destination_user: &str,
-    ) -> IdentityResult<String> {
-        let pool = self.describe_pool(pool_id).await?;
-        Self::check_developer_provider(&pool, provider)?;
-        validate::length(source_user, "sourceUserIdentifier", 1, 1024)?;
-        validate::length(destination_user, "destinationUserIdentifier", 1, 1024)?;
-        let source: LoginKey = (provider.to_owned(), source_user.to_owned());
-        let destination: LoginKey = (provider.to_owned(), destination_user.to_owned());
-        let query = LoginQuery {
-            logins: vec![source.clone(), destination.clone()],
-            identities: Vec::new(),
-        };
-        let plan = self
-            .login_transaction(
-                &pool.id,
-                query,
-                Box::new(move |snapshot| {
-                    login_rules::plan_merge_developer_users(&source, &destination, snapshot)
-                }),
-            )
-            .await?;
-        Ok(plan.identity_id)
-    }
-
-    /// UnlinkDeveloperIdentity.
-    pub async fn unlink_developer_identity(
-        &self,
-        pool_id: &str,
-        identity_id: &str,
-        provider: &str,
-        user: &str,
-    ) -> IdentityResult<()> {
-        let pool = self.describe_pool(pool_id).await?;
-        Self::check_developer_provider(&pool, provider)?;
-        validate::aws_id(identity_id, "identityId")?;
-        validate::length(user, "developerUserIdentifier", 1, 1024)?;
-        let user: LoginKey = (provider.to_owned(), user.to_owned());
-        let query = LoginQuery {
-            logins: vec![user.clone()],
-            identities: Vec::new(),
-        };
-        let id = identity_id.to_owned();
-        self.login_transaction(
-            &pool.id,
-            query,
-            Box::new(move |snapshot| login_rules::plan_unlink_developer_user(&user, &id, snapshot)),
-        )
-        .await?;
-        Ok(())
-    }
-
     /// UnlinkIdentity: removes the named providers' logins from an identity the given logins
     /// prove.
     pub async fn unlink_identity(
@@ -485,36 +283,5 @@ impl IdentityService {
         )
         .await?;
         Ok(())
-    }
-
-    /// DeleteIdentities: removes each identity with its logins and data; returns the ids that
-    /// could not be processed (none, unless the store fails).
-    pub async fn delete_identities(&self, ids: &[String]) -> IdentityResult<Vec<String>> {
-        if ids.is_empty() || ids.len() > 60 {
-            return Err(IdentityError::InvalidParameter(
-                "1 validation error detected: Value at 'identityIdsToDelete' failed to satisfy constraint: \
-                 Member must have length between 1 and 60"
-                    .into(),
-            ));
-        }
-        for id in ids {
-            validate::aws_id(id, "identityIdsToDelete.member")?;
-        }
-        let mut unprocessed = Vec::new();
-        for id in ids {
-            if self.store.delete_identity(id).await.is_err() {
-                unprocessed.push(id.clone());
-            }
-        }
-        Ok(unprocessed)
-    }
-
-    /// Whether an identity still exists in a pool (merged and deleted identities do not).
-    pub async fn identity_active(&self, pool_id: &str, identity_id: &str) -> IdentityResult<bool> {
-        Ok(self
-            .store
-            .get_identity(identity_id)
-            .await?
-            .is_some_and(|i| i.pool_id == pool_id))
     }
 }

@@ -2,6 +2,7 @@
 //! authenticated, OpenID Connect), logins and merges. Ids are `REGION:uuid` in lowercase,
 //! like the real service's.
 
+mod developer;
 mod login_rules;
 mod logins;
 pub mod oidc_verify;
@@ -251,6 +252,37 @@ impl IdentityService {
         items
             .last()
             .map(|last| self.tokens.seal(purpose, &[scope, id(last)]))
+    }
+
+    /// DeleteIdentities: removes each identity with its logins and data; returns the ids that
+    /// could not be processed (none, unless the store fails).
+    pub async fn delete_identities(&self, ids: &[String]) -> IdentityResult<Vec<String>> {
+        if ids.is_empty() || ids.len() > 60 {
+            return Err(IdentityError::InvalidParameter(
+                "1 validation error detected: Value at 'identityIdsToDelete' failed to satisfy constraint: \
+                 Member must have length between 1 and 60"
+                    .into(),
+            ));
+        }
+        for id in ids {
+            validate::aws_id(id, "identityIdsToDelete.member")?;
+        }
+        let mut unprocessed = Vec::new();
+        for id in ids {
+            if self.store.delete_identity(id).await.is_err() {
+                unprocessed.push(id.clone());
+            }
+        }
+        Ok(unprocessed)
+    }
+
+    /// Whether an identity still exists in a pool (merged and deleted identities do not).
+    pub async fn identity_active(&self, pool_id: &str, identity_id: &str) -> IdentityResult<bool> {
+        Ok(self
+            .store
+            .get_identity(identity_id)
+            .await?
+            .is_some_and(|i| i.pool_id == pool_id))
     }
 }
 
