@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::interface::{Engine, Mode, Op, Outcome, Row, Value};
-use super::ops::{data, logins, outbox, settings, Statement};
+use super::ops::{data, logins, outbox, parts, settings, Statement};
 use super::rows::{self, bulk_cols, dataset_cols, device_cols, identity_cols, pool_cols};
 use crate::store::{
     BulkDecider, BulkJob, DatasetEvents, DatasetRow, DatasetTotals, DeleteDecider, DeviceRecord,
@@ -34,6 +34,27 @@ impl<E: Engine> SqlStore<E> {
         match self.run(Mode::Read, Statement::query(sql, params)).await? {
             Outcome::Rows(rows) => Ok(rows),
             Outcome::Changed(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// One page of `parent`'s (`$1`) rows, strictly after `after` (`$2`), at most `limit` (`$3`).
+    async fn page<T>(
+        &self,
+        sql: &'static str,
+        parent: &str,
+        after: Option<&str>,
+        limit: usize,
+        decode: fn(Row) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let params = vec![parent.into(), after.unwrap_or("").into(), limit.into()];
+        rows::all(self.read(sql, params).await?, decode)
+    }
+
+    /// An insert that does nothing on conflict: `AlreadyExists(id)` when it did nothing.
+    async fn insert_new(&self, sql: &'static str, params: Vec<Value>, id: &str) -> StoreResult<()> {
+        match self.write(sql, params).await? {
+            0 => Err(StoreError::AlreadyExists(id.to_owned())),
+            _ => Ok(()),
         }
     }
 
@@ -91,10 +112,7 @@ impl<E: Engine> Store for SqlStore<E> {
             p.extra_json.as_str().into(),
             p.created_ms.into(),
         ];
-        match self.write(SQL, params).await? {
-            0 => Err(StoreError::AlreadyExists(p.id.clone())),
-            _ => Ok(()),
-        }
+        self.insert_new(SQL, params, &p.id).await
     }
 
     async fn get_pool(&self, id: &str) -> StoreResult<Option<PoolRecord>> {
@@ -150,10 +168,7 @@ impl<E: Engine> Store for SqlStore<E> {
             i.created_ms.into(),
             i.last_modified_ms.into(),
         ];
-        match self.write(SQL, params).await? {
-            0 => Err(StoreError::AlreadyExists(i.id.clone())),
-            _ => Ok(()),
-        }
+        self.insert_new(SQL, params, &i.id).await
     }
 
     async fn get_identity(&self, id: &str) -> StoreResult<Option<IdentityRecord>> {
@@ -176,18 +191,12 @@ impl<E: Engine> Store for SqlStore<E> {
             identity_cols!(),
             " FROM identities WHERE pool_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         );
-        let params = vec![pool_id.into(), after.unwrap_or("").into(), limit.into()];
-        rows::all(self.read(SQL, params).await?, rows::identity)
+        self.page(SQL, pool_id, after, limit, rows::identity).await
     }
 
     async fn get_dataset(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            dataset_cols!(),
-            " FROM datasets WHERE identity_id = $1 AND name = $2"
-        );
         let found = self
-            .read(SQL, vec![identity_id.into(), name.into()])
+            .read(parts::DATASET, vec![identity_id.into(), name.into()])
             .await?;
         rows::opt(found, rows::dataset)
     }
@@ -203,8 +212,8 @@ impl<E: Engine> Store for SqlStore<E> {
             dataset_cols!(),
             " FROM datasets WHERE identity_id = $1 AND live AND name > $2 ORDER BY name LIMIT $3"
         );
-        let params = vec![identity_id.into(), after.unwrap_or("").into(), limit.into()];
-        rows::all(self.read(SQL, params).await?, rows::dataset)
+        self.page(SQL, identity_id, after, limit, rows::dataset)
+            .await
     }
 
     async fn list_records(

@@ -12,18 +12,20 @@ use crate::store::{
     RecordRow, StoreError, StoreResult,
 };
 
+/// A dataset's row, live or deleted: (identity id, name).
+pub const DATASET: &str = concat!(
+    "SELECT ",
+    dataset_cols!(),
+    " FROM datasets WHERE identity_id = $1 AND name = $2"
+);
+
 pub async fn dataset<X: Tx>(
     tx: &mut X,
     identity_id: &str,
     name: &str,
 ) -> StoreResult<Option<DatasetRow>> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        dataset_cols!(),
-        " FROM datasets WHERE identity_id = $1 AND name = $2"
-    );
     rows::opt(
-        tx.query(SQL, &args![identity_id, name]).await?,
+        tx.query(DATASET, &args![identity_id, name]).await?,
         rows::dataset,
     )
 }
