@@ -753,6 +753,17 @@ async fn pool_settings_are_what_the_decider_makes_of_the_stored_ones(store: &dyn
         .await
         .unwrap());
     assert_eq!(store.get_pool_settings("s:01").await.unwrap(), second);
+    // Read together with an identity, as UpdateRecords does.
+    let someone = identity("s:a", "s:01");
+    store.create_identity(&someone).await.unwrap();
+    assert_eq!(
+        store.identity_and_settings("s:a", "s:01").await.unwrap(),
+        (Some(someone), second.clone())
+    );
+    assert_eq!(
+        store.identity_and_settings("s:none", "s:02").await.unwrap(),
+        (None, PoolSettings::default())
+    );
     // Concurrent deciders each see the settings the one before them stored.
     let bump = || -> SettingsDecider {
         Box::new(|s: &PoolSettings| {

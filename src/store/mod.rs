@@ -118,6 +118,13 @@ pub trait Store: Send + Sync {
     /// Deletes an identity with its logins, datasets and records; false when it did not exist.
     async fn delete_identity(&self, id: &str) -> StoreResult<bool>;
 
+    /// An identity and a pool's settings, read together (one round trip where the engine
+    /// pipelines): what UpdateRecords needs before its transaction.
+    async fn identity_and_settings(
+        &self,
+        identity_id: &str,
+        pool_id: &str,
+    ) -> StoreResult<(Option<IdentityRecord>, PoolSettings)>;
     /// A pool's settings (the default, version 0, when never set).
     async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings>;
     /// Stores what `decide` makes of a pool's settings as stored now, in one transaction

@@ -13,7 +13,7 @@ pub mod trigger_rules;
 
 use std::sync::Arc;
 
-use crate::store::{DatasetRow, RecordRow, Rejection, Store, StoreError};
+use crate::store::{DatasetRow, IdentityRecord, RecordRow, Rejection, Store, StoreError};
 use crate::timeutil::{now_ms, Clock};
 use crate::tokens::TokenSigner;
 use crate::validate::{self, Violation};
@@ -248,6 +248,25 @@ impl SyncService {
         missing: Missing,
     ) -> SyncResult<()> {
         let resolved = self.resolve(pool_id, identity_id, missing).await;
+        Self::for_caller(caller, identity_id, resolved)
+    }
+
+    /// [`Self::resolve_for`] with the identity already read (`found`).
+    async fn resolve_found_for(
+        &self,
+        caller: &Caller,
+        pool_id: &str,
+        identity_id: &str,
+        missing: Missing,
+        found: Option<IdentityRecord>,
+    ) -> SyncResult<()> {
+        let resolved = self
+            .resolve_found(pool_id, identity_id, missing, found)
+            .await;
+        Self::for_caller(caller, identity_id, resolved)
+    }
+
+    fn for_caller(caller: &Caller, identity_id: &str, resolved: SyncResult<()>) -> SyncResult<()> {
         match (caller, resolved) {
             (Caller::Identity { .. }, Err(SyncError::NotFound(_) | SyncError::InvalidParameter(_)))
                 if validate::aws_id(identity_id, "identityId").is_ok() =>
@@ -276,15 +295,26 @@ impl SyncService {
     async fn resolve(&self, pool_id: &str, identity_id: &str, missing: Missing) -> SyncResult<()> {
         validate::aws_id(pool_id, "identityPoolId")?;
         validate::aws_id(identity_id, "identityId")?;
+        let found = self.store.get_identity(identity_id).await?;
+        self.resolve_found(pool_id, identity_id, missing, found)
+            .await
+    }
+
+    /// [`Self::resolve`] with the identity already read (`found`); the ids are valid.
+    async fn resolve_found(
+        &self,
+        pool_id: &str,
+        identity_id: &str,
+        missing: Missing,
+        found: Option<IdentityRecord>,
+    ) -> SyncResult<()> {
         let fail = |m: String| match missing {
             Missing::NotFound => SyncError::NotFound(m),
             Missing::InvalidParameter => SyncError::InvalidParameter(m),
         };
         // One read in the common case: an identity's pool exists (the schema cascades).
-        if let Some(i) = self.store.get_identity(identity_id).await? {
-            if i.pool_id == pool_id {
-                return Ok(());
-            }
+        if found.is_some_and(|i| i.pool_id == pool_id) {
+            return Ok(());
         }
         if self.store.get_pool(pool_id).await?.is_none() {
             return Err(fail(format!("Identity pool not found: {pool_id}")));
@@ -516,13 +546,17 @@ impl SyncService {
             validate::length(device, "deviceId", 1, 256)?;
         }
         validate_patches(&input.patches)?;
-        self.resolve_for(caller, &r.pool_id, &r.identity_id, Missing::NotFound)
+        // The identity and the pool's settings in one read (one round trip on PostgreSQL).
+        let (found, settings) = self
+            .store
+            .identity_and_settings(&r.identity_id, &r.pool_id)
+            .await?;
+        self.resolve_found_for(caller, &r.pool_id, &r.identity_id, Missing::NotFound, found)
             .await?;
         self.check_session_token(r, input.sync_session_token.as_deref())?;
         if input.patches.is_empty() {
             return Ok(Vec::new());
         }
-        let settings = self.store.get_pool_settings(&r.pool_id).await?;
         let stream = streams::stream_of(&settings);
         // The sync trigger runs for identity credentials only (developer writes bypass it).
         let trigger = match caller {

@@ -19,6 +19,7 @@ mod malformed;
 mod multi_node;
 mod overload;
 mod pg_connection_loss;
+mod pg_round_trips;
 mod pg_tls;
 mod pki;
 mod pool_admin;

@@ -13,10 +13,10 @@
 pub mod tls;
 mod tx;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::IsolationLevel;
 
 use crate::store::sql::schema;
 use crate::store::sql::{Engine, Mode, Op, SqlStore};
@@ -35,6 +35,8 @@ const WRITE_ATTEMPTS: usize = 5;
 
 pub struct PostgresEngine {
     pool: Pool,
+    /// See [`PostgresEngine::round_trips`].
+    round_trips: AtomicU64,
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
@@ -110,7 +112,10 @@ impl SqlStore<PostgresEngine> {
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let engine = PostgresEngine { pool };
+        let engine = PostgresEngine {
+            pool,
+            round_trips: AtomicU64::new(0),
+        };
         let mut last = String::new();
         // Nodes starting together may race on CREATE TABLE IF NOT EXISTS; a retry settles it.
         for _ in 0..3 {
@@ -128,37 +133,54 @@ impl SqlStore<PostgresEngine> {
     }
 }
 
+impl SqlStore<PostgresEngine> {
+    /// See [`PostgresEngine::round_trips`].
+    pub fn round_trips(&self) -> u64 {
+        self.engine.round_trips()
+    }
+}
+
 impl PostgresEngine {
     async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
         self.pool.get().await.map_err(pool_error)
     }
 
+    /// Exchanges with the database server so far, on every connection of this node: a
+    /// pipelined batch counts once, a statement prepared for the first time on a connection
+    /// once more. (Statistics, for tests and the benchmark's explanations.)
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
     async fn read<O: Op>(&self, op: &O) -> StoreResult<O::Output> {
         let client = self.client().await?;
-        op.run(&mut PgTx::new(&client)).await
-    }
-
-    /// One snapshot for every statement of `op`.
-    async fn snapshot<O: Op>(&self, op: &O) -> StoreResult<O::Output> {
-        let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+        op.run(&mut PgTx::new(&client, &self.round_trips, None))
             .await
-            .map_err(db_error)?;
-        let out = op.run(&mut PgTx::new(&tx)).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(out)
     }
 
+    /// One write transaction: its `BEGIN` goes with the operation's first statements, its
+    /// `COMMIT` (or `ROLLBACK`) after them.
     async fn write_once<O: Op>(&self, op: &O) -> StoreResult<O::Output> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        let out = op.run(&mut PgTx::new(&tx)).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(out)
+        let client = self.client().await?;
+        let mut tx = PgTx::new(&client, &self.round_trips, Some("BEGIN"));
+        let outcome = op.run(&mut tx).await;
+        if !tx.begun() {
+            return outcome;
+        }
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let end = if outcome.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        match client.batch_execute(end).await {
+            Ok(()) => outcome,
+            Err(e) => {
+                // Its transaction state is unknown: the connection leaves the pool.
+                drop(deadpool_postgres::Object::take(client));
+                outcome.and(Err(db_error(e)))
+            }
+        }
     }
 
     /// Runs a write transaction again after serialization failures, a bounded number of times.
@@ -181,7 +203,6 @@ impl Engine for PostgresEngine {
     async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
         match mode {
             Mode::Read => self.read(&op).await,
-            Mode::Snapshot => self.snapshot(&op).await,
             Mode::Write => self.write(&op).await,
         }
     }

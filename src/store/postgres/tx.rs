@@ -1,25 +1,58 @@
 //! PostgreSQL's side of the transaction interface: statements prepared once per connection
-//! (deadpool's statement cache), parameters typed by what the server expects, cells read back
-//! as plain values, and the row locks writers of one identity or pool take turns on.
+//! (deadpool's statement cache), a batch of independent statements pipelined in one round
+//! trip (a write transaction's `BEGIN` rides along with its first batch), parameters typed by
+//! what the server expects, cells read back as plain values, and the row locks writers of one
+//! identity or pool take turns on.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::BytesMut;
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type};
+use tokio_postgres::Statement;
 
 use crate::store::sql::{Dialect, Lock, Outcome, Param, Row, Sql, Tx, Value, POSTGRES};
 use crate::store::{StoreError, StoreResult};
 
 /// A transaction (or, for reads, a pooled connection) on PostgreSQL.
-pub struct PgTx<'c, C> {
-    client: &'c C,
+pub struct PgTx<'c> {
+    client: &'c Client,
+    /// Exchanges with the server so far (statistics: the engine's round-trip counter).
+    round_trips: &'c AtomicU64,
+    /// `BEGIN`, until it is sent with the first batch.
+    begin: Option<&'static str>,
 }
 
-impl<'c, C> PgTx<'c, C> {
-    pub fn new(client: &'c C) -> Self {
-        PgTx { client }
+impl<'c> PgTx<'c> {
+    /// Statements on `client`; inside a transaction started by `begin`, if given.
+    pub fn new(
+        client: &'c Client,
+        round_trips: &'c AtomicU64,
+        begin: Option<&'static str>,
+    ) -> Self {
+        PgTx {
+            client,
+            round_trips,
+            begin,
+        }
+    }
+
+    /// Whether the transaction has begun (its `BEGIN` was sent).
+    pub fn begun(&self) -> bool {
+        self.begin.is_none()
+    }
+
+    /// The prepared statement for `sql`: from the connection's cache, or prepared (a round trip).
+    async fn prepare(&self, sql: &str) -> StoreResult<Statement> {
+        let cached = self.client.statement_cache.size();
+        let statement = self.client.prepare_cached(sql).await.map_err(db_error)?;
+        if self.client.statement_cache.size() != cached {
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(statement)
     }
 }
 
@@ -103,49 +136,73 @@ fn as_sql<'p>(params: &'p [Param<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
-/// Runs a statement, prepared once per connection.
-async fn run<C: GenericClient>(client: &C, sql: Sql<'_>) -> StoreResult<Outcome> {
-    let statement = client.prepare_cached(sql.text).await.map_err(db_error)?;
+type Pending<'f> = Pin<Box<dyn Future<Output = StoreResult<Outcome>> + Send + 'f>>;
+
+/// One prepared statement's outcome.
+async fn run(client: &Client, statement: &Statement, sql: Sql<'_>) -> StoreResult<Outcome> {
     let params = as_sql(sql.params);
     if !sql.rows {
-        let n = client
-            .execute(&statement, &params)
-            .await
-            .map_err(db_error)?;
+        let n = client.execute(statement, &params).await.map_err(db_error)?;
         return Ok(Outcome::Changed(n));
     }
-    let found = client.query(&statement, &params).await.map_err(db_error)?;
+    let found = client.query(statement, &params).await.map_err(db_error)?;
     Ok(Outcome::Rows(
         found.iter().map(to_row).collect::<StoreResult<_>>()?,
     ))
 }
 
-impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
+impl Tx for PgTx<'_> {
     const DIALECT: Dialect = POSTGRES;
 
-    fn statement(&mut self, sql: Sql<'_>) -> impl Future<Output = StoreResult<Outcome>> + Send {
-        run(self.client, sql)
+    async fn statement(&mut self, sql: Sql<'_>) -> StoreResult<Outcome> {
+        let mut outcomes = self.statements(&[sql]).await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Backend("a statement answered nothing".into()))
     }
 
     /// `FOR NO KEY UPDATE` leaves free the key-share locks that inserts referencing the row
     /// take, so a writer holding it cannot deadlock with them.
-    fn lock(&mut self, lock: Lock, key: &str) -> impl Future<Output = StoreResult<bool>> + Send {
-        let sql = match lock {
+    fn lock_sql(lock: Lock) -> Option<&'static str> {
+        Some(match lock {
             Lock::Identity => "SELECT 1 FROM identities WHERE id = $1 FOR NO KEY UPDATE",
             Lock::Pool => "SELECT 1 FROM identity_pools WHERE id = $1 FOR NO KEY UPDATE",
-        };
+        })
+    }
+
+    /// Sends the batch (after a pending `BEGIN`) without waiting between statements: the
+    /// server runs them in order and the answers come back together.
+    async fn statements(&mut self, batch: &[Sql<'_>]) -> StoreResult<Vec<Outcome>> {
+        let mut prepared = Vec::with_capacity(batch.len());
+        for sql in batch {
+            prepared.push(self.prepare(sql.text).await?);
+        }
         let client = self.client;
-        async move {
-            let params = [Param::Text(key)];
-            let sql = Sql {
-                text: sql,
-                params: &params,
-                rows: true,
-            };
-            match run(client, sql).await? {
-                Outcome::Rows(rows) => Ok(!rows.is_empty()),
-                Outcome::Changed(n) => Ok(n > 0),
+        let mut pending: Vec<Pending<'_>> = Vec::with_capacity(batch.len() + 1);
+        let begin = self.begin.take();
+        if let Some(begin) = begin {
+            pending.push(Box::pin(async move {
+                client.batch_execute(begin).await.map_err(db_error)?;
+                Ok(Outcome::Changed(0))
+            }));
+        }
+        for (sql, statement) in batch.iter().zip(&prepared) {
+            pending.push(Box::pin(run(client, statement, *sql)));
+        }
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        // join_all polls in order, so the requests leave in order.
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (index, outcome) in futures_util::future::join_all(pending)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            if index == 0 && begin.is_some() {
+                outcome?;
+            } else {
+                outcomes.push(outcome?);
             }
         }
+        Ok(outcomes)
     }
 }

@@ -120,6 +120,19 @@ impl Cols {
             .ok_or_else(|| StoreError::Backend("a row has fewer columns than decoded".into()))
     }
 
+    /// The cells not decoded yet, as a row of their own.
+    pub fn rest(self) -> Row {
+        Row(self.0.collect())
+    }
+
+    /// Passes over `n` cells.
+    pub fn skip(&mut self, n: usize) -> StoreResult<()> {
+        for _ in 0..n {
+            self.next()?;
+        }
+        Ok(())
+    }
+
     pub fn text(&mut self) -> StoreResult<String> {
         match self.next()? {
             Value::Text(s) => Ok(s),
@@ -226,17 +239,114 @@ pub struct Sql<'a> {
     pub rows: bool,
 }
 
+/// Statements collected to run together ([`Tx::statements`]), each with the parameters it
+/// binds; outcomes come back in the order the statements were added.
+#[derive(Debug, Default)]
+pub struct Batch<'a> {
+    items: Vec<(&'static str, Vec<Param<'a>>, bool)>,
+}
+
+impl<'a> Batch<'a> {
+    /// Adds a statement whose rows are wanted; answers its index among the outcomes.
+    pub fn query(&mut self, text: &'static str, params: impl Into<Vec<Param<'a>>>) -> usize {
+        self.items.push((text, params.into(), true));
+        self.items.len() - 1
+    }
+
+    /// Adds a change; answers its index among the outcomes.
+    pub fn execute(&mut self, text: &'static str, params: impl Into<Vec<Param<'a>>>) -> usize {
+        self.items.push((text, params.into(), false));
+        self.items.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Runs the statements (nothing to run: no outcomes).
+    pub async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<Answers> {
+        if self.items.is_empty() {
+            return Ok(Answers(Vec::new()));
+        }
+        let sqls: Vec<Sql<'_>> = self
+            .items
+            .iter()
+            .map(|(text, params, rows)| Sql {
+                text,
+                params,
+                rows: *rows,
+            })
+            .collect();
+        let outcomes = tx.statements(&sqls).await?;
+        Ok(Answers(outcomes.into_iter().map(Some).collect()))
+    }
+}
+
+/// What a [`Batch`]'s statements answered, by index.
+#[derive(Debug)]
+pub struct Answers(Vec<Option<Outcome>>);
+
+impl Answers {
+    /// The rows statement `index` answered (taken: asking again gives none).
+    pub fn rows(&mut self, index: usize) -> Vec<Row> {
+        self.0
+            .get_mut(index)
+            .and_then(Option::take)
+            .map(Outcome::into_rows)
+            .unwrap_or_default()
+    }
+}
+
 /// A transaction (or, for reads, a connection) that runs statements. An engine implements
-/// [`statement`](Tx::statement) and [`lock`](Tx::lock); operations call the rest.
+/// [`statement`](Tx::statement) and names its row locks ([`lock_sql`](Tx::lock_sql)); it may
+/// send a batch of statements together ([`statements`](Tx::statements)). Operations call the
+/// rest.
 pub trait Tx: Send {
     const DIALECT: Dialect;
 
     /// Runs a statement.
     fn statement(&mut self, sql: Sql<'_>) -> impl Future<Output = StoreResult<Outcome>> + Send;
 
-    /// Locks the row `key` of `lock` until the transaction ends (an engine whose writes are
-    /// serialised anyway takes no lock); false when the row does not exist.
-    fn lock(&mut self, lock: Lock, key: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// The statement locking a row of `lock` (`$1` its key; it answers a row when the row
+    /// exists); None for an engine whose writes are serialised anyway.
+    fn lock_sql(lock: Lock) -> Option<&'static str>;
+
+    /// Runs statements that do not depend on each other's answers, in order; answers each
+    /// one's outcome. An engine may send them together (PostgreSQL pipelines them: one round
+    /// trip). The first failure fails the batch.
+    fn statements(
+        &mut self,
+        batch: &[Sql<'_>],
+    ) -> impl Future<Output = StoreResult<Vec<Outcome>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(batch.len());
+            for sql in batch {
+                out.push(self.statement(*sql).await?);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Locks the row `key` of `lock` until the transaction ends; false when the row does not
+    /// exist (true, without looking, where nothing is locked).
+    fn lock(&mut self, lock: Lock, key: &str) -> impl Future<Output = StoreResult<bool>> + Send {
+        async move {
+            let Some(text) = Self::lock_sql(lock) else {
+                return Ok(true);
+            };
+            let params = [Param::Text(key)];
+            let sql = Sql {
+                text,
+                params: &params,
+                rows: true,
+            };
+            Ok(!self.statement(sql).await?.into_rows().is_empty())
+        }
+    }
 
     /// Runs a statement and returns its rows.
     fn query(
@@ -250,10 +360,7 @@ pub trait Tx: Send {
                 params,
                 rows: true,
             };
-            match self.statement(sql).await? {
-                Outcome::Rows(rows) => Ok(rows),
-                Outcome::Changed(_) => Ok(Vec::new()),
-            }
+            Ok(self.statement(sql).await?.into_rows())
         }
     }
 
@@ -269,10 +376,25 @@ pub trait Tx: Send {
                 params,
                 rows: false,
             };
-            match self.statement(sql).await? {
-                Outcome::Rows(rows) => Ok(rows.len() as u64),
-                Outcome::Changed(n) => Ok(n),
-            }
+            Ok(self.statement(sql).await?.changed())
+        }
+    }
+}
+
+impl Outcome {
+    /// The rows answered (none for a change without `RETURNING`).
+    pub fn into_rows(self) -> Vec<Row> {
+        match self {
+            Outcome::Rows(rows) => rows,
+            Outcome::Changed(_) => Vec::new(),
+        }
+    }
+
+    /// How many rows a change changed (or a `RETURNING` answered).
+    pub fn changed(&self) -> u64 {
+        match self {
+            Outcome::Rows(rows) => rows.len() as u64,
+            Outcome::Changed(n) => *n,
         }
     }
 }
@@ -280,10 +402,8 @@ pub trait Tx: Send {
 /// How an operation's statements run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Reads; each statement may see a different moment.
+    /// Reads; each statement sees the moment it runs (one statement, one snapshot).
     Read,
-    /// Reads from one consistent snapshot.
-    Snapshot,
     /// A write transaction: all or nothing, durable when answered. An engine may run it
     /// more than once (after a serialization failure); each run starts afresh.
     Write,

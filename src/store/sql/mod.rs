@@ -17,6 +17,7 @@ pub mod schema;
 mod store;
 
 pub use interface::{
-    Dialect, Engine, Lock, Mode, Op, Outcome, Param, Row, Sql, Tx, Value, POSTGRES, SQLITE,
+    Answers, Batch, Dialect, Engine, Lock, Mode, Op, Outcome, Param, Row, Sql, Tx, Value, POSTGRES,
+    SQLITE,
 };
 pub use store::SqlStore;

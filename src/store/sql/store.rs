@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::interface::{Engine, Mode, Op, Outcome, Row, Value};
+use super::interface::{Engine, Mode, Op, Row, Value};
 use super::ops::{data, logins, outbox, parts, settings, Statement};
 use super::rows::{self, bulk_cols, dataset_cols, device_cols, identity_cols, pool_cols};
 use crate::store::{
@@ -31,10 +31,10 @@ impl<E: Engine> SqlStore<E> {
 
     /// One query, on a reader.
     async fn read(&self, sql: &'static str, params: Vec<Value>) -> StoreResult<Vec<Row>> {
-        match self.run(Mode::Read, Statement::query(sql, params)).await? {
-            Outcome::Rows(rows) => Ok(rows),
-            Outcome::Changed(_) => Ok(Vec::new()),
-        }
+        Ok(self
+            .run(Mode::Read, Statement::query(sql, params))
+            .await?
+            .into_rows())
     }
 
     /// One page of `parent`'s (`$1`) rows, strictly after `after` (`$2`), at most `limit` (`$3`).
@@ -60,13 +60,10 @@ impl<E: Engine> SqlStore<E> {
 
     /// One change, in a write transaction; how many rows it changed.
     async fn write(&self, sql: &'static str, params: Vec<Value>) -> StoreResult<u64> {
-        match self
+        Ok(self
             .run(Mode::Write, Statement::execute(sql, params))
             .await?
-        {
-            Outcome::Rows(rows) => Ok(rows.len() as u64),
-            Outcome::Changed(n) => Ok(n),
-        }
+            .changed())
     }
 }
 
@@ -172,12 +169,10 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn get_identity(&self, id: &str) -> StoreResult<Option<IdentityRecord>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            identity_cols!(),
-            " FROM identities WHERE id = $1"
-        );
-        rows::opt(self.read(SQL, vec![id.into()]).await?, rows::identity)
+        rows::opt(
+            self.read(parts::IDENTITY, vec![id.into()]).await?,
+            rows::identity,
+        )
     }
 
     async fn list_identities(
@@ -231,7 +226,7 @@ impl<E: Engine> Store for SqlStore<E> {
             cursor: cursor.cloned(),
             limit,
         };
-        self.run(Mode::Snapshot, op).await
+        self.run(Mode::Read, op).await
     }
 
     async fn update_records(
@@ -320,6 +315,18 @@ impl<E: Engine> Store for SqlStore<E> {
             .write("DELETE FROM identities WHERE id = $1", vec![id.into()])
             .await?
             > 0)
+    }
+
+    async fn identity_and_settings(
+        &self,
+        identity_id: &str,
+        pool_id: &str,
+    ) -> StoreResult<(Option<IdentityRecord>, PoolSettings)> {
+        let op = settings::IdentityAndSettings {
+            identity_id: identity_id.to_owned(),
+            pool_id: pool_id.to_owned(),
+        };
+        self.run(Mode::Read, op).await
     }
 
     async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings> {

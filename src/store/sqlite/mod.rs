@@ -181,26 +181,19 @@ impl SqliteEngine {
             .map_err(|_| StoreError::Backend("the SQLite writer dropped a request".into()))?
     }
 
-    /// Runs `op` on a pooled reader, inside one read transaction when `snapshot`. WAL readers
-    /// never wait for the writer and these are small index lookups, so they run in place: a
-    /// hop to the blocking pool costs more than the query.
-    fn read<O: Op>(&self, op: O, snapshot: bool) -> StoreResult<O::Output> {
+    /// Runs `op` on a pooled reader. WAL readers never wait for the writer and these are
+    /// small index lookups, so they run in place: a hop to the blocking pool costs more than
+    /// the query.
+    fn read<O: Op>(&self, op: O) -> StoreResult<O::Output> {
         let pooled = self.readers.lock().ok().and_then(|mut v| v.pop());
         let mut conn = match pooled {
             Some(c) => c,
             None => open_reader(&self.path).map_err(sqlite_error)?,
         };
-        if snapshot {
-            conn.execute_batch("BEGIN").map_err(sqlite_error)?;
-        }
         let result = finish_now(op.run(&mut SqliteTx::new(&mut conn)));
-        // A reader whose transaction cannot be ended is not reused.
-        let reusable = !snapshot || conn.execute_batch("COMMIT").is_ok();
-        if reusable {
-            if let Ok(mut idle) = self.readers.lock() {
-                if idle.len() < IDLE_READERS {
-                    idle.push(conn);
-                }
+        if let Ok(mut idle) = self.readers.lock() {
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
             }
         }
         result
@@ -210,8 +203,7 @@ impl SqliteEngine {
 impl Engine for SqliteEngine {
     async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
         match mode {
-            Mode::Read => self.read(op, false),
-            Mode::Snapshot => self.read(op, true),
+            Mode::Read => self.read(op),
             Mode::Write => self.write(op).await,
         }
     }

@@ -120,8 +120,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     /// One writer serialises every write: there is nothing to lock.
-    fn lock(&mut self, _lock: Lock, _key: &str) -> impl Future<Output = StoreResult<bool>> + Send {
-        ready(Ok(true))
+    fn lock_sql(_lock: Lock) -> Option<&'static str> {
+        None
     }
 }
 

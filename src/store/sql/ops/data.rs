@@ -2,11 +2,13 @@
 //! records, UpdateRecords and DeleteDataset.
 
 use super::parts;
-use crate::store::sql::interface::{args, Op, Tx};
-use crate::store::sql::rows::{self, record_cols};
+use std::collections::HashMap;
+
+use crate::store::sql::interface::{args, Batch, Lock, Op, Row, Tx};
+use crate::store::sql::rows::{self, dataset_cols};
 use crate::store::{
-    DatasetRow, DeleteDecider, RecordCursor, RecordsPage, StoreError, StoreResult, UpdateDecider,
-    UpdatePlan, UpdateSnapshot,
+    DatasetRow, DeleteDecider, RecordCursor, RecordRow, RecordsPage, StoreError, StoreResult,
+    UpdateDecider, UpdatePlan, UpdateSnapshot,
 };
 
 /// The named secret, stored first if absent.
@@ -49,48 +51,90 @@ pub struct ListRecords {
     pub limit: usize,
 }
 
+/// The page in one statement, so that one snapshot answers it without a transaction (and in
+/// one round trip): the dataset row (kind 0), the page of records (kind 1, in the dataset
+/// row's columns: key as name, value as merged_into, device date as deleted_at_sync_count),
+/// and the names of the live datasets merged into it (kind 2, as name).
+const PAGE: &str = concat!(
+    "SELECT 0, ",
+    dataset_cols!(),
+    " FROM datasets WHERE identity_id = $1 AND name = $2
+     UNION ALL
+     SELECT 1, NULL, key, NULL, sync_count, NULL, last_modified_ms, last_modified_by, NULL, NULL,
+            device_last_modified_ms, value
+     FROM (SELECT key, value, sync_count, last_modified_ms, last_modified_by, device_last_modified_ms
+           FROM records
+           WHERE identity_id = $1 AND dataset_name = $2 AND sync_count > $3
+             AND (sync_count, key) > ($4, $5)
+             AND EXISTS (SELECT 1 FROM datasets WHERE identity_id = $1 AND name = $2 AND live)
+           ORDER BY sync_count, key LIMIT $6) AS page
+     UNION ALL
+     SELECT 2, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+     FROM datasets WHERE identity_id = $1 AND merged_into = $2 AND live
+     ORDER BY 1, 5, 3"
+);
+
 impl Op for ListRecords {
     type Output = RecordsPage;
 
     async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<RecordsPage> {
-        const RECORDS: &str = concat!(
-            "SELECT ",
-            record_cols!(),
-            " FROM records WHERE identity_id = $1 AND dataset_name = $2 AND sync_count > $3
-               AND (sync_count, key) > ($4, $5)
-             ORDER BY sync_count, key LIMIT $6"
-        );
-        const MERGED: &str =
-            "SELECT name FROM datasets WHERE identity_id = $1 AND merged_into = $2 AND live
-             ORDER BY name";
         let (id, name) = (self.identity_id.as_str(), self.name.as_str());
-        let dataset = parts::dataset(tx, id, name).await?;
-        let mut records = Vec::new();
-        if dataset.as_ref().is_some_and(|d| d.live) {
-            let (count, key) = match &self.cursor {
-                Some((count, key)) => (*count, key.as_str()),
-                None => (i64::MIN, ""),
-            };
-            let params = args![
-                id,
-                name,
-                self.after_sync_count,
-                count,
-                key,
-                self.limit.saturating_add(1)
-            ];
-            records = rows::all(tx.query(RECORDS, &params).await?, rows::record)?;
+        let (count, key) = match &self.cursor {
+            Some((count, key)) => (*count, key.as_str()),
+            None => (i64::MIN, ""),
+        };
+        let limit = self.limit.saturating_add(1);
+        let params = args![id, name, self.after_sync_count, count, key, limit];
+        let mut page = RecordsPage {
+            dataset: None,
+            records: Vec::new(),
+            more: false,
+            merged: Vec::new(),
+        };
+        for row in tx.query(PAGE, &params).await? {
+            let mut c = row.cols();
+            let kind = c.int()?;
+            let rest = c.rest();
+            match kind {
+                0 => page.dataset = Some(rows::dataset(rest)?),
+                1 => page.records.push(page_record(rest)?),
+                _ => page.merged.push(page_name(rest)?),
+            }
         }
-        let merged = rows::all(tx.query(MERGED, &args![id, name]).await?, rows::text)?;
-        let more = records.len() > self.limit;
-        records.truncate(self.limit);
-        Ok(RecordsPage {
-            dataset,
-            records,
-            more,
-            merged,
-        })
+        page.more = page.records.len() > self.limit;
+        page.records.truncate(self.limit);
+        Ok(page)
     }
+}
+
+/// A record as [`PAGE`] carries it.
+fn page_record(r: Row) -> StoreResult<RecordRow> {
+    let mut c = r.cols();
+    c.skip(1)?;
+    let key = c.text()?;
+    c.skip(1)?;
+    let sync_count = c.int()?;
+    c.skip(1)?;
+    let last_modified_ms = c.int()?;
+    let last_modified_by = c.text()?;
+    c.skip(2)?;
+    let device_last_modified_ms = c.opt_int()?;
+    let value = c.opt_text()?;
+    Ok(RecordRow {
+        key,
+        value,
+        sync_count,
+        last_modified_ms,
+        last_modified_by,
+        device_last_modified_ms,
+    })
+}
+
+/// A merged dataset's name as [`PAGE`] carries it.
+fn page_name(r: Row) -> StoreResult<String> {
+    let mut c = r.cols();
+    c.skip(1)?;
+    c.text()
 }
 
 /// UpdateRecords: the snapshot, the rules' plan, the plan written.
@@ -104,29 +148,39 @@ pub struct UpdateRecords {
 impl Op for UpdateRecords {
     type Output = UpdatePlan;
 
+    /// Two batches: the lock and every read together, then every write together.
     async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<UpdatePlan> {
+        const LIVE: &str = "SELECT COUNT(*) FROM datasets WHERE identity_id = $1 AND live";
         let (id, name) = (self.identity_id.as_str(), self.name.as_str());
-        parts::lock_identity(tx, id).await?;
-        let dataset = parts::dataset(tx, id, name).await?;
-        let existing = parts::records_by_key(tx, id, name, &self.keys).await?;
-        let live = tx
-            .query(
-                "SELECT COUNT(*) FROM datasets WHERE identity_id = $1 AND live",
-                &args![id],
-            )
-            .await?;
-        let live_datasets = rows::opt(live, rows::int)?.unwrap_or(0);
-        let subscribers = parts::subscribers(tx, id, name).await?;
+        let mut reads = Batch::default();
+        let lock = X::lock_sql(Lock::Identity).map(|sql| reads.query(sql, args![id]));
+        let dataset = reads.query(parts::DATASET, args![id, name]);
+        let live = reads.query(LIVE, args![id]);
+        let subscribers = reads.query(parts::SUBSCRIBERS, args![id, name]);
+        let records = parts::read_records_by_key(&mut reads, X::DIALECT, id, name, &self.keys);
+        let mut found = reads.run(tx).await?;
+        if lock.is_some_and(|i| found.rows(i).is_empty()) {
+            return Err(parts::identity_gone(id));
+        }
+        let mut existing = HashMap::with_capacity(self.keys.len());
+        for i in records {
+            for r in rows::all(found.rows(i), rows::record)? {
+                existing.insert(r.key.clone(), r);
+            }
+        }
         let snapshot = UpdateSnapshot {
-            dataset,
+            dataset: rows::opt(found.rows(dataset), rows::dataset)?,
             existing,
-            live_datasets,
-            subscribers,
+            live_datasets: rows::opt(found.rows(live), rows::int)?.unwrap_or(0),
+            subscribers: rows::all(found.rows(subscribers), rows::device)?,
         };
         let plan = (self.decide)(&snapshot).map_err(StoreError::Rejected)?;
-        parts::put_dataset(tx, id, name, &plan.dataset).await?;
-        parts::put_records(tx, id, name, &plan.records).await?;
-        parts::put_outbox(tx, &plan.outbox, plan.dataset.last_modified_ms).await?;
+        let mut writes = Batch::default();
+        parts::write_dataset(&mut writes, id, name, &plan.dataset);
+        parts::write_records(&mut writes, X::DIALECT, id, name, &plan.records);
+        let at = plan.dataset.last_modified_ms;
+        parts::write_outbox(&mut writes, &plan.outbox, at);
+        writes.run(tx).await?;
         Ok(plan)
     }
 }
@@ -160,8 +214,10 @@ impl Op for DeleteDataset {
         )
         .await?;
         let plan = (self.decide)(&before);
-        parts::put_dataset(tx, id, name, &plan.dataset).await?;
-        parts::put_outbox(tx, &plan.outbox, plan.at_ms).await?;
+        let mut writes = Batch::default();
+        parts::write_dataset(&mut writes, id, name, &plan.dataset);
+        parts::write_outbox(&mut writes, &plan.outbox, plan.at_ms);
+        writes.run(tx).await?;
         Ok(Some(before))
     }
 }

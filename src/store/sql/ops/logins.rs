@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::parts;
-use crate::store::sql::interface::{args, Lock, Op, Tx};
+use crate::store::sql::interface::{args, Batch, Lock, Op, Tx};
 use crate::store::sql::rows::{self, identity_cols};
 use crate::store::{
     DatasetCopy, LoginDecider, LoginPlan, LoginQuery, LoginSnapshot, MergeCopier, StoreError,
@@ -146,16 +146,18 @@ async fn merge_in<X: Tx>(
         let records = parts::records(tx, source, &dataset.name).await?;
         copies.push(DatasetCopy { dataset, records });
     }
-    for copy in merge(source, dest, copies, now_ms) {
+    let copies = merge(source, dest, copies, now_ms);
+    let mut writes = Batch::default();
+    for copy in &copies {
         let name = copy.dataset.name.as_str();
-        parts::put_dataset(tx, dest, name, &copy.dataset).await?;
-        tx.execute(
+        parts::write_dataset(&mut writes, dest, name, &copy.dataset);
+        writes.execute(
             "DELETE FROM records WHERE identity_id = $1 AND dataset_name = $2",
-            &args![dest, name],
-        )
-        .await?;
-        parts::put_records(tx, dest, name, &copy.records).await?;
+            args![dest, name],
+        );
+        parts::write_records(&mut writes, X::DIALECT, dest, name, &copy.records);
     }
+    writes.run(tx).await?;
     tx.execute(
         "UPDATE logins SET identity_id = $1 WHERE identity_id = $2",
         &args![dest, source],

@@ -2,7 +2,7 @@
 //! bulk-publish job whose events they may be.
 
 use super::parts;
-use crate::store::sql::interface::{args, Lock, Op, Tx};
+use crate::store::sql::interface::{args, Batch, Lock, Op, Tx};
 use crate::store::sql::rows::{self, dataset_cols, record_cols};
 use crate::store::{
     BulkDecider, BulkEvent, DatasetEvents, NewOutboxEvent, OutboxEvent, SettingsDecider,
@@ -171,9 +171,11 @@ impl Op for StartBulk {
         for d in &datasets {
             let found = tx.query(RECORDS, &args![&d.identity_id, &d.name]).await?;
             let records = rows::all(found, rows::record)?;
-            let batch = (self.events)(d, &records);
-            written += batch.len();
-            parts::put_outbox(tx, &batch, self.now_ms).await?;
+            let events = (self.events)(d, &records);
+            written += events.len();
+            let mut writes = Batch::default();
+            parts::write_outbox(&mut writes, &events, self.now_ms);
+            writes.run(tx).await?;
         }
         if written == 0 {
             parts::decide_bulk_job(tx, pool, BulkEvent::Drained, &self.decide).await?;

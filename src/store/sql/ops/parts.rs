@@ -1,15 +1,15 @@
 //! Statements several operations share: reading and writing one kind of row inside the
-//! caller's transaction. The two statements written per dialect (array binds) are here.
+//! caller's transaction, most of them added to a [`Batch`] so that an operation sends its
+//! independent statements together. The two statements written per dialect (array binds)
+//! are here.
 
-use std::collections::HashMap;
-
-use crate::store::sql::interface::{args, Param, Tx};
+use crate::store::sql::interface::{args, Batch, Dialect, Lock, Param, Tx};
 use crate::store::sql::rows::{
-    self, bulk_cols, dataset_cols, device_cols, record_cols, settings_cols,
+    self, bulk_cols, dataset_cols, device_cols, identity_cols, record_cols, settings_cols,
 };
 use crate::store::{
-    BulkDecider, BulkEvent, BulkJob, DatasetRow, DeviceRecord, NewOutboxEvent, PoolSettings,
-    RecordRow, StoreError, StoreResult,
+    BulkDecider, BulkEvent, BulkJob, DatasetRow, NewOutboxEvent, PoolSettings, RecordRow,
+    StoreError, StoreResult,
 };
 
 /// A dataset's row, live or deleted: (identity id, name).
@@ -57,28 +57,24 @@ pub async fn records<X: Tx>(
     )
 }
 
-/// The stored records of a dataset among `keys`, by key.
-pub async fn records_by_key<X: Tx>(
-    tx: &mut X,
-    identity_id: &str,
-    name: &str,
-    keys: &[String],
-) -> StoreResult<HashMap<String, RecordRow>> {
-    let mut found = HashMap::with_capacity(keys.len());
-    if X::DIALECT.array_binds {
+/// Adds the reads of a dataset's stored records among `keys` (one statement with an array,
+/// or one per key); answers the indices of their outcomes.
+pub fn read_records_by_key<'a>(
+    b: &mut Batch<'a>,
+    dialect: Dialect,
+    identity_id: &'a str,
+    name: &'a str,
+    keys: &'a [String],
+) -> std::ops::Range<usize> {
+    let first = b.len();
+    if dialect.array_binds {
         const SQL: &str = concat!(
             "SELECT ",
             record_cols!(),
             " FROM records WHERE identity_id = $1 AND dataset_name = $2 AND key = ANY($3)"
         );
         let keys = Param::Texts(keys.iter().map(String::as_str).collect());
-        for row in tx
-            .query(SQL, &[identity_id.into(), name.into(), keys])
-            .await?
-        {
-            let r = rows::record(row)?;
-            found.insert(r.key.clone(), r);
-        }
+        b.query(SQL, [identity_id.into(), name.into(), keys]);
     } else {
         const SQL: &str = concat!(
             "SELECT ",
@@ -86,24 +82,19 @@ pub async fn records_by_key<X: Tx>(
             " FROM records WHERE identity_id = $1 AND dataset_name = $2 AND key = $3"
         );
         for key in keys {
-            if let Some(r) = rows::opt(
-                tx.query(SQL, &args![identity_id, name, key]).await?,
-                rows::record,
-            )? {
-                found.insert(r.key.clone(), r);
-            }
+            b.query(SQL, args![identity_id, name, key]);
         }
     }
-    Ok(found)
+    first..b.len()
 }
 
-/// Writes a dataset's row (inserted, or replacing the stored one).
-pub async fn put_dataset<X: Tx>(
-    tx: &mut X,
-    identity_id: &str,
-    name: &str,
-    d: &DatasetRow,
-) -> StoreResult<()> {
+/// Adds the write of a dataset's row (inserted, or replacing the stored one).
+pub fn write_dataset<'a>(
+    b: &mut Batch<'a>,
+    identity_id: &'a str,
+    name: &'a str,
+    d: &'a DatasetRow,
+) {
     const SQL: &str = concat!(
         "INSERT INTO datasets (",
         dataset_cols!(),
@@ -129,17 +120,18 @@ pub async fn put_dataset<X: Tx>(
         d.deleted_at_sync_count,
         &d.merged_into,
     ];
-    tx.execute(SQL, &params).await?;
-    Ok(())
+    b.execute(SQL, params);
 }
 
-/// Writes records of a dataset (inserted, or replacing stored ones of the same key).
-pub async fn put_records<X: Tx>(
-    tx: &mut X,
-    identity_id: &str,
-    name: &str,
-    records: &[RecordRow],
-) -> StoreResult<()> {
+/// Adds the writes of a dataset's records (inserted, or replacing stored ones of the same
+/// key): one statement with arrays, or one per record.
+pub fn write_records<'a>(
+    b: &mut Batch<'a>,
+    dialect: Dialect,
+    identity_id: &'a str,
+    name: &'a str,
+    records: &'a [RecordRow],
+) {
     macro_rules! on_conflict {
         () => {
             " ON CONFLICT (identity_id, dataset_name, key) DO UPDATE SET
@@ -150,9 +142,9 @@ pub async fn put_records<X: Tx>(
         };
     }
     if records.is_empty() {
-        return Ok(());
+        return;
     }
-    if X::DIALECT.array_binds {
+    if dialect.array_binds {
         const SQL: &str = concat!(
             "INSERT INTO records (identity_id, dataset_name, ",
             record_cols!(),
@@ -176,7 +168,7 @@ pub async fn put_records<X: Tx>(
             ),
             Param::OptInts(records.iter().map(|r| r.device_last_modified_ms).collect()),
         ];
-        tx.execute(SQL, &params).await?;
+        b.execute(SQL, params);
     } else {
         const SQL: &str = concat!(
             "INSERT INTO records (identity_id, dataset_name, ",
@@ -195,37 +187,22 @@ pub async fn put_records<X: Tx>(
                 &r.last_modified_by,
                 r.device_last_modified_ms,
             ];
-            tx.execute(SQL, &params).await?;
+            b.execute(SQL, params);
         }
     }
-    Ok(())
 }
 
-/// Enabled devices subscribed to a dataset, by id.
-pub async fn subscribers<X: Tx>(
-    tx: &mut X,
-    identity_id: &str,
-    name: &str,
-) -> StoreResult<Vec<DeviceRecord>> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        device_cols!(),
-        " FROM devices WHERE NOT disabled AND id IN
-             (SELECT device_id FROM subscriptions WHERE identity_id = $1 AND dataset_name = $2)
-         ORDER BY id"
-    );
-    rows::all(
-        tx.query(SQL, &args![identity_id, name]).await?,
-        rows::device,
-    )
-}
+/// Enabled devices subscribed to a dataset, by id: (identity id, dataset name).
+pub const SUBSCRIBERS: &str = concat!(
+    "SELECT ",
+    device_cols!(),
+    " FROM devices WHERE NOT disabled AND id IN
+         (SELECT device_id FROM subscriptions WHERE identity_id = $1 AND dataset_name = $2)
+     ORDER BY id"
+);
 
-/// Writes outbox events, due at `now_ms`.
-pub async fn put_outbox<X: Tx>(
-    tx: &mut X,
-    events: &[NewOutboxEvent],
-    now_ms: i64,
-) -> StoreResult<()> {
+/// Adds the writes of outbox events, due at `now_ms`.
+pub fn write_outbox<'a>(b: &mut Batch<'a>, events: &'a [NewOutboxEvent], now_ms: i64) {
     const SQL: &str = "INSERT INTO outbox (pool_id, stream_key, target, payload, job, created_ms, next_attempt_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $6)";
     for e in events {
@@ -237,19 +214,27 @@ pub async fn put_outbox<X: Tx>(
             &e.job,
             now_ms
         ];
-        tx.execute(SQL, &params).await?;
+        b.execute(SQL, params);
     }
-    Ok(())
 }
+
+/// An identity's record: (identity id).
+pub const IDENTITY: &str = concat!(
+    "SELECT ",
+    identity_cols!(),
+    " FROM identities WHERE id = $1"
+);
+
+/// A pool's settings row: (pool id).
+pub const SETTINGS: &str = concat!(
+    "SELECT ",
+    settings_cols!(),
+    " FROM pool_settings WHERE pool_id = $1"
+);
 
 /// A pool's settings (the default, version 0, when never set).
 pub async fn settings<X: Tx>(tx: &mut X, pool_id: &str) -> StoreResult<PoolSettings> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        settings_cols!(),
-        " FROM pool_settings WHERE pool_id = $1"
-    );
-    Ok(rows::opt(tx.query(SQL, &args![pool_id]).await?, rows::settings)?.unwrap_or_default())
+    Ok(rows::opt(tx.query(SETTINGS, &args![pool_id]).await?, rows::settings)?.unwrap_or_default())
 }
 
 /// Writes a pool's settings (inserted, or replacing the stored ones).
@@ -322,14 +307,14 @@ pub async fn drop_job_events<X: Tx>(tx: &mut X, pool_id: &str) -> StoreResult<u6
 
 /// Locks an identity's row; an error when the identity no longer exists.
 pub async fn lock_identity<X: Tx>(tx: &mut X, identity_id: &str) -> StoreResult<()> {
-    if tx
-        .lock(crate::store::sql::Lock::Identity, identity_id)
-        .await?
-    {
+    if tx.lock(Lock::Identity, identity_id).await? {
         Ok(())
     } else {
-        Err(StoreError::Backend(format!(
-            "identity {identity_id} no longer exists"
-        )))
+        Err(identity_gone(identity_id))
     }
+}
+
+/// A write found its identity deleted (or merged away) meanwhile.
+pub fn identity_gone(identity_id: &str) -> StoreError {
+    StoreError::Backend(format!("identity {identity_id} no longer exists"))
 }
