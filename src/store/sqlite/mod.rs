@@ -26,8 +26,7 @@ pub type SqliteStore = SqlStore<SqliteEngine>;
 const IDLE_READERS: usize = 256;
 /// Most writes one transaction (one fsync) carries.
 const MAX_BATCH: usize = 256;
-/// Prepared statements kept per connection: more than the store has, so none is compiled
-/// twice.
+/// Prepared statements kept per connection: more than the store has (see [`prepare_once`]).
 const STATEMENT_CACHE: usize = 128;
 
 /// Delivers a write's outcome once its batch is committed.
@@ -53,8 +52,21 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    prepare_once(&conn)?;
     Ok(conn)
+}
+
+/// Statements are compiled once per connection: the cache holds every statement the store
+/// has, and the query planner stability guarantee keeps SQLite from compiling a statement
+/// again whenever a parameter its plan looked at (a range bound, a LIMIT) gets a new value,
+/// which it otherwise does on every request (its plans here do not depend on those values).
+fn prepare_once(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
 }
 
 /// A reader: the database is in WAL mode already (the writer set it, and it persists).
@@ -64,7 +76,7 @@ fn open_reader(path: &Path) -> Result<Connection, rusqlite::Error> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    prepare_once(&conn)?;
     Ok(conn)
 }
 
@@ -238,6 +250,39 @@ mod tests {
         drop(conn);
         let err = SqliteStore::open(dir.path()).err().unwrap().to_string();
         assert!(err.contains("newer than this cogsync understands"), "{err}");
+    }
+
+    /// A statement whose plan looks at its parameters (ListRecords' page: range bounds and a
+    /// LIMIT) runs with new values on every request; it must not be compiled again each time.
+    #[test]
+    fn statements_are_compiled_once_whatever_their_parameters() {
+        use crate::store::sql::{Param, Sql, Tx};
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_connection(&dir.path().join("db")).unwrap();
+        migrate(&mut conn).unwrap();
+        let page = crate::store::sql::ops::data::PAGE;
+        for n in 0..5_i64 {
+            let params = [
+                Param::Text("us-east-1:a"),
+                Param::Text("ds"),
+                Param::Int(n),
+                Param::Int(n * 7),
+                Param::Text("k"),
+                Param::Int(n + 2),
+            ];
+            let sql = Sql {
+                text: page,
+                params: &params,
+                rows: true,
+            };
+            finish_now(SqliteTx::new(&mut conn).statement(sql)).unwrap();
+        }
+        let st = conn.prepare_cached(page).unwrap();
+        assert_eq!(
+            st.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "compiled again for new parameter values"
+        );
     }
 
     #[test]

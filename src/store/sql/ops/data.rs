@@ -55,7 +55,7 @@ pub struct ListRecords {
 /// one round trip): the dataset row (kind 0), the page of records (kind 1, in the dataset
 /// row's columns: key as name, value as merged_into, device date as deleted_at_sync_count),
 /// and the names of the live datasets merged into it (kind 2, as name).
-const PAGE: &str = concat!(
+pub(crate) const PAGE: &str = concat!(
     "SELECT 0, ",
     dataset_cols!(),
     " FROM datasets WHERE identity_id = $1 AND name = $2
