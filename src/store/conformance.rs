@@ -23,6 +23,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     bulk_publish_jobs_follow_their_state_machine(&*store).await;
     a_disabled_device_is_enabled_again_by_putting_it(&*store).await;
     a_gone_stream_target_changes_settings_and_drops_its_events_at_once(&*store).await;
+    reads_see_deletes_merges_and_new_settings_at_once(&*store).await;
 }
 
 fn pool(id: &str) -> PoolRecord {
@@ -1297,5 +1298,61 @@ async fn a_gone_stream_target_changes_settings_and_drops_its_events_at_once(stor
         rest.len(),
         2,
         "the first round's events are still there, claimed or not"
+    );
+}
+
+/// What a store may keep in memory (identities, settings) follows every write that changes
+/// it: each read below comes after the same read was answered once before the write.
+async fn reads_see_deletes_merges_and_new_settings_at_once(store: &dyn Store) {
+    store.create_pool(&pool("w:01")).await.unwrap();
+    for id in ["w:a", "w:b", "w:c"] {
+        store.create_identity(&identity(id, "w:01")).await.unwrap();
+        assert!(store.get_identity(id).await.unwrap().is_some());
+    }
+    let (_, settings) = store.identity_and_settings("w:a", "w:01").await.unwrap();
+    assert_eq!(settings, PoolSettings::default());
+    assert!(store.delete_identity("w:a").await.unwrap());
+    assert_eq!(store.get_identity("w:a").await.unwrap(), None);
+    assert_eq!(
+        store.identity_and_settings("w:a", "w:01").await.unwrap().0,
+        None
+    );
+
+    let merge = LoginPlan {
+        merges: vec![("w:b".into(), "w:c".into())],
+        ..LoginPlan::read_only("w:c")
+    };
+    apply(store, "w:01", 5, merge).await;
+    assert_eq!(
+        store.get_identity("w:b").await.unwrap(),
+        None,
+        "merged away"
+    );
+    assert!(store.get_identity("w:c").await.unwrap().is_some());
+
+    let next = PoolSettings {
+        version: 1,
+        events: r#"{"SyncTrigger":"f"}"#.into(),
+        ..PoolSettings::default()
+    };
+    assert!(store
+        .update_pool_settings("w:01", over(0, &next))
+        .await
+        .unwrap());
+    assert_eq!(store.get_pool_settings("w:01").await.unwrap(), next);
+    assert_eq!(
+        store.identity_and_settings("w:c", "w:01").await.unwrap().1,
+        next
+    );
+
+    assert!(store.delete_pool("w:01").await.unwrap());
+    assert_eq!(
+        store.get_identity("w:c").await.unwrap(),
+        None,
+        "its pool is gone"
+    );
+    assert_eq!(
+        store.get_pool_settings("w:01").await.unwrap(),
+        PoolSettings::default()
     );
 }

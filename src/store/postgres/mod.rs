@@ -200,6 +200,11 @@ impl PostgresEngine {
 }
 
 impl Engine for PostgresEngine {
+    /// Other nodes write the same database.
+    fn sole_writer(&self) -> bool {
+        false
+    }
+
     async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
         match mode {
             Mode::Read => self.read(&op).await,

@@ -417,6 +417,10 @@ pub trait Op: Send + Sync + 'static {
 
 /// An engine: runs operations in transactions of the mode asked for.
 pub trait Engine: Send + Sync + 'static {
+    /// Whether this process is the only writer of the database (so what it read stays true
+    /// until it writes otherwise itself).
+    fn sole_writer(&self) -> bool;
+
     fn run<O: Op>(&self, mode: Mode, op: O) -> impl Future<Output = StoreResult<O::Output>> + Send;
 }
 

@@ -12,6 +12,7 @@
 
 pub mod interface;
 pub mod ops;
+mod read_cache;
 pub mod rows;
 pub mod schema;
 mod store;

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use super::interface::{Engine, Mode, Op, Row, Value};
 use super::ops::{data, logins, outbox, parts, settings, Statement};
+use super::read_cache::ReadCache;
 use super::rows::{self, bulk_cols, dataset_cols, device_cols, identity_cols, pool_cols};
 use crate::store::{
     BulkDecider, BulkJob, DatasetEvents, DatasetRow, DatasetTotals, DeleteDecider, DeviceRecord,
@@ -18,11 +19,14 @@ use crate::store::{
 /// The store, over one engine.
 pub struct SqlStore<E> {
     pub(crate) engine: E,
+    /// Identities and settings in memory, where only this process writes the database.
+    cache: Option<ReadCache>,
 }
 
 impl<E: Engine> SqlStore<E> {
     pub fn new(engine: E) -> Self {
-        SqlStore { engine }
+        let cache = engine.sole_writer().then(ReadCache::default);
+        SqlStore { engine, cache }
     }
 
     async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
@@ -147,10 +151,13 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_pool(&self, id: &str) -> StoreResult<bool> {
-        Ok(self
+        let deleted = self
             .write("DELETE FROM identity_pools WHERE id = $1", vec![id.into()])
-            .await?
-            > 0)
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.drop_all();
+        }
+        Ok(deleted? > 0)
     }
 
     async fn create_identity(&self, i: &IdentityRecord) -> StoreResult<()> {
@@ -169,10 +176,16 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn get_identity(&self, id: &str) -> StoreResult<Option<IdentityRecord>> {
-        rows::opt(
-            self.read(parts::IDENTITY, vec![id.into()]).await?,
-            rows::identity,
-        )
+        let ticket = self.cache.as_ref().map(|c| (c, c.ticket()));
+        if let Some(found) = ticket.and_then(|(c, _)| c.identity(id)) {
+            return Ok(Some(found));
+        }
+        let found = self.read(parts::IDENTITY, vec![id.into()]).await?;
+        let found = rows::opt(found, rows::identity)?;
+        if let (Some((cache, ticket)), Some(identity)) = (ticket, &found) {
+            cache.keep_identity(ticket, identity);
+        }
+        Ok(found)
     }
 
     async fn list_identities(
@@ -307,14 +320,23 @@ impl<E: Engine> Store for SqlStore<E> {
             return Ok(plan);
         }
         op.write = true;
-        self.run(Mode::Write, op).await
+        let plan = self.run(Mode::Write, op).await;
+        if let Some(cache) = &self.cache {
+            // The identities merged away are gone.
+            let merged = plan.as_ref().map_or(&[][..], |p| &p.merges[..]);
+            cache.drop_identities(merged.iter().map(|(source, _)| source.as_str()));
+        }
+        plan
     }
 
     async fn delete_identity(&self, id: &str) -> StoreResult<bool> {
-        Ok(self
+        let deleted = self
             .write("DELETE FROM identities WHERE id = $1", vec![id.into()])
-            .await?
-            > 0)
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.drop_identities([id]);
+        }
+        Ok(deleted? > 0)
     }
 
     async fn identity_and_settings(
@@ -322,18 +344,39 @@ impl<E: Engine> Store for SqlStore<E> {
         identity_id: &str,
         pool_id: &str,
     ) -> StoreResult<(Option<IdentityRecord>, PoolSettings)> {
+        let ticket = self.cache.as_ref().map(|c| (c, c.ticket()));
+        if let Some((cache, _)) = ticket {
+            if let (Some(i), Some(s)) = (cache.identity(identity_id), cache.settings(pool_id)) {
+                return Ok((Some(i), s));
+            }
+        }
         let op = settings::IdentityAndSettings {
             identity_id: identity_id.to_owned(),
             pool_id: pool_id.to_owned(),
         };
-        self.run(Mode::Read, op).await
+        let (identity, settings) = self.run(Mode::Read, op).await?;
+        if let Some((cache, ticket)) = ticket {
+            if let Some(i) = &identity {
+                cache.keep_identity(ticket, i);
+            }
+            cache.keep_settings(ticket, pool_id, &settings);
+        }
+        Ok((identity, settings))
     }
 
     async fn get_pool_settings(&self, pool_id: &str) -> StoreResult<PoolSettings> {
+        let ticket = self.cache.as_ref().map(|c| (c, c.ticket()));
+        if let Some(found) = ticket.and_then(|(c, _)| c.settings(pool_id)) {
+            return Ok(found);
+        }
         let op = settings::GetSettings {
             pool_id: pool_id.to_owned(),
         };
-        self.run(Mode::Read, op).await
+        let found = self.run(Mode::Read, op).await?;
+        if let Some((cache, ticket)) = ticket {
+            cache.keep_settings(ticket, pool_id, &found);
+        }
+        Ok(found)
     }
 
     async fn update_pool_settings(
@@ -345,7 +388,11 @@ impl<E: Engine> Store for SqlStore<E> {
             pool_id: pool_id.to_owned(),
             decide,
         };
-        self.run(Mode::Write, op).await
+        let changed = self.run(Mode::Write, op).await;
+        if let Some(cache) = &self.cache {
+            cache.drop_settings(pool_id);
+        }
+        changed
     }
 
     async fn identity_totals(&self, identity_id: &str) -> StoreResult<DatasetTotals> {
@@ -413,7 +460,11 @@ impl<E: Engine> Store for SqlStore<E> {
             settings,
             bulk,
         };
-        self.run(Mode::Write, op).await
+        let gone = self.run(Mode::Write, op).await;
+        if let Some(cache) = &self.cache {
+            cache.drop_settings(pool_id);
+        }
+        gone
     }
 
     async fn start_bulk_publish(

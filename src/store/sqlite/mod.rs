@@ -213,6 +213,11 @@ impl SqliteEngine {
 }
 
 impl Engine for SqliteEngine {
+    /// The writer thread is the only writer of the file.
+    fn sole_writer(&self) -> bool {
+        true
+    }
+
     async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
         match mode {
             Mode::Read => self.read(op),
