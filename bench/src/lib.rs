@@ -4,6 +4,7 @@
 //! (text, JSON, SVG). The `cogsync-bench` binary and the test suite's smoke run use it.
 
 pub mod client;
+pub mod cpu;
 pub mod report;
 mod workloads;
 
