@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod cpu;
+pub mod echo;
 pub mod report;
 mod workloads;
 
@@ -15,6 +16,7 @@ use axum::http::Method;
 use serde_json::{json, Value};
 
 use client::{HttpClient, Reply, Signer};
+pub use echo::start_echo;
 pub use workloads::{run, Workload, WorkloadResult};
 
 /// One simulated device: an identity with its temporary credentials and its own dataset.
@@ -169,28 +171,6 @@ impl Device {
             .map(str::to_owned)
             .ok_or_else(|| "no token".into())
     }
-}
-
-/// A bare HTTP server answering every request with a fixed small JSON: the baseline.
-pub async fn start_echo() -> Result<(String, tokio::task::JoinHandle<()>), String> {
-    async fn fixed() -> ([(&'static str, &'static str); 1], &'static str) {
-        (
-            [("content-type", "application/json")],
-            r#"{"Records":[],"Count":0,"DatasetSyncCount":0}"#,
-        )
-    }
-    let app = axum::Router::new().fallback(fixed);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((url, task))
 }
 
 /// How long or how much to run a workload.

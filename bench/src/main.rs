@@ -51,6 +51,9 @@ struct Args {
     /// each with one dataset of 10 records; start-up time and peak memory are then reported.
     #[arg(long, default_value_t = 0)]
     preload: usize,
+    /// Internal: be the echo baseline's process (started by the benchmark itself).
+    #[arg(long = "serve-echo", hide = true)]
+    serve_echo: bool,
 }
 
 struct Spawned {
@@ -135,6 +138,15 @@ fn spawn_server(args: &Args, creds: &Credentials) -> Result<(String, Spawned), S
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.serve_echo {
+        return match bench::echo::serve_until_killed().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cogsync-bench --serve-echo: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(args).await {
         Ok(code) => code,
         Err(e) => {
@@ -199,7 +211,10 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         );
     }
     let devices = bench::provision(&endpoint, &creds, args.concurrency).await?;
-    let (echo_url, _echo) = bench::start_echo().await?;
+    // The baseline in a process of its own (this binary again), like the server it is
+    // compared with; killed when `echo` is dropped, on every way out of this function.
+    let echo =
+        bench::echo::EchoProcess::spawn(&std::env::current_exe().map_err(|e| e.to_string())?)?;
     let budget = Budget {
         duration: Duration::from_secs(args.duration),
         max_requests: None,
@@ -212,7 +227,7 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             args.duration,
             args.concurrency
         );
-        results.push(bench::run(w, &devices, args.concurrency, budget, &echo_url).await);
+        results.push(bench::run(w, &devices, args.concurrency, budget, echo.url()).await);
     }
     if args.json {
         println!(
