@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use client::{HttpClient, Reply, Signer};
 pub use echo::start_echo;
-pub use workloads::{run, Workload, WorkloadResult};
+pub use workloads::{run, Targets, Workload, WorkloadResult};
 
 /// One simulated device: an identity with its temporary credentials and its own dataset.
 #[derive(Clone)]

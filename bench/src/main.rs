@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use clap::Parser;
-use cogsync_bench::{self as bench, report, Budget, Workload};
+use cogsync_bench::cpu::Process;
+use cogsync_bench::{self as bench, report, Budget, Targets, Workload};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +26,10 @@ struct Args {
     access_key: Option<String>,
     #[arg(long, env = "COGSYNC_SECRET_ACCESS_KEY")]
     secret_key: Option<String>,
+    /// With --endpoint: the server's process id, to report its CPU time per request (the
+    /// server must run on this machine); without it the CPU columns show "-".
+    #[arg(long, requires = "endpoint")]
+    server_pid: Option<u32>,
     /// For the started server: PostgreSQL instead of SQLite.
     #[arg(long)]
     database_url: Option<String>,
@@ -215,6 +220,14 @@ async fn run(args: Args) -> Result<ExitCode, String> {
     // compared with; killed when `echo` is dropped, on every way out of this function.
     let echo =
         bench::echo::EchoProcess::spawn(&std::env::current_exe().map_err(|e| e.to_string())?)?;
+    let targets = Targets {
+        echo_url: echo.url().to_owned(),
+        echo_process: Some(Process::new(echo.pid())),
+        server_process: match &_server {
+            Some(spawned) => Some(Process::new(spawned.child.id())),
+            None => args.server_pid.map(Process::new),
+        },
+    };
     let budget = Budget {
         duration: Duration::from_secs(args.duration),
         max_requests: None,
@@ -227,7 +240,7 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             args.duration,
             args.concurrency
         );
-        results.push(bench::run(w, &devices, args.concurrency, budget, echo.url()).await);
+        results.push(bench::run(w, &devices, args.concurrency, budget, &targets).await);
     }
     if args.json {
         println!(
