@@ -6,6 +6,7 @@
 pub mod client;
 pub mod cpu;
 pub mod echo;
+pub mod replay;
 pub mod report;
 mod workloads;
 
@@ -131,12 +132,23 @@ impl Device {
         )
     }
 
+    fn records_path(&self, last: i64) -> String {
+        format!("{}/records?lastSyncCount={last}", self.dataset_path())
+    }
+
     /// ListRecords after `last` (everything in one page, as iOS asks).
     pub async fn list(&self, last: i64) -> Result<Reply, String> {
-        let path = format!("{}/records?lastSyncCount={last}", self.dataset_path());
+        let path = self.records_path(last);
         self.http
             .call(Method::GET, &path, &[], Vec::new(), Some(&self.signer))
             .await
+    }
+
+    /// The request `list(last)` sends, signed now, as bytes to send again and again.
+    pub fn presign_list(&self, last: i64) -> Result<Vec<u8>, String> {
+        let path = self.records_path(last);
+        self.http
+            .presign(Method::GET, &path, &[], &[], Some(&self.signer))
     }
 
     /// UpdateRecords with `replace` patches of (key, value, count).

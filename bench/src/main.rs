@@ -43,8 +43,9 @@ struct Args {
     /// Seconds per workload.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Comma-separated workloads (echo is always run first, as the baseline).
-    #[arg(long, default_value = "list,update,sync,conflict")]
+    /// Comma-separated workloads (echo is always run first, as the baseline; echo-replay
+    /// too, second, when a replaying workload is selected).
+    #[arg(long, default_value = "list,list-replay,update,sync,conflict")]
     workloads: String,
     /// Print JSON instead of the table.
     #[arg(long)]
@@ -140,6 +141,27 @@ fn spawn_server(args: &Args, creds: &Credentials) -> Result<(String, Spawned), S
     Err("the server exited before listening".into())
 }
 
+/// The workloads named, in order, after the baselines they need: echo always, and
+/// echo-replay when a replaying workload is among them.
+fn select_workloads(names: &str) -> Result<Vec<Workload>, String> {
+    let mut selected = Vec::new();
+    for name in names.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let w = Workload::parse(name).ok_or(format!("unknown workload {name}"))?;
+        if !selected.contains(&w) {
+            selected.push(w);
+        }
+    }
+    let mut workloads = vec![Workload::Echo];
+    if selected
+        .iter()
+        .any(|w| w.baseline() == Workload::EchoReplay)
+    {
+        workloads.push(Workload::EchoReplay);
+    }
+    workloads.extend(selected.into_iter().filter(|w| w.baseline() != *w));
+    Ok(workloads)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -162,13 +184,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<ExitCode, String> {
-    let mut workloads = vec![Workload::Echo];
-    for name in args.workloads.split(',').filter(|s| !s.is_empty()) {
-        let w = Workload::parse(name.trim()).ok_or(format!("unknown workload {name}"))?;
-        if w != Workload::Echo {
-            workloads.push(w);
-        }
-    }
+    let workloads = select_workloads(&args.workloads)?;
     let (endpoint, creds, _server) = match &args.endpoint {
         Some(url) => {
             let key = args

@@ -11,14 +11,19 @@ use serde_json::Value;
 
 use super::client::{HttpClient, Reply};
 use super::cpu::Process;
+use super::replay::Replay;
 use super::{Budget, Device};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
     /// The same signed requests against a bare HTTP handler: the baseline.
     Echo,
+    /// One signed echo request, signed once and replayed: the baseline of the replays.
+    EchoReplay,
     /// ListRecords (lastSyncCount 0) of a dataset of 10 records.
     List,
+    /// The `list` request signed once and replayed byte for byte by a cheap client.
+    ListReplay,
     /// UpdateRecords with one replace patch, each client on its own dataset.
     Update,
     /// ListRecords(lastSyncCount) then UpdateRecords with 3 patches.
@@ -28,9 +33,11 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 7] = [
         Workload::Echo,
+        Workload::EchoReplay,
         Workload::List,
+        Workload::ListReplay,
         Workload::Update,
         Workload::Sync,
         Workload::Conflict,
@@ -39,7 +46,9 @@ impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::Echo => "echo",
+            Workload::EchoReplay => "echo-replay",
             Workload::List => "list",
+            Workload::ListReplay => "list-replay",
             Workload::Update => "update",
             Workload::Sync => "sync",
             Workload::Conflict => "conflict",
@@ -52,12 +61,20 @@ impl Workload {
 
     /// The baseline this workload's ratios are taken against.
     pub fn baseline(self) -> Workload {
-        Workload::Echo
+        match self {
+            Workload::EchoReplay | Workload::ListReplay => Workload::EchoReplay,
+            _ => Workload::Echo,
+        }
     }
 
     /// Whether the echo process, not the server, answers this workload.
     pub fn answered_by_echo(self) -> bool {
-        self == Workload::Echo
+        matches!(self, Workload::Echo | Workload::EchoReplay)
+    }
+
+    /// Whether it writes, and is checked against its ledger afterwards.
+    pub fn writes(self) -> bool {
+        matches!(self, Workload::Update | Workload::Sync | Workload::Conflict)
     }
 
     /// Devices a run with `concurrency` clients needs.
@@ -151,6 +168,13 @@ impl Tally {
         }
     }
 
+    fn latency(&self, since: Instant) {
+        let us = since.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        if let Ok(mut l) = self.latencies.lock() {
+            l.push(us);
+        }
+    }
+
     /// Times one request and classifies its outcome.
     async fn timed(
         &self,
@@ -159,10 +183,7 @@ impl Tally {
     ) -> Option<Value> {
         let t = Instant::now();
         let result = f.await;
-        let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
-        if let Ok(mut l) = self.latencies.lock() {
-            l.push(us);
-        }
+        self.latency(t);
         match result {
             Ok(r) if r.status == 200 => Some(r.body),
             Ok(r) if r.status == 409 && conflict_ok => {
@@ -214,7 +235,7 @@ fn counts_of(body: &Value) -> HashMap<String, i64> {
         .collect()
 }
 
-/// Puts 10 records in each device's dataset for the list workload.
+/// Puts 10 records in each device's dataset for the list workloads.
 async fn prepare_list(devices: &[Device]) -> Result<(), String> {
     for d in devices {
         let token = d.session_token().await?;
@@ -234,15 +255,60 @@ enum Ready {
     Nothing,
     /// A SyncSessionToken for the writes.
     Token(String),
+    /// A connection replaying one pre-signed request, and the records each answer must hold.
+    Replay(Replay, usize),
 }
 
-async fn get_ready(workload: Workload, d: &Device) -> Result<Ready, String> {
+/// The GET echo answers in the echo workloads (a list path, signed like one).
+fn echo_path(d: &Device) -> String {
+    format!(
+        "/identitypools/{}/identities/{}/datasets/x/records?lastSyncCount=0",
+        d.pool, d.identity
+    )
+}
+
+async fn get_ready(workload: Workload, d: &Device, echo: &HttpClient) -> Result<Ready, String> {
     Ok(match workload {
         Workload::Echo | Workload::List => Ready::Nothing,
         Workload::Update | Workload::Sync | Workload::Conflict => {
             Ready::Token(d.session_token().await?)
         }
+        Workload::EchoReplay => {
+            let request = echo.presign(Method::GET, &echo_path(d), &[], &[], Some(&d.signer))?;
+            Ready::Replay(Replay::connect(echo.host(), request).await?, 0)
+        }
+        Workload::ListReplay => {
+            let request = d.presign_list(0)?;
+            Ready::Replay(Replay::connect(d.http.host(), request).await?, 10)
+        }
     })
+}
+
+/// Sends the pre-signed request until the budget is spent; an answer other than a 200 with
+/// `records` records is an error.
+async fn replay_loop(mut replay: Replay, records: usize, tally: &Tally) {
+    while tally.next() {
+        let t = Instant::now();
+        let outcome = replay
+            .send()
+            .await
+            .and_then(|(status, body)| check_replayed(status, body, records));
+        tally.latency(t);
+        if let Err(e) = outcome {
+            tally.error(e);
+        }
+    }
+}
+
+fn check_replayed(status: u16, body: &[u8], records: usize) -> Result<(), String> {
+    if status != 200 {
+        return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(body)));
+    }
+    let body: Value = serde_json::from_slice(body).map_err(|e| format!("answer: {e}"))?;
+    match body["Records"].as_array().map(Vec::len) {
+        Some(n) if n == records => Ok(()),
+        n => Err(format!("{n:?} records, expected {records}: {body}")),
+    }
 }
 
 /// One client of the timed run.
@@ -275,9 +341,10 @@ pub async fn run(
         })
         .collect();
     let mut first_error = None;
-    if workload == Workload::List {
+    if matches!(workload, Workload::List | Workload::ListReplay) {
         first_error = prepare_list(&devices).await.err();
     }
+    let echo = HttpClient::new(&targets.echo_url);
     let mut setup_errors = 0;
     let mut getting_ready = tokio::task::JoinSet::new();
     for client in 0..concurrency {
@@ -288,8 +355,9 @@ pub async fn run(
         let Some(device) = devices.get(index).cloned() else {
             break;
         };
+        let echo = echo.clone();
         getting_ready.spawn(async move {
-            let ready = get_ready(workload, &device).await?;
+            let ready = get_ready(workload, &device, &echo).await?;
             Ok::<_, String>(Client {
                 client,
                 index,
@@ -324,7 +392,6 @@ pub async fn run(
         first_error: Mutex::new(first_error),
     });
     let ledger: Ledger = Arc::default();
-    let echo = HttpClient::new(&targets.echo_url);
     let mut tasks = tokio::task::JoinSet::new();
     for c in clients {
         let (tally, ledger, echo) = (tally.clone(), ledger.clone(), echo.clone());
@@ -336,9 +403,10 @@ pub async fn run(
     let cpu = cpu_before
         .zip(cpu_after)
         .and_then(|(before, after)| after.checked_sub(before));
-    let ledger_check = match workload {
-        Workload::Echo | Workload::List => None,
-        _ => Some(check_ledger(&devices, &ledger).await),
+    let ledger_check = if workload.writes() {
+        Some(check_ledger(&devices, &ledger).await)
+    } else {
+        None
     };
     let mut latencies = tally
         .latencies
@@ -376,11 +444,9 @@ async fn client_loop(
     let token = match ready {
         Ready::Token(t) => t,
         Ready::Nothing => String::new(),
+        Ready::Replay(replay, records) => return replay_loop(replay, records, &tally).await,
     };
-    let echo_path = format!(
-        "/identitypools/{}/identities/{}/datasets/x/records?lastSyncCount=0",
-        d.pool, d.identity
-    );
+    let echo_path = echo_path(&d);
     let mut count = 0i64;
     let mut last = 0i64;
     let mut counts: HashMap<String, i64> = HashMap::new();
@@ -399,6 +465,8 @@ async fn client_loop(
             Workload::List => {
                 tally.timed(d.list(0), false).await;
             }
+            // Replaying clients run replay_loop.
+            Workload::EchoReplay | Workload::ListReplay => break,
             Workload::Update => {
                 let value = format!("c{client} n{n}");
                 let patch = [("k".to_string(), value.clone(), count)];
