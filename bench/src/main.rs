@@ -37,9 +37,13 @@ struct Args {
     /// `cargo build -p cogsync` with the same profile).
     #[arg(long)]
     server_bin: Option<PathBuf>,
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
+    /// Concurrent clients: one number, or a comma-separated sweep (1,16,64,256) that runs
+    /// every workload at each level and reports a table per level [default: 64].
+    #[arg(long, value_delimiter = ',', conflicts_with = "concurrency")]
+    clients: Vec<usize>,
+    /// Concurrent clients, one level (the same as --clients N).
+    #[arg(long)]
+    concurrency: Option<usize>,
     /// Seconds per workload.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -185,6 +189,13 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<ExitCode, String> {
     let workloads = select_workloads(&args.workloads)?;
+    let levels = match (&args.clients[..], args.concurrency) {
+        ([], one) => vec![one.unwrap_or(64)],
+        (levels, _) => levels.to_vec(),
+    };
+    if levels.contains(&0) {
+        return Err("the number of clients must be at least 1".into());
+    }
     let (endpoint, creds, _server) = match &args.endpoint {
         Some(url) => {
             let key = args
@@ -231,7 +242,10 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             server.started.elapsed().as_millis()
         );
     }
-    let devices = bench::provision(&endpoint, &creds, args.concurrency).await?;
+    // Enough devices for the largest level, provisioned once; every level and workload
+    // writes datasets of its own.
+    let most = levels.iter().copied().max().unwrap_or(1);
+    let devices = bench::provision(&endpoint, &creds, most).await?;
     // The baseline in a process of its own (this binary again), like the server it is
     // compared with; killed when `echo` is dropped, on every way out of this function.
     let echo =
@@ -249,14 +263,15 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         max_requests: None,
     };
     let mut results = Vec::new();
-    for w in workloads {
-        eprintln!(
-            "running {} for {}s with {} clients…",
-            w.name(),
-            args.duration,
-            args.concurrency
-        );
-        results.push(bench::run(w, &devices, args.concurrency, budget, &targets).await);
+    for &clients in &levels {
+        for &w in &workloads {
+            eprintln!(
+                "running {} for {}s with {clients} clients…",
+                w.name(),
+                args.duration
+            );
+            results.push(bench::run(w, &devices, clients, budget, &targets).await);
+        }
     }
     if args.json {
         println!(
@@ -267,9 +282,10 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         print!("{}", report::text(&results));
     }
     if let Some(path) = &args.svg {
+        let levels: Vec<String> = levels.iter().map(usize::to_string).collect();
         let title = format!(
             "cogsync-bench: {} clients, {}s per workload, {}",
-            args.concurrency,
+            levels.join("/"),
             args.duration,
             if args.database_url.is_some() {
                 "PostgreSQL"

@@ -45,7 +45,35 @@ fn ledger_text(r: &WorkloadResult) -> String {
     }
 }
 
+/// The levels of concurrency in `results`, in the order they ran.
+fn levels(results: &[WorkloadResult]) -> Vec<usize> {
+    let mut levels = Vec::new();
+    for r in results {
+        if !levels.contains(&r.concurrency) {
+            levels.push(r.concurrency);
+        }
+    }
+    levels
+}
+
+/// One table per level of concurrency.
 pub fn text(results: &[WorkloadResult]) -> String {
+    let mut out = String::new();
+    for clients in levels(results) {
+        out.push_str(&format!("{clients} clients\n"));
+        out.push_str(&table(results, clients));
+        out.push('\n');
+    }
+    out.push_str(
+        "cpu: user+system CPU time of the process answering (the server; the echo process for \
+         echo rows) per request.\n\
+         x echo, cpu x echo: replay rows against echo-replay, the others against echo.\n",
+    );
+    out
+}
+
+/// The table of the rows with `clients` clients.
+fn table(results: &[WorkloadResult], clients: usize) -> String {
     let mut out = format!(
         "{:<11} {:>10} {:>8} {:>11} {:>10} {:>9} {:>9} {:>9} {:>8} {:>9}  ledger\n",
         "workload",
@@ -59,7 +87,7 @@ pub fn text(results: &[WorkloadResult]) -> String {
         "errors",
         "conflicts"
     );
-    for r in results {
+    for r in results.iter().filter(|r| r.concurrency == clients) {
         out.push_str(&format!(
             "{:<11} {:>10.0} {:>8} {:>11} {:>10} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>9}  {}\n",
             r.workload.name(),
@@ -108,6 +136,7 @@ pub fn json(results: &[WorkloadResult]) -> Value {
 /// Two bar charts side by side: throughput as a ratio to echo, and p50/p99 latency.
 pub fn svg(results: &[WorkloadResult], title: &str) -> String {
     let (w, h, top, row) = (900.0, 80.0 + 40.0 * results.len() as f64, 60.0, 40.0);
+    let several_levels = levels(results).len() > 1;
     let max_ms = results
         .iter()
         .map(|r| r.percentile_ms(99.0))
@@ -133,7 +162,11 @@ pub fn svg(results: &[WorkloadResult], title: &str) -> String {
 <text x="{lx2:.1}" y="{ty}">{p50:.2} / {p99:.2}</text>
 "##,
             ty = y + 16.0,
-            name = r.workload.name(),
+            name = if several_levels {
+                format!("{} @{}", r.workload.name(), r.concurrency)
+            } else {
+                r.workload.name().to_owned()
+            },
             lx = 115.0 + bar,
             rps = r.requests_per_second(),
             xr = ratio(r, results).unwrap_or(0.0),

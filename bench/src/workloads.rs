@@ -321,8 +321,8 @@ struct Client {
     ready: Ready,
 }
 
-/// Runs one workload with `concurrency` clients over `devices` (each workload on datasets of
-/// its own): first every client gets ready, then the CPU time of the answering process is read
+/// Runs one workload with `concurrency` clients over `devices` (each workload and level of
+/// concurrency on datasets of its own): first every client gets ready, then the CPU time of the answering process is read
 /// and the clients run until the budget is spent; the CPU time is read again after the last
 /// request, and the ledger is checked after that.
 pub async fn run(
@@ -336,7 +336,7 @@ pub async fn run(
         .iter()
         .take(workload.devices_needed(concurrency))
         .map(|d| Device {
-            dataset: format!("{}-{}", d.dataset, workload.name()),
+            dataset: format!("{}-{}-c{concurrency}", d.dataset, workload.name()),
             ..d.clone()
         })
         .collect();
