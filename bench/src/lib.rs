@@ -4,6 +4,9 @@
 //! (text, JSON, SVG). The `cogsync-bench` binary and the test suite's smoke run use it.
 
 pub mod client;
+pub mod cpu;
+pub mod echo;
+pub mod replay;
 pub mod report;
 mod workloads;
 
@@ -14,7 +17,8 @@ use axum::http::Method;
 use serde_json::{json, Value};
 
 use client::{HttpClient, Reply, Signer};
-pub use workloads::{run, Workload, WorkloadResult};
+pub use echo::start_echo;
+pub use workloads::{run, Targets, Workload, WorkloadResult};
 
 /// One simulated device: an identity with its temporary credentials and its own dataset.
 #[derive(Clone)]
@@ -128,12 +132,23 @@ impl Device {
         )
     }
 
+    fn records_path(&self, last: i64) -> String {
+        format!("{}/records?lastSyncCount={last}", self.dataset_path())
+    }
+
     /// ListRecords after `last` (everything in one page, as iOS asks).
     pub async fn list(&self, last: i64) -> Result<Reply, String> {
-        let path = format!("{}/records?lastSyncCount={last}", self.dataset_path());
+        let path = self.records_path(last);
         self.http
             .call(Method::GET, &path, &[], Vec::new(), Some(&self.signer))
             .await
+    }
+
+    /// The request `list(last)` sends, signed now, as bytes to send again and again.
+    pub fn presign_list(&self, last: i64) -> Result<Vec<u8>, String> {
+        let path = self.records_path(last);
+        self.http
+            .presign(Method::GET, &path, &[], &[], Some(&self.signer))
     }
 
     /// UpdateRecords with `replace` patches of (key, value, count).
@@ -168,28 +183,6 @@ impl Device {
             .map(str::to_owned)
             .ok_or_else(|| "no token".into())
     }
-}
-
-/// A bare HTTP server answering every request with a fixed small JSON: the baseline.
-pub async fn start_echo() -> Result<(String, tokio::task::JoinHandle<()>), String> {
-    async fn fixed() -> ([(&'static str, &'static str); 1], &'static str) {
-        (
-            [("content-type", "application/json")],
-            r#"{"Records":[],"Count":0,"DatasetSyncCount":0}"#,
-        )
-    }
-    let app = axum::Router::new().fallback(fixed);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((url, task))
 }
 
 /// How long or how much to run a workload.

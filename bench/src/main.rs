@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use clap::Parser;
-use cogsync_bench::{self as bench, report, Budget, Workload};
+use cogsync_bench::cpu::Process;
+use cogsync_bench::{self as bench, report, Budget, Targets, Workload};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +26,10 @@ struct Args {
     access_key: Option<String>,
     #[arg(long, env = "COGSYNC_SECRET_ACCESS_KEY")]
     secret_key: Option<String>,
+    /// With --endpoint: the server's process id, to report its CPU time per request (the
+    /// server must run on this machine); without it the CPU columns show "-".
+    #[arg(long, requires = "endpoint")]
+    server_pid: Option<u32>,
     /// For the started server: PostgreSQL instead of SQLite.
     #[arg(long)]
     database_url: Option<String>,
@@ -32,14 +37,19 @@ struct Args {
     /// `cargo build -p cogsync` with the same profile).
     #[arg(long)]
     server_bin: Option<PathBuf>,
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
+    /// Concurrent clients: one number, or a comma-separated sweep (1,16,64,256) that runs
+    /// every workload at each level and reports a table per level [default: 64].
+    #[arg(long, value_delimiter = ',', conflicts_with = "concurrency")]
+    clients: Vec<usize>,
+    /// Concurrent clients, one level (the same as --clients N).
+    #[arg(long)]
+    concurrency: Option<usize>,
     /// Seconds per workload.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Comma-separated workloads (echo is always run first, as the baseline).
-    #[arg(long, default_value = "list,update,sync,conflict")]
+    /// Comma-separated workloads (echo is always run first, as the baseline; echo-replay
+    /// too, second, when a replaying workload is selected).
+    #[arg(long, default_value = "list,list-replay,update,sync,conflict")]
     workloads: String,
     /// Print JSON instead of the table.
     #[arg(long)]
@@ -51,6 +61,9 @@ struct Args {
     /// each with one dataset of 10 records; start-up time and peak memory are then reported.
     #[arg(long, default_value_t = 0)]
     preload: usize,
+    /// Internal: be the echo baseline's process (started by the benchmark itself).
+    #[arg(long = "serve-echo", hide = true)]
+    serve_echo: bool,
 }
 
 struct Spawned {
@@ -132,9 +145,39 @@ fn spawn_server(args: &Args, creds: &Credentials) -> Result<(String, Spawned), S
     Err("the server exited before listening".into())
 }
 
+/// The workloads named, in order, after the baselines they need: echo always, and
+/// echo-replay when a replaying workload is among them.
+fn select_workloads(names: &str) -> Result<Vec<Workload>, String> {
+    let mut selected = Vec::new();
+    for name in names.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let w = Workload::parse(name).ok_or(format!("unknown workload {name}"))?;
+        if !selected.contains(&w) {
+            selected.push(w);
+        }
+    }
+    let mut workloads = vec![Workload::Echo];
+    if selected
+        .iter()
+        .any(|w| w.baseline() == Workload::EchoReplay)
+    {
+        workloads.push(Workload::EchoReplay);
+    }
+    workloads.extend(selected.into_iter().filter(|w| w.baseline() != *w));
+    Ok(workloads)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.serve_echo {
+        return match bench::echo::serve_until_killed().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cogsync-bench --serve-echo: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(args).await {
         Ok(code) => code,
         Err(e) => {
@@ -145,12 +188,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<ExitCode, String> {
-    let mut workloads = vec![Workload::Echo];
-    for name in args.workloads.split(',').filter(|s| !s.is_empty()) {
-        let w = Workload::parse(name.trim()).ok_or(format!("unknown workload {name}"))?;
-        if w != Workload::Echo {
-            workloads.push(w);
-        }
+    let workloads = select_workloads(&args.workloads)?;
+    let levels = match (&args.clients[..], args.concurrency) {
+        ([], one) => vec![one.unwrap_or(64)],
+        (levels, _) => levels.to_vec(),
+    };
+    if levels.contains(&0) {
+        return Err("the number of clients must be at least 1".into());
     }
     let (endpoint, creds, _server) = match &args.endpoint {
         Some(url) => {
@@ -198,21 +242,36 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             server.started.elapsed().as_millis()
         );
     }
-    let devices = bench::provision(&endpoint, &creds, args.concurrency).await?;
-    let (echo_url, _echo) = bench::start_echo().await?;
+    // Enough devices for the largest level, provisioned once; every level and workload
+    // writes datasets of its own.
+    let most = levels.iter().copied().max().unwrap_or(1);
+    let devices = bench::provision(&endpoint, &creds, most).await?;
+    // The baseline in a process of its own (this binary again), like the server it is
+    // compared with; killed when `echo` is dropped, on every way out of this function.
+    let echo =
+        bench::echo::EchoProcess::spawn(&std::env::current_exe().map_err(|e| e.to_string())?)?;
+    let targets = Targets {
+        echo_url: echo.url().to_owned(),
+        echo_process: Some(Process::new(echo.pid())),
+        server_process: match &_server {
+            Some(spawned) => Some(Process::new(spawned.child.id())),
+            None => args.server_pid.map(Process::new),
+        },
+    };
     let budget = Budget {
         duration: Duration::from_secs(args.duration),
         max_requests: None,
     };
     let mut results = Vec::new();
-    for w in workloads {
-        eprintln!(
-            "running {} for {}s with {} clients…",
-            w.name(),
-            args.duration,
-            args.concurrency
-        );
-        results.push(bench::run(w, &devices, args.concurrency, budget, &echo_url).await);
+    for &clients in &levels {
+        for &w in &workloads {
+            eprintln!(
+                "running {} for {}s with {clients} clients…",
+                w.name(),
+                args.duration
+            );
+            results.push(bench::run(w, &devices, clients, budget, &targets).await);
+        }
     }
     if args.json {
         println!(
@@ -223,9 +282,10 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         print!("{}", report::text(&results));
     }
     if let Some(path) = &args.svg {
+        let levels: Vec<String> = levels.iter().map(usize::to_string).collect();
         let title = format!(
             "cogsync-bench: {} clients, {}s per workload, {}",
-            args.concurrency,
+            levels.join("/"),
             args.duration,
             if args.database_url.is_some() {
                 "PostgreSQL"

@@ -1,20 +1,40 @@
 //! Benchmark reports: a text table, JSON for machines, and an SVG chart for people. Every
-//! throughput is also given as a ratio to the `echo` baseline of the same run.
+//! throughput and CPU time per request is also given as a ratio to the baseline (`echo`) of
+//! the same run and number of clients.
 
 use serde_json::{json, Value};
 
-use super::workloads::{Workload, WorkloadResult};
+use super::workloads::WorkloadResult;
 
-fn echo_rps(results: &[WorkloadResult]) -> Option<f64> {
+/// The baseline row `r` is compared with: its workload's baseline, at the same concurrency.
+fn baseline<'a>(r: &WorkloadResult, results: &'a [WorkloadResult]) -> Option<&'a WorkloadResult> {
     results
         .iter()
-        .find(|r| r.workload == Workload::Echo)
-        .map(WorkloadResult::requests_per_second)
+        .find(|b| b.workload == r.workload.baseline() && b.concurrency == r.concurrency)
 }
 
-fn ratio(r: &WorkloadResult, echo: Option<f64>) -> Option<f64> {
-    echo.filter(|e| *e > 0.0)
-        .map(|e| r.requests_per_second() / e)
+fn divide(x: Option<f64>, by: Option<f64>) -> Option<f64> {
+    x.zip(by.filter(|b| *b > 0.0)).map(|(x, by)| x / by)
+}
+
+/// Throughput as a ratio to the baseline's.
+fn ratio(r: &WorkloadResult, results: &[WorkloadResult]) -> Option<f64> {
+    divide(
+        Some(r.requests_per_second()),
+        baseline(r, results).map(WorkloadResult::requests_per_second),
+    )
+}
+
+/// CPU time per request as a ratio to the baseline's.
+fn cpu_ratio(r: &WorkloadResult, results: &[WorkloadResult]) -> Option<f64> {
+    divide(
+        r.cpu_us_per_request(),
+        baseline(r, results).and_then(WorkloadResult::cpu_us_per_request),
+    )
+}
+
+fn or_dash(x: Option<f64>, decimals: usize) -> String {
+    x.map_or("-".into(), |x| format!("{x:.decimals$}"))
 }
 
 fn ledger_text(r: &WorkloadResult) -> String {
@@ -25,18 +45,56 @@ fn ledger_text(r: &WorkloadResult) -> String {
     }
 }
 
-pub fn text(results: &[WorkloadResult]) -> String {
-    let echo = echo_rps(results);
-    let mut out = format!(
-        "{:<9} {:>10} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9}  ledger\n",
-        "workload", "req/s", "x echo", "p50 ms", "p99 ms", "p99.9 ms", "errors", "conflicts"
-    );
+/// The levels of concurrency in `results`, in the order they ran.
+fn levels(results: &[WorkloadResult]) -> Vec<usize> {
+    let mut levels = Vec::new();
     for r in results {
+        if !levels.contains(&r.concurrency) {
+            levels.push(r.concurrency);
+        }
+    }
+    levels
+}
+
+/// One table per level of concurrency.
+pub fn text(results: &[WorkloadResult]) -> String {
+    let mut out = String::new();
+    for clients in levels(results) {
+        out.push_str(&format!("{clients} clients\n"));
+        out.push_str(&table(results, clients));
+        out.push('\n');
+    }
+    out.push_str(
+        "cpu: user+system CPU time of the process answering (the server; the echo process for \
+         echo rows) per request.\n\
+         x echo, cpu x echo: replay rows against echo-replay, the others against echo.\n",
+    );
+    out
+}
+
+/// The table of the rows with `clients` clients.
+fn table(results: &[WorkloadResult], clients: usize) -> String {
+    let mut out = format!(
+        "{:<11} {:>10} {:>8} {:>11} {:>10} {:>9} {:>9} {:>9} {:>8} {:>9}  ledger\n",
+        "workload",
+        "req/s",
+        "x echo",
+        "cpu µs/req",
+        "cpu x echo",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "errors",
+        "conflicts"
+    );
+    for r in results.iter().filter(|r| r.concurrency == clients) {
         out.push_str(&format!(
-            "{:<9} {:>10.0} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>9}  {}\n",
+            "{:<11} {:>10.0} {:>8} {:>11} {:>10} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>9}  {}\n",
             r.workload.name(),
             r.requests_per_second(),
-            ratio(r, echo).map_or("-".into(), |x| format!("{x:.2}")),
+            or_dash(ratio(r, results), 2),
+            or_dash(r.cpu_us_per_request(), 1),
+            or_dash(cpu_ratio(r, results), 2),
             r.percentile_ms(50.0),
             r.percentile_ms(99.0),
             r.percentile_ms(99.9),
@@ -45,22 +103,25 @@ pub fn text(results: &[WorkloadResult]) -> String {
             ledger_text(r),
         ));
         if let Some(e) = &r.first_error {
-            out.push_str(&format!("          first error: {e}\n"));
+            out.push_str(&format!("            first error: {e}\n"));
         }
     }
     out
 }
 
 pub fn json(results: &[WorkloadResult]) -> Value {
-    let echo = echo_rps(results);
     json!(results
         .iter()
         .map(|r| json!({
             "workload": r.workload.name(),
+            "concurrency": r.concurrency,
+            "baseline": r.workload.baseline().name(),
             "requests": r.requests,
             "seconds": r.elapsed.as_secs_f64(),
             "requests_per_second": r.requests_per_second(),
-            "ratio_to_echo": ratio(r, echo),
+            "ratio_to_echo": ratio(r, results),
+            "server_cpu_us_per_request": r.cpu_us_per_request(),
+            "cpu_ratio_to_echo": cpu_ratio(r, results),
             "p50_ms": r.percentile_ms(50.0),
             "p99_ms": r.percentile_ms(99.0),
             "p999_ms": r.percentile_ms(99.9),
@@ -74,8 +135,8 @@ pub fn json(results: &[WorkloadResult]) -> Value {
 
 /// Two bar charts side by side: throughput as a ratio to echo, and p50/p99 latency.
 pub fn svg(results: &[WorkloadResult], title: &str) -> String {
-    let echo = echo_rps(results);
     let (w, h, top, row) = (900.0, 80.0 + 40.0 * results.len() as f64, 60.0, 40.0);
+    let several_levels = levels(results).len() > 1;
     let max_ms = results
         .iter()
         .map(|r| r.percentile_ms(99.0))
@@ -89,7 +150,7 @@ pub fn svg(results: &[WorkloadResult], title: &str) -> String {
     );
     for (i, r) in results.iter().enumerate() {
         let y = top + row * i as f64;
-        let x = ratio(r, echo).unwrap_or(0.0).min(1.5);
+        let x = ratio(r, results).unwrap_or(0.0).min(1.5);
         let bar = 300.0 * x / 1.5;
         let (p50, p99) = (r.percentile_ms(50.0), r.percentile_ms(99.0));
         s.push_str(&format!(
@@ -101,10 +162,14 @@ pub fn svg(results: &[WorkloadResult], title: &str) -> String {
 <text x="{lx2:.1}" y="{ty}">{p50:.2} / {p99:.2}</text>
 "##,
             ty = y + 16.0,
-            name = r.workload.name(),
+            name = if several_levels {
+                format!("{} @{}", r.workload.name(), r.concurrency)
+            } else {
+                r.workload.name().to_owned()
+            },
             lx = 115.0 + bar,
             rps = r.requests_per_second(),
-            xr = ratio(r, echo).unwrap_or(0.0),
+            xr = ratio(r, results).unwrap_or(0.0),
             b99 = 250.0 * p99 / max_ms,
             b50 = 250.0 * p50 / max_ms,
             lx2 = 525.0 + 250.0 * p99 / max_ms,
