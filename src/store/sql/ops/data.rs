@@ -54,7 +54,9 @@ pub struct ListRecords {
 /// The page in one statement, so that one snapshot answers it without a transaction (and in
 /// one round trip): the dataset row (kind 0), the page of records (kind 1, in the dataset
 /// row's columns: key as name, value as merged_into, device date as deleted_at_sync_count),
-/// and the names of the live datasets merged into it (kind 2, as name).
+/// and the names of the live datasets merged into it (kind 2, as name). Rows come in no
+/// particular order (an ORDER BY over the union would sort every page): the decoder orders
+/// them.
 pub(crate) const PAGE: &str = concat!(
     "SELECT 0, ",
     dataset_cols!(),
@@ -70,8 +72,7 @@ pub(crate) const PAGE: &str = concat!(
            ORDER BY sync_count, key LIMIT $6) AS page
      UNION ALL
      SELECT 2, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-     FROM datasets WHERE identity_id = $1 AND merged_into = $2 AND live
-     ORDER BY 1, 5, 3"
+     FROM datasets WHERE identity_id = $1 AND merged_into = $2 AND live"
 );
 
 impl Op for ListRecords {
@@ -101,6 +102,9 @@ impl Op for ListRecords {
                 _ => page.merged.push(page_name(rest)?),
             }
         }
+        page.records
+            .sort_unstable_by(|a, b| (a.sync_count, &a.key).cmp(&(b.sync_count, &b.key)));
+        page.merged.sort_unstable();
         page.more = page.records.len() > self.limit;
         page.records.truncate(self.limit);
         Ok(page)
