@@ -86,8 +86,19 @@ pub async fn dispatch(
     (route.op.handler)(call).await.map(ok_json)
 }
 
-fn ok_json(body: Value) -> Response {
-    let mut resp = body.to_string().into_response();
+/// A handler's JSON response body: built as a [`Value`], or serialised already (the busiest
+/// operations serialise their typed answers directly, without building a `Value` first).
+pub enum Body {
+    Json(Value),
+    Serialized(String),
+}
+
+fn ok_json(body: Body) -> Response {
+    let text = match body {
+        Body::Json(value) => value.to_string(),
+        Body::Serialized(text) => text,
+    };
+    let mut resp = text.into_response();
     resp.headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json"));
     resp

@@ -1,28 +1,75 @@
 //! Record operations: ListRecords and UpdateRecords (the sync itself).
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::SyncCall;
-use crate::api::error::ApiError;
+use super::{Body, SyncCall};
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::json;
 use crate::store::RecordRow;
 use crate::sync::{ListRecordsInput, Patch, PatchOp, UpdateRecordsInput};
 use crate::timeutil::ms_to_epoch_seconds;
 
-fn record_json(r: &RecordRow) -> Value {
-    let mut v = json!({
-        "Key": r.key,
-        "SyncCount": r.sync_count,
-        "LastModifiedDate": ms_to_epoch_seconds(r.last_modified_ms),
-        "LastModifiedBy": r.last_modified_by,
-    });
-    if let Some(value) = &r.value {
-        v["Value"] = json!(value);
+/// A record as both operations answer it (the model's `Record`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RecordJson<'a> {
+    key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a str>,
+    sync_count: i64,
+    last_modified_date: f64,
+    last_modified_by: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_last_modified_date: Option<f64>,
+}
+
+impl<'a> From<&'a RecordRow> for RecordJson<'a> {
+    fn from(r: &'a RecordRow) -> Self {
+        RecordJson {
+            key: &r.key,
+            value: r.value.as_deref(),
+            sync_count: r.sync_count,
+            last_modified_date: ms_to_epoch_seconds(r.last_modified_ms),
+            last_modified_by: &r.last_modified_by,
+            device_last_modified_date: r.device_last_modified_ms.map(ms_to_epoch_seconds),
+        }
     }
-    if let Some(ms) = r.device_last_modified_ms {
-        v["DeviceLastModifiedDate"] = json!(ms_to_epoch_seconds(ms));
-    }
-    v
+}
+
+/// ListRecords' answer (the model's `ListRecordsResponse`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListRecordsJson<'a> {
+    records: Vec<RecordJson<'a>>,
+    count: usize,
+    dataset_sync_count: i64,
+    dataset_exists: bool,
+    dataset_deleted_after_requested_sync_count: bool,
+    merged_dataset_names: &'a [String],
+    sync_session_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_modified_by: Option<&'a str>,
+}
+
+/// UpdateRecords' answer (the model's `UpdateRecordsResponse`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateRecordsJson<'a> {
+    records: Vec<RecordJson<'a>>,
+}
+
+fn serialized(body: &impl Serialize) -> Result<Body, ApiError> {
+    serde_json::to_string(body)
+        .map(Body::Serialized)
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::InternalError,
+                format!("cannot encode the answer: {e}"),
+            )
+        })
 }
 
 fn parse_patches(body: &json::Object) -> Result<Vec<Patch>, ApiError> {
@@ -61,32 +108,27 @@ fn parse_patches(body: &json::Object) -> Result<Vec<Patch>, ApiError> {
         .collect()
 }
 
-pub async fn list_records(c: SyncCall<'_>) -> Result<Value, ApiError> {
+pub async fn list_records(c: SyncCall<'_>) -> Result<Body, ApiError> {
     let input = ListRecordsInput {
         last_sync_count: c.query.int("lastSyncCount")?,
         next_token: c.query.get("nextToken").map(str::to_owned),
         max_results: c.query.int("maxResults")?,
     };
     let out = c.sync.list_records(c.caller, &c.dataset(), input).await?;
-    let mut body = json!({
-        "Records": out.records.iter().map(record_json).collect::<Vec<_>>(),
-        "Count": out.records.len(),
-        "DatasetSyncCount": out.dataset_sync_count,
-        "DatasetExists": out.dataset_exists,
-        "DatasetDeletedAfterRequestedSyncCount": out.deleted_after_requested_sync_count,
-        "MergedDatasetNames": out.merged_dataset_names,
-        "SyncSessionToken": out.sync_session_token,
-    });
-    if let Some(t) = out.next_token {
-        body["NextToken"] = json!(t);
-    }
-    if let Some(by) = out.last_modified_by {
-        body["LastModifiedBy"] = json!(by);
-    }
-    Ok(body)
+    serialized(&ListRecordsJson {
+        records: out.records.iter().map(RecordJson::from).collect(),
+        count: out.records.len(),
+        dataset_sync_count: out.dataset_sync_count,
+        dataset_exists: out.dataset_exists,
+        dataset_deleted_after_requested_sync_count: out.deleted_after_requested_sync_count,
+        merged_dataset_names: &out.merged_dataset_names,
+        sync_session_token: &out.sync_session_token,
+        next_token: out.next_token.as_deref(),
+        last_modified_by: out.last_modified_by.as_deref(),
+    })
 }
 
-pub async fn update_records(c: SyncCall<'_>) -> Result<Value, ApiError> {
+pub async fn update_records(c: SyncCall<'_>) -> Result<Body, ApiError> {
     let body = json::object(c.body)?;
     let input = UpdateRecordsInput {
         device_id: json::opt_str(&body, "DeviceId")?,
@@ -94,5 +136,7 @@ pub async fn update_records(c: SyncCall<'_>) -> Result<Value, ApiError> {
         patches: parse_patches(&body)?,
     };
     let written = c.sync.update_records(c.caller, &c.dataset(), input).await?;
-    Ok(json!({ "Records": written.iter().map(record_json).collect::<Vec<_>>() }))
+    serialized(&UpdateRecordsJson {
+        records: written.iter().map(RecordJson::from).collect(),
+    })
 }

@@ -3,8 +3,13 @@
 //! ([`super::access`]), the name in logs and the handler all come from here. Every operation
 //! is signed (the model has no unsigned one).
 
-use super::{bulk_publish, datasets, devices, pool_config, records, usage, SyncCall};
-use crate::api::Reply;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+use super::{bulk_publish, datasets, devices, pool_config, records, usage, Body, SyncCall};
+use crate::api::error::ApiError;
 
 /// Where identity credentials are refused once their identity is deleted or merged away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +32,16 @@ pub enum Access {
     Either(Liveness),
 }
 
+/// What a handler returns: its response body, or why not.
+pub type SyncReply<'a> = Pin<Box<dyn Future<Output = Result<Body, ApiError>> + Send + 'a>>;
+
 /// Decodes the request, calls the service, encodes the result's JSON body.
-pub type SyncHandler = for<'a> fn(SyncCall<'a>) -> Reply<'a>;
+pub type SyncHandler = for<'a> fn(SyncCall<'a>) -> SyncReply<'a>;
+
+/// A handler that answers a [`Value`].
+fn json<'a>(reply: impl Future<Output = Result<Value, ApiError>> + Send + 'a) -> SyncReply<'a> {
+    Box::pin(async move { reply.await.map(Body::Json) })
+}
 
 /// One Cognito Sync operation.
 #[derive(Debug)]
@@ -54,70 +67,70 @@ pub static OPERATIONS: [SyncOperation; 17] = [
         method: "POST",
         path: "/identitypools/{IdentityPoolId}/bulkpublish",
         access: Developer,
-        handler: |c| Box::pin(bulk_publish::bulk_publish(c)),
+        handler: |c| json(bulk_publish::bulk_publish(c)),
     },
     SyncOperation {
         name: "DeleteDataset",
         method: "DELETE",
         path: "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}",
         access: Either(CheckedByService),
-        handler: |c| Box::pin(datasets::delete_dataset(c)),
+        handler: |c| json(datasets::delete_dataset(c)),
     },
     SyncOperation {
         name: "DescribeDataset",
         method: "GET",
         path: "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}",
         access: Either(CheckedByService),
-        handler: |c| Box::pin(datasets::describe_dataset(c)),
+        handler: |c| json(datasets::describe_dataset(c)),
     },
     SyncOperation {
         name: "DescribeIdentityPoolUsage",
         method: "GET",
         path: "/identitypools/{IdentityPoolId}",
         access: Developer,
-        handler: |c| Box::pin(usage::describe_identity_pool_usage(c)),
+        handler: |c| json(usage::describe_identity_pool_usage(c)),
     },
     SyncOperation {
         name: "DescribeIdentityUsage",
         method: "GET",
         path: "/identitypools/{IdentityPoolId}/identities/{IdentityId}",
         access: Either(CheckedHere),
-        handler: |c| Box::pin(usage::describe_identity_usage(c)),
+        handler: |c| json(usage::describe_identity_usage(c)),
     },
     SyncOperation {
         name: "GetBulkPublishDetails",
         method: "POST",
         path: "/identitypools/{IdentityPoolId}/getBulkPublishDetails",
         access: Developer,
-        handler: |c| Box::pin(bulk_publish::get_bulk_publish_details(c)),
+        handler: |c| json(bulk_publish::get_bulk_publish_details(c)),
     },
     SyncOperation {
         name: "GetCognitoEvents",
         method: "GET",
         path: "/identitypools/{IdentityPoolId}/events",
         access: Developer,
-        handler: |c| Box::pin(pool_config::get_cognito_events(c)),
+        handler: |c| json(pool_config::get_cognito_events(c)),
     },
     SyncOperation {
         name: "GetIdentityPoolConfiguration",
         method: "GET",
         path: "/identitypools/{IdentityPoolId}/configuration",
         access: Developer,
-        handler: |c| Box::pin(pool_config::get_identity_pool_configuration(c)),
+        handler: |c| json(pool_config::get_identity_pool_configuration(c)),
     },
     SyncOperation {
         name: "ListDatasets",
         method: "GET",
         path: "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets",
         access: Either(CheckedByService),
-        handler: |c| Box::pin(datasets::list_datasets(c)),
+        handler: |c| json(datasets::list_datasets(c)),
     },
     SyncOperation {
         name: "ListIdentityPoolUsage",
         method: "GET",
         path: "/identitypools",
         access: Developer,
-        handler: |c| Box::pin(usage::list_identity_pool_usage(c)),
+        handler: |c| json(usage::list_identity_pool_usage(c)),
     },
     SyncOperation {
         name: "ListRecords",
@@ -131,35 +144,35 @@ pub static OPERATIONS: [SyncOperation; 17] = [
         method: "POST",
         path: "/identitypools/{IdentityPoolId}/identity/{IdentityId}/device",
         access: Identity(CheckedHere),
-        handler: |c| Box::pin(devices::register_device(c)),
+        handler: |c| json(devices::register_device(c)),
     },
     SyncOperation {
         name: "SetCognitoEvents",
         method: "POST",
         path: "/identitypools/{IdentityPoolId}/events",
         access: Developer,
-        handler: |c| Box::pin(pool_config::set_cognito_events(c)),
+        handler: |c| json(pool_config::set_cognito_events(c)),
     },
     SyncOperation {
         name: "SetIdentityPoolConfiguration",
         method: "POST",
         path: "/identitypools/{IdentityPoolId}/configuration",
         access: Developer,
-        handler: |c| Box::pin(pool_config::set_identity_pool_configuration(c)),
+        handler: |c| json(pool_config::set_identity_pool_configuration(c)),
     },
     SyncOperation {
         name: "SubscribeToDataset",
         method: "POST",
         path: "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}/subscriptions/{DeviceId}",
         access: Identity(CheckedHere),
-        handler: |c| Box::pin(devices::subscribe_to_dataset(c)),
+        handler: |c| json(devices::subscribe_to_dataset(c)),
     },
     SyncOperation {
         name: "UnsubscribeFromDataset",
         method: "DELETE",
         path: "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}/subscriptions/{DeviceId}",
         access: Identity(CheckedHere),
-        handler: |c| Box::pin(devices::unsubscribe_from_dataset(c)),
+        handler: |c| json(devices::unsubscribe_from_dataset(c)),
     },
     SyncOperation {
         name: "UpdateRecords",
