@@ -19,6 +19,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// PostgreSQL URL; None selects the embedded SQLite database in `data_dir`.
     pub database_url: Option<String>,
+    /// PostgreSQL connections kept open by this node.
+    pub db_pool_size: usize,
     /// Prefix of new pool and identity ids (`REGION:uuid`).
     pub region: String,
     pub account_id: String,
@@ -114,6 +116,7 @@ impl ServerConfig {
             listen,
             data_dir,
             database_url: None,
+            db_pool_size: usize::from(crate::store::postgres::DEFAULT_POOL_SIZE),
             region: "us-east-1".into(),
             account_id: DEFAULT_ACCOUNT_ID.into(),
             credentials,

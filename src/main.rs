@@ -36,6 +36,9 @@ enum Command {
         /// database in the data directory is used.
         #[arg(long, env = "COGSYNC_DATABASE_URL")]
         database_url: Option<String>,
+        /// PostgreSQL connections this node keeps open (with --database-url).
+        #[arg(long, default_value_t = cogsync::store::postgres::DEFAULT_POOL_SIZE, env = "COGSYNC_DB_POOL_SIZE", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        db_pool_size: u16,
         /// JSON file listing the OpenID Connect providers whose ID tokens are accepted as logins
         /// (see the README).
         #[arg(long, env = "COGSYNC_OIDC_PROVIDERS")]
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             database_url,
+            db_pool_size,
             oidc_providers,
             credentials_ttl,
             region,
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
                 listen,
                 data_dir,
                 database_url,
+                db_pool_size: usize::from(db_pool_size),
                 oidc_providers,
                 credentials_ttl,
                 region,
@@ -176,6 +181,7 @@ struct Options {
     listen: SocketAddr,
     data_dir: PathBuf,
     database_url: Option<String>,
+    db_pool_size: usize,
     oidc_providers: Option<PathBuf>,
     credentials_ttl: u32,
     region: String,
@@ -223,6 +229,7 @@ async fn start(o: Options) -> Result<cogsync::server::RunningServer, ExitCode> {
         listen,
         data_dir,
         database_url,
+        db_pool_size,
         oidc_providers,
         credentials_ttl,
         region,
@@ -239,13 +246,14 @@ async fn start(o: Options) -> Result<cogsync::server::RunningServer, ExitCode> {
         },
         None => Vec::new(),
     };
-    let store = match cogsync::server::open_store(database_url.as_deref(), &data_dir).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("cogsync: {e}");
-            return Err(ExitCode::FAILURE);
-        }
-    };
+    let store =
+        match cogsync::server::open_store(database_url.as_deref(), db_pool_size, &data_dir).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cogsync: {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        };
     let (resolved, kept_in) = match &database_url {
         Some(_) => (
             DeveloperCredentials::resolve_shared(&*store).await,
@@ -283,6 +291,7 @@ async fn start(o: Options) -> Result<cogsync::server::RunningServer, ExitCode> {
     config.sync.region = region.clone();
     config.region = region;
     config.database_url = database_url;
+    config.db_pool_size = db_pool_size;
     config.oidc_providers = oidc;
     config.credentials_ttl_ms = i64::from(credentials_ttl) * 1000;
     limits.apply(&mut config);

@@ -123,14 +123,20 @@ pub async fn build_app(
     })
 }
 
-/// Opens the store: PostgreSQL when a database URL is given, else SQLite in `data_dir`.
+/// Opens the store: PostgreSQL when a database URL is given (with up to `db_pool_size`
+/// connections), else SQLite in `data_dir`.
 pub async fn open_store(
     database_url: Option<&str>,
+    db_pool_size: usize,
     data_dir: &Path,
 ) -> Result<Arc<dyn Store>, StartError> {
     let failed = |e: crate::store::StoreError| StartError::Store(e.to_string());
     let store: Arc<dyn Store> = match database_url {
-        Some(url) => Arc::new(PostgresStore::connect(url).await.map_err(failed)?),
+        Some(url) => Arc::new(
+            PostgresStore::connect_with_pool(url, db_pool_size)
+                .await
+                .map_err(failed)?,
+        ),
         None => Arc::new(SqliteStore::open(data_dir).map_err(failed)?),
     };
     Ok(store)
@@ -138,7 +144,12 @@ pub async fn open_store(
 
 /// Opens the configured store, binds, and serves in the background.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
-    let store = open_store(config.database_url.as_deref(), &config.data_dir).await?;
+    let store = open_store(
+        config.database_url.as_deref(),
+        config.db_pool_size,
+        &config.data_dir,
+    )
+    .await?;
     start_with_store(config, store).await
 }
 

@@ -28,8 +28,8 @@ pub use crate::store::sql::schema::SCHEMA_VERSION;
 /// The store on PostgreSQL.
 pub type PostgresStore = SqlStore<PostgresEngine>;
 
-/// Connections kept per node.
-const POOL_SIZE: usize = 16;
+/// Connections kept per node unless told otherwise (`--db-pool-size`).
+pub const DEFAULT_POOL_SIZE: u16 = 16;
 /// Attempts of a write transaction that hits a serialization failure or deadlock.
 const WRITE_ATTEMPTS: usize = 5;
 
@@ -91,6 +91,11 @@ impl SqlStore<PostgresEngine> {
     /// Connects to `url` (a `postgres://` URL or key=value string, with libpq's TLS options:
     /// see [`tls`]) and applies migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with_pool(url, usize::from(DEFAULT_POOL_SIZE)).await
+    }
+
+    /// [`Self::connect`], keeping up to `pool_size` connections open.
+    pub async fn connect_with_pool(url: &str, pool_size: usize) -> StoreResult<Self> {
         let bad_url = |e: String| StoreError::Backend(format!("bad database URL: {e}"));
         let (url, tls) = tls::split(url).map_err(bad_url)?;
         let connector = tls.connector().map_err(bad_url)?;
@@ -105,7 +110,7 @@ impl SqlStore<PostgresEngine> {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(Duration::from_secs(10)))
             .create_timeout(Some(Duration::from_secs(10)))
