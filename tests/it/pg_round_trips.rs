@@ -7,9 +7,10 @@
 use std::sync::Arc;
 
 use cogsync::config::ServerConfig;
+use cogsync::identity::PoolSpec;
 use cogsync::integrations::{sns::SnsPush, trigger_invoker::Triggers};
 use cogsync::store::postgres::PostgresStore;
-use cogsync::store::{IdentityRecord, PoolRecord, Store};
+use cogsync::store::Store;
 use cogsync::sync::{Caller, DatasetRef, ListRecordsInput, Patch, PatchOp, UpdateRecordsInput};
 
 use crate::common::dev_credentials;
@@ -37,30 +38,20 @@ async fn list_records_takes_two_round_trips_and_update_records_four() {
     )
     .await
     .unwrap();
-    let (pool, identity) = (
-        "us-east-1:00000000-0000-0000-0000-000000000001",
-        "us-east-1:00000000-0000-0000-0000-0000000000aa",
-    );
-    store
-        .create_pool(&PoolRecord {
-            id: pool.into(),
+    // A pool and an identity made as CreateIdentityPool and GetId make them.
+    let pool = app
+        .identity
+        .create_pool(PoolSpec {
             name: "p".into(),
             allow_unauthenticated: true,
             developer_provider_name: None,
-            extra_json: "{}".into(),
-            created_ms: 1,
+            extra: serde_json::Map::new(),
         })
         .await
-        .unwrap();
-    store
-        .create_identity(&IdentityRecord {
-            id: identity.into(),
-            pool_id: pool.into(),
-            created_ms: 1,
-            last_modified_ms: 1,
-        })
-        .await
-        .unwrap();
+        .unwrap()
+        .id;
+    let identity = app.identity.get_id(&pool, &[]).await.unwrap().id;
+    let (pool, identity) = (pool.as_str(), identity.as_str());
     let caller = Caller::Identity {
         pool_id: pool.into(),
         identity_id: identity.into(),
