@@ -138,6 +138,44 @@ impl SqlStore<PostgresEngine> {
     }
 }
 
+/// A pooled connection that may be inside a transaction this node began. Unless the
+/// transaction was settled (committed, rolled back, or never begun), dropping it closes the
+/// connection instead of returning it to the pool: the next user must not run inside it.
+struct Held {
+    client: Option<deadpool_postgres::Client>,
+    settled: bool,
+}
+
+impl Held {
+    fn open(client: deadpool_postgres::Client) -> Self {
+        Held {
+            client: Some(client),
+            settled: false,
+        }
+    }
+
+    fn client(&self) -> StoreResult<&deadpool_postgres::Client> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("the connection was closed".into()))
+    }
+
+    /// The transaction ended: the connection may go back to the pool.
+    fn settled(&mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if !self.settled {
+            if let Some(client) = self.client.take() {
+                drop(deadpool_postgres::Object::take(client));
+            }
+        }
+    }
+}
+
 impl SqlStore<PostgresEngine> {
     /// See [`PostgresEngine::round_trips`].
     pub fn round_trips(&self) -> u64 {
@@ -164,12 +202,15 @@ impl PostgresEngine {
     }
 
     /// One write transaction: its `BEGIN` goes with the operation's first statements, its
-    /// `COMMIT` (or `ROLLBACK`) after them.
+    /// `COMMIT` (or `ROLLBACK`) after them. Cancelled in between (a client that hangs up), the
+    /// connection is closed, never returned to the pool inside the transaction.
     async fn write_once<O: Op>(&self, op: &O) -> StoreResult<O::Output> {
-        let client = self.client().await?;
-        let mut tx = PgTx::new(&client, &self.round_trips, Some("BEGIN"));
+        let mut held = Held::open(self.client().await?);
+        let client = held.client()?;
+        let mut tx = PgTx::new(client, &self.round_trips, Some("BEGIN"));
         let outcome = op.run(&mut tx).await;
         if !tx.begun() {
+            held.settled();
             return outcome;
         }
         self.round_trips.fetch_add(1, Ordering::Relaxed);
@@ -179,12 +220,12 @@ impl PostgresEngine {
             "ROLLBACK"
         };
         match client.batch_execute(end).await {
-            Ok(()) => outcome,
-            Err(e) => {
-                // Its transaction state is unknown: the connection leaves the pool.
-                drop(deadpool_postgres::Object::take(client));
-                outcome.and(Err(db_error(e)))
+            Ok(()) => {
+                held.settled();
+                outcome
             }
+            // Its transaction state is unknown: the connection leaves the pool (on drop).
+            Err(e) => outcome.and(Err(db_error(e))),
         }
     }
 
@@ -234,6 +275,54 @@ mod tests {
         };
         let store = PostgresStore::connect(&db.url).await.unwrap();
         crate::store::conformance::run_all(Arc::new(store)).await;
+    }
+
+    /// Writes a row, says so, then never finishes: a request cancelled mid-transaction.
+    struct Stuck(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>);
+
+    impl Op for Stuck {
+        type Output = ();
+
+        async fn run<X: crate::store::sql::Tx>(&self, tx: &mut X) -> StoreResult<()> {
+            tx.execute(
+                "INSERT INTO secrets (name, value) VALUES ('cancelled', $1)",
+                &[crate::store::sql::Param::Bytes(b"half-written")],
+            )
+            .await?;
+            if let Some(done) = self.0.lock().unwrap().take() {
+                let _ = done.send(());
+            }
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_cancelled_mid_transaction_leaves_nothing_for_the_next_one_to_commit() {
+        use crate::store::Store;
+        let Some(db) = crate::testing::TestDatabase::create(
+            "a_write_cancelled_mid_transaction_leaves_nothing",
+        )
+        .await
+        else {
+            return;
+        };
+        // One connection: the next write gets the cancelled one's, if it went back.
+        let store = PostgresStore::connect_with_pool(&db.url, 1).await.unwrap();
+        let (done, written) = tokio::sync::oneshot::channel();
+        let stuck = Stuck(std::sync::Mutex::new(Some(done)));
+        tokio::select! {
+            _ = store.engine.run(Mode::Write, stuck) => panic!("the stuck write finished"),
+            _ = written => {}
+        }
+        // The cancelled write is dropped here; the next one commits its own work only.
+        assert_eq!(store.secret("after", b"kept".to_vec()).await.unwrap(), b"kept");
+        let other = PostgresStore::connect(&db.url).await.unwrap();
+        assert_eq!(
+            other.secret("cancelled", b"absent".to_vec()).await.unwrap(),
+            b"absent",
+            "the cancelled write's row was committed by the next transaction"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
