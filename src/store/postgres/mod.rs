@@ -316,7 +316,10 @@ mod tests {
             _ = written => {}
         }
         // The cancelled write is dropped here; the next one commits its own work only.
-        assert_eq!(store.secret("after", b"kept".to_vec()).await.unwrap(), b"kept");
+        assert_eq!(
+            store.secret("after", b"kept".to_vec()).await.unwrap(),
+            b"kept"
+        );
         let other = PostgresStore::connect(&db.url).await.unwrap();
         assert_eq!(
             other.secret("cancelled", b"absent".to_vec()).await.unwrap(),
