@@ -19,7 +19,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::store::sql::schema;
-use crate::store::sql::{Engine, Mode, Op, SqlStore};
+use crate::store::sql::{AfterWrite, Engine, Mode, Op, SqlStore};
 use crate::store::{StoreError, StoreResult};
 use tx::{db_error, PgTx};
 
@@ -246,6 +246,18 @@ impl PostgresEngine {
 }
 
 impl Engine for PostgresEngine {
+    /// Runs `settled` only if the caller waits to the end: other nodes write the same
+    /// database, so nothing here keeps state that a write must correct.
+    async fn write_then<O: Op>(
+        &self,
+        op: O,
+        settled: AfterWrite<O::Output>,
+    ) -> StoreResult<O::Output> {
+        let outcome = self.write(&op).await;
+        settled(outcome.as_ref().ok());
+        outcome
+    }
+
     /// Other nodes write the same database.
     fn sole_writer(&self) -> bool {
         false

@@ -422,7 +422,19 @@ pub trait Engine: Send + Sync + 'static {
     fn sole_writer(&self) -> bool;
 
     fn run<O: Op>(&self, mode: Mode, op: O) -> impl Future<Output = StoreResult<O::Output>> + Send;
+
+    /// Runs a write as [`Engine::run`] does, then `settled` with what it committed (None when
+    /// it committed nothing), once the outcome is final. A [`Engine::sole_writer`] engine runs
+    /// `settled` even when the caller stopped waiting (its write goes on); others may not.
+    fn write_then<O: Op>(
+        &self,
+        op: O,
+        settled: AfterWrite<O::Output>,
+    ) -> impl Future<Output = StoreResult<O::Output>> + Send;
 }
+
+/// What follows a write once it is settled: given what it committed, if anything.
+pub type AfterWrite<T> = Box<dyn FnOnce(Option<&T>) + Send>;
 
 impl Value {
     /// The value as a parameter (for statements whose parameters the operation owns).

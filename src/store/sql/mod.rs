@@ -18,7 +18,7 @@ pub mod schema;
 mod store;
 
 pub use interface::{
-    Answers, Batch, Dialect, Engine, Lock, Mode, Op, Outcome, Param, Row, Sql, Tx, Value, POSTGRES,
-    SQLITE,
+    AfterWrite, Answers, Batch, Dialect, Engine, Lock, Mode, Op, Outcome, Param, Row, Sql, Tx,
+    Value, POSTGRES, SQLITE,
 };
 pub use store::SqlStore;

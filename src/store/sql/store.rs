@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::interface::{Engine, Mode, Op, Row, Value};
+use super::interface::{AfterWrite, Engine, Mode, Op, Row, Value};
 use super::ops::{data, logins, outbox, parts, settings, Statement};
 use super::read_cache::ReadCache;
 use super::rows::{self, bulk_cols, dataset_cols, device_cols, identity_cols, pool_cols};
@@ -20,17 +20,34 @@ use crate::store::{
 pub struct SqlStore<E> {
     pub(crate) engine: E,
     /// Identities and settings in memory, where only this process writes the database.
-    cache: Option<ReadCache>,
+    cache: Option<Arc<ReadCache>>,
 }
 
 impl<E: Engine> SqlStore<E> {
     pub fn new(engine: E) -> Self {
-        let cache = engine.sole_writer().then(ReadCache::default);
+        let cache = engine.sole_writer().then(|| Arc::new(ReadCache::default()));
         SqlStore { engine, cache }
     }
 
     async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
         self.engine.run(mode, op).await
+    }
+
+    /// A write, then `forget` with what it committed: what the cache must drop, after the
+    /// commit, even if the caller stopped waiting.
+    async fn write_then<O: Op>(
+        &self,
+        op: O,
+        forget: impl FnOnce(&ReadCache, Option<&O::Output>) + Send + 'static,
+    ) -> StoreResult<O::Output> {
+        match &self.cache {
+            None => self.run(Mode::Write, op).await,
+            Some(cache) => {
+                let cache = cache.clone();
+                let settled: AfterWrite<O::Output> = Box::new(move |out| forget(&cache, out));
+                self.engine.write_then(op, settled).await
+            }
+        }
     }
 
     /// One query, on a reader.
@@ -151,13 +168,10 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn delete_pool(&self, id: &str) -> StoreResult<bool> {
-        let deleted = self
-            .write("DELETE FROM identity_pools WHERE id = $1", vec![id.into()])
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.drop_all();
-        }
-        Ok(deleted? > 0)
+        let op = Statement::execute("DELETE FROM identity_pools WHERE id = $1", vec![id.into()]);
+        // Its identities and settings go with it.
+        let deleted = self.write_then(op, |cache, _| cache.drop_all()).await?;
+        Ok(deleted.changed() > 0)
     }
 
     async fn create_identity(&self, i: &IdentityRecord) -> StoreResult<()> {
@@ -320,23 +334,21 @@ impl<E: Engine> Store for SqlStore<E> {
             return Ok(plan);
         }
         op.write = true;
-        let plan = self.run(Mode::Write, op).await;
-        if let Some(cache) = &self.cache {
-            // The identities merged away are gone.
-            let merged = plan.as_ref().map_or(&[][..], |p| &p.merges[..]);
+        // The identities merged away are gone.
+        self.write_then(op, |cache, plan| {
+            let merged = plan.map_or(&[][..], |p| &p.merges[..]);
             cache.drop_identities(merged.iter().map(|(source, _)| source.as_str()));
-        }
-        plan
+        })
+        .await
     }
 
     async fn delete_identity(&self, id: &str) -> StoreResult<bool> {
+        let op = Statement::execute("DELETE FROM identities WHERE id = $1", vec![id.into()]);
+        let gone = id.to_owned();
         let deleted = self
-            .write("DELETE FROM identities WHERE id = $1", vec![id.into()])
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.drop_identities([id]);
-        }
-        Ok(deleted? > 0)
+            .write_then(op, move |cache, _| cache.drop_identities([gone.as_str()]))
+            .await?;
+        Ok(deleted.changed() > 0)
     }
 
     async fn identity_and_settings(
@@ -388,11 +400,9 @@ impl<E: Engine> Store for SqlStore<E> {
             pool_id: pool_id.to_owned(),
             decide,
         };
-        let changed = self.run(Mode::Write, op).await;
-        if let Some(cache) = &self.cache {
-            cache.drop_settings(pool_id);
-        }
-        changed
+        let pool = pool_id.to_owned();
+        self.write_then(op, move |cache, _| cache.drop_settings(&pool))
+            .await
     }
 
     async fn identity_totals(&self, identity_id: &str) -> StoreResult<DatasetTotals> {
@@ -460,11 +470,9 @@ impl<E: Engine> Store for SqlStore<E> {
             settings,
             bulk,
         };
-        let gone = self.run(Mode::Write, op).await;
-        if let Some(cache) = &self.cache {
-            cache.drop_settings(pool_id);
-        }
-        gone
+        let pool = pool_id.to_owned();
+        self.write_then(op, move |cache, _| cache.drop_settings(&pool))
+            .await
     }
 
     async fn start_bulk_publish(

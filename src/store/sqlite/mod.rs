@@ -6,13 +6,14 @@
 
 mod tx;
 
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::Connection;
 
 use crate::store::sql::schema;
-use crate::store::sql::{Engine, Mode, Op, SqlStore};
+use crate::store::sql::{AfterWrite, Engine, Mode, Op, SqlStore};
 use crate::store::{StoreError, StoreResult};
 use tx::{finish_now, sqlite_error, SqliteTx};
 
@@ -117,7 +118,11 @@ fn writer_loop(mut conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
             completions.push(job(None).1);
         }
         for complete in completions {
-            complete(committed.clone());
+            // A panicking completion must not take the writer (and every later write) down.
+            let answered = panic::catch_unwind(AssertUnwindSafe(|| complete(committed.clone())));
+            if answered.is_err() {
+                tracing::error!("a write's completion panicked");
+            }
         }
     }
 }
@@ -129,10 +134,25 @@ fn run_batch(
 ) -> Result<(), String> {
     let step = |conn: &Connection, sql: &str| conn.execute_batch(sql).map_err(|e| e.to_string());
     step(conn, "BEGIN IMMEDIATE")?;
-    while let Some(job) = pending.pop_front() {
+    while !pending.is_empty() {
+        // Taken from the queue only once its savepoint exists: a write this batch never ran
+        // stays queued, and is answered with the batch's failure.
         step(conn, "SAVEPOINT write")?;
-        let (keep, complete) = job(Some(conn));
-        completions.push(complete);
+        let Some(job) = pending.pop_front() else {
+            break;
+        };
+        // A write that panics is undone and its caller answered (its reply is dropped); the
+        // writer thread and the rest of the batch carry on.
+        let keep = match panic::catch_unwind(AssertUnwindSafe(|| job(Some(&mut *conn)))) {
+            Ok((keep, complete)) => {
+                completions.push(complete);
+                keep
+            }
+            Err(_) => {
+                tracing::error!("a write panicked; its changes are rolled back");
+                false
+            }
+        };
         if !keep {
             step(conn, "ROLLBACK TO write")?;
         }
@@ -165,7 +185,11 @@ impl SqlStore<SqliteEngine> {
 impl SqliteEngine {
     /// Runs `op` on the writer thread inside its own savepoint of a batch transaction, and
     /// answers once the batch is committed (fsync'd). An error rolls back `op`'s changes only.
-    async fn write<O: Op>(&self, op: O) -> StoreResult<O::Output> {
+    async fn write<O: Op>(
+        &self,
+        op: O,
+        settled: Option<AfterWrite<O::Output>>,
+    ) -> StoreResult<O::Output> {
         let (reply, answer) = tokio::sync::oneshot::channel::<StoreResult<O::Output>>();
         let job: Job = Box::new(move |conn: Option<&mut Connection>| {
             let result = match conn {
@@ -179,6 +203,10 @@ impl SqliteEngine {
                     (Ok(_), Err(e)) => Err(StoreError::Backend(e)),
                     (Err(e), _) => Err(e),
                 };
+                // After the commit, on this thread: it happens even if nobody waits.
+                if let Some(settled) = settled {
+                    settled(outcome.as_ref().ok());
+                }
                 let _ = reply.send(outcome);
             });
             (keep, complete)
@@ -213,6 +241,14 @@ impl SqliteEngine {
 }
 
 impl Engine for SqliteEngine {
+    async fn write_then<O: Op>(
+        &self,
+        op: O,
+        settled: AfterWrite<O::Output>,
+    ) -> StoreResult<O::Output> {
+        self.write(op, Some(settled)).await
+    }
+
     /// The writer thread is the only writer of the file.
     fn sole_writer(&self) -> bool {
         true
@@ -221,7 +257,7 @@ impl Engine for SqliteEngine {
     async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
         match mode {
             Mode::Read => self.read(op),
-            Mode::Write => self.write(op).await,
+            Mode::Write => self.write(op, None).await,
         }
     }
 }
@@ -243,6 +279,39 @@ mod tests {
     async fn sqlite_passes_the_store_conformance_suite() {
         let (_dir, store) = open();
         crate::store::conformance::run_all(store).await;
+    }
+
+    /// Writes a row, then panics: a bug in one write.
+    struct Panics;
+
+    impl Op for Panics {
+        type Output = ();
+
+        async fn run<X: crate::store::sql::Tx>(&self, tx: &mut X) -> StoreResult<()> {
+            tx.execute(
+                "INSERT INTO secrets (name, value) VALUES ('panicked', $1)",
+                &[crate::store::sql::Param::Bytes(b"half")],
+            )
+            .await?;
+            panic!("a bug in a write");
+        }
+    }
+
+    /// A write that panics is answered with an error and undone; the writer thread lives on
+    /// for the writes after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_write_is_undone_and_the_writer_carries_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert!(store.engine.run(Mode::Write, Panics).await.is_err());
+        assert_eq!(
+            store.secret("after", b"kept".to_vec()).await.unwrap(),
+            b"kept"
+        );
+        assert_eq!(
+            store.secret("panicked", b"absent".to_vec()).await.unwrap(),
+            b"absent"
+        );
     }
 
     #[test]
