@@ -51,6 +51,12 @@ async fn admin(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Erro
 impl TestDatabase {
     /// A new empty database, or None (after announcing the skip of `test`) without a server.
     pub async fn create(test: &str) -> Option<TestDatabase> {
+        Self::create_with(test, "").await
+    }
+
+    /// As [`TestDatabase::create`], with `options` after `CREATE DATABASE name` (a locale,
+    /// a template).
+    pub async fn create_with(test: &str, options: &str) -> Option<TestDatabase> {
         let Ok(admin_url) = std::env::var(DATABASE_URL_ENV) else {
             announce_skip(test);
             return None;
@@ -60,7 +66,7 @@ impl TestDatabase {
             panic!("{DATABASE_URL_ENV} is set but PostgreSQL is unreachable: {e}")
         });
         client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .batch_execute(&format!("CREATE DATABASE {name} {options}"))
             .await
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         let url = with_database(&admin_url, &name);

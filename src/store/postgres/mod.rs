@@ -289,6 +289,118 @@ mod tests {
         crate::store::conformance::run_all(Arc::new(store)).await;
     }
 
+    /// Most installations sort text by a language's rules, not by bytes (the test server's
+    /// default is C): pages must follow the database's order all the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_follow_a_linguistic_collation() {
+        let Some(db) = crate::testing::TestDatabase::create_with(
+            "pages_follow_a_linguistic_collation",
+            "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'",
+        )
+        .await
+        else {
+            return;
+        };
+        let store = PostgresStore::connect(&db.url).await.unwrap();
+        // The collation really differs from byte order, or this test shows nothing.
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let row = client
+            .query_one("SELECT 'a' < 'B', '_x' < '10'", &[])
+            .await
+            .unwrap();
+        assert!(row.get::<_, bool>(0) && row.get::<_, bool>(1));
+        crate::store::conformance::pages_follow_the_database_order_of_keys(&store).await;
+    }
+
+    /// Two nodes deliver a bulk publish's last two events at the same moment: whichever
+    /// commits second must find the job drained. Both completions are made to run side by
+    /// side by holding the pool's row lock from outside until both wait for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_last_two_deliveries_of_a_bulk_publish_at_once_drain_it() {
+        use crate::store::conformance::{bump, jobs, record, setup};
+        use crate::store::{DatasetEvents, NewOutboxEvent, Store};
+        let test = "the_last_two_deliveries_of_a_bulk_publish_at_once_drain_it";
+        let Some(db) = crate::testing::TestDatabase::create(test).await else {
+            return;
+        };
+        let store = Arc::new(PostgresStore::connect(&db.url).await.unwrap());
+        setup(&*store, "race:01", "race:a").await;
+        for ds in ["d1", "d2"] {
+            let write = bump("race:a", ds, vec![record("k", Some("v"), 0)]);
+            store
+                .update_records("race:a", ds, vec![], write)
+                .await
+                .unwrap();
+        }
+        let events: DatasetEvents = Box::new(|d, _| {
+            vec![NewOutboxEvent {
+                pool_id: "race:01".into(),
+                stream_key: format!("bulk/{}", d.name),
+                target: "kinesis:s".into(),
+                payload: d.name.clone(),
+                job: Some("race:01".into()),
+            }]
+        });
+        store
+            .start_bulk_publish("race:01", 100, jobs(100), events)
+            .await
+            .unwrap();
+        let claimed = store.claim_outbox("n", 100, 30_000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+
+        let (holder, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        holder
+            .batch_execute("BEGIN; SELECT 1 FROM identity_pools WHERE id = 'race:01' FOR UPDATE")
+            .await
+            .unwrap();
+        // Activity is read on a connection of its own: inside a transaction it is a snapshot.
+        let (watcher, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let deliveries: Vec<_> = claimed
+            .iter()
+            .map(|e| {
+                let (store, id) = (store.clone(), e.id);
+                tokio::spawn(async move { store.complete_outbox(id, jobs(150)).await })
+            })
+            .collect();
+        // Both wait on the held lock (a condition, not a delay: polled until it holds). A
+        // completion that does not take it finishes instead, and would race unseen.
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting == 2 {
+                break;
+            }
+            assert!(
+                !deliveries.iter().any(|d| d.is_finished()),
+                "a completion of a job's event ran without the pool's lock"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        holder.batch_execute("COMMIT").await.unwrap();
+        for delivery in deliveries {
+            delivery.await.unwrap().unwrap();
+        }
+        let job = store.bulk_publish("race:01").await.unwrap().unwrap();
+        assert_eq!(job.status, "drained", "{job:?}");
+        assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+    }
+
     /// Writes a row, says so, then never finishes: a request cancelled mid-transaction.
     struct Stuck(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>);
 

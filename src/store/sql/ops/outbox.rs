@@ -72,15 +72,28 @@ impl Op for Complete {
     type Output = ();
 
     async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<()> {
-        let gone = tx
-            .query(
-                "DELETE FROM outbox WHERE id = $1 RETURNING job",
+        // Most events belong to no bulk publish: one statement.
+        let plain = tx
+            .execute(
+                "DELETE FROM outbox WHERE id = $1 AND job IS NULL",
                 &args![self.id],
             )
             .await?;
-        let Some(Some(job)) = rows::opt(gone, |r| r.cols().opt_text())? else {
+        if plain > 0 {
+            return Ok(());
+        }
+        let of = tx
+            .query("SELECT job FROM outbox WHERE id = $1", &args![self.id])
+            .await?;
+        let Some(Some(job)) = rows::opt(of, |r| r.cols().opt_text())? else {
             return Ok(());
         };
+        // The job's pool, locked before its events are looked at (the order TargetGoneOp
+        // takes too): when two nodes complete a job's last two events at once, the second
+        // to lock sees the first's deletion and finds the job drained.
+        tx.lock(Lock::Pool, &job).await?;
+        tx.execute("DELETE FROM outbox WHERE id = $1", &args![self.id])
+            .await?;
         let left = tx
             .query(
                 "SELECT 1 FROM outbox WHERE job = $1 LIMIT 1",
