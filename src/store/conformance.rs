@@ -27,7 +27,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     reads_see_deletes_merges_and_new_settings_at_once(&*store).await;
 }
 
-fn pool(id: &str) -> PoolRecord {
+pub(crate) fn pool(id: &str) -> PoolRecord {
     PoolRecord {
         id: id.into(),
         name: format!("name of {id}"),
@@ -38,7 +38,7 @@ fn pool(id: &str) -> PoolRecord {
     }
 }
 
-fn identity(id: &str, pool_id: &str) -> IdentityRecord {
+pub(crate) fn identity(id: &str, pool_id: &str) -> IdentityRecord {
     IdentityRecord {
         id: id.into(),
         pool_id: pool_id.into(),

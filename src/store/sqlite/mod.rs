@@ -314,6 +314,31 @@ mod tests {
         );
     }
 
+    /// A client hanging up after its DeleteIdentities reached the writer: the writer still
+    /// deletes, and the identity cached by an earlier read must not outlive the delete.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_delete_whose_caller_hung_up_is_not_served_from_memory() {
+        use crate::store::conformance::{identity, pool};
+        use futures_util::FutureExt;
+        let (_dir, store) = open();
+        store.create_pool(&pool("h:01")).await.unwrap();
+        store
+            .create_identity(&identity("h:a", "h:01"))
+            .await
+            .unwrap();
+        let (cached, _) = store.identity_and_settings("h:a", "h:01").await.unwrap();
+        assert!(cached.is_some());
+        // Polled once (the write is queued), then dropped: the caller is gone.
+        assert!(store.delete_identity("h:a").now_or_never().is_none());
+        // Writes run in order: once this one is answered, the delete is committed.
+        store.secret("barrier", b"x".to_vec()).await.unwrap();
+        assert_eq!(store.get_identity("h:a").await.unwrap(), None);
+        assert_eq!(
+            store.identity_and_settings("h:a", "h:01").await.unwrap().0,
+            None
+        );
+    }
+
     #[test]
     fn a_schema_newer_than_the_binary_is_refused() {
         let dir = tempfile::tempdir().unwrap();
