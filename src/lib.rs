@@ -12,6 +12,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod identity;
 pub mod integrations;
+pub mod migrate;
 pub mod private_fs;
 pub mod server;
 pub mod signals;

@@ -54,6 +54,12 @@ enum Command {
         #[command(flatten)]
         tls: TlsArgs,
     },
+    /// Bring data in: from another Cognito Sync endpoint (AWS included) or an export file
+    /// (see "Migrating to cogsync" in the README).
+    Import(cogsync::migrate::cli::ImportArgs),
+    /// Write the store (or some pools) to an export file: a backup, or the way to move a
+    /// store to another engine.
+    Export(cogsync::migrate::cli::ExportArgs),
 }
 
 /// TLS on the listener (see "TLS" in the README).
@@ -138,6 +144,31 @@ fn main() -> ExitCode {
             },
             signals,
         )),
+        Command::Import(args) => runtime.block_on(until_stopped(
+            cogsync::migrate::cli::import(args),
+            signals,
+            "import interrupted; run it again to continue where it stopped",
+        )),
+        Command::Export(args) => runtime.block_on(until_stopped(
+            cogsync::migrate::cli::export(args),
+            signals,
+            "export interrupted; the file is incomplete (it has no end line)",
+        )),
+    }
+}
+
+/// Runs a one-off command until it ends or SIGINT/SIGTERM stops it (exit 130).
+async fn until_stopped(
+    command: impl std::future::Future<Output = ExitCode>,
+    mut signals: Signals,
+    stopped: &str,
+) -> ExitCode {
+    tokio::select! {
+        code = command => code,
+        () = signals.until_stop(|| {}) => {
+            eprintln!("cogsync: {stopped}");
+            ExitCode::from(130)
+        }
     }
 }
 

@@ -37,6 +37,18 @@ pub fn touch_private_file(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Creates (or truncates) a file for writing with mode 0600 on Unix: an export holds secrets.
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
 fn warn_if_shared(dir: &Path) {
     #[cfg(unix)]
     {

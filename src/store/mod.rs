@@ -1,6 +1,7 @@
 //! Persistence. The [`Store`] trait is all the services see; SQLite is the embedded default.
 //! Every backend must pass the shared conformance suite in [`conformance`].
 
+mod transfer;
 mod types;
 
 pub mod postgres;
@@ -10,6 +11,7 @@ pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod conformance;
 
+pub use transfer::*;
 pub use types::*;
 
 use async_trait::async_trait;
@@ -216,4 +218,30 @@ pub trait Store: Send + Sync {
         dataset: &str,
         device_id: &str,
     ) -> StoreResult<bool>;
+
+    /// Every secret, as (name, value), by name.
+    async fn secrets(&self) -> StoreResult<Vec<(String, Vec<u8>)>>;
+    /// A pool with its settings and bulk-publish job; None when it does not exist.
+    async fn export_pool(&self, id: &str) -> StoreResult<Option<PoolCopy>>;
+    /// An identity with everything stored under it, each dataset's records matching its
+    /// row; None when it does not exist.
+    async fn export_identity(&self, id: &str) -> StoreResult<Option<IdentityCopy>>;
+    /// Writes a pool whole, in one transaction serialised with its settings writes: created or
+    /// its description replaced, its settings as `settings` makes of the stored ones, and its
+    /// bulk-publish job when given.
+    async fn import_pool(
+        &self,
+        pool: &PoolRecord,
+        bulk: Option<&BulkJob>,
+        settings: SettingsDecider,
+    ) -> StoreResult<()>;
+    /// Writes an identity whole, in one transaction serialised with its other writers: the
+    /// row (created, or its dates set; nothing at all when the id belongs to another pool),
+    /// its logins where no other identity holds them, its devices and subscriptions where
+    /// absent, and each dataset as `decide` says.
+    async fn import_identity(
+        &self,
+        copy: IdentityCopy,
+        decide: ImportDecider,
+    ) -> StoreResult<IdentityImport>;
 }

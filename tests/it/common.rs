@@ -46,7 +46,7 @@ macro_rules! backend_tests {
 pub struct TestServer {
     _server: RunningServer,
     pub endpoint: String,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     /// Dropped after the server: the database of a PostgreSQL-backed run.
     pub database: Option<cogsync::testing::TestDatabase>,
 }
@@ -71,7 +71,7 @@ impl TestServer {
 
     /// The server's data directory (its SQLite database lives there).
     pub fn data_dir(&self) -> &std::path::Path {
-        self._dir.path()
+        self.dir.path()
     }
 
     /// A SQLite-backed server with a configuration adjusted by `f`.
@@ -83,11 +83,28 @@ impl TestServer {
         Self::start_configured(database, |_| {}).await
     }
 
+    /// A server over a store something else filled: `dir` as its data directory (its SQLite
+    /// database), or `database` when given.
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        database: Option<cogsync::testing::TestDatabase>,
+    ) -> Self {
+        Self::start_in(dir, database, |_| {}).await
+    }
+
     async fn start_configured(
         database: Option<cogsync::testing::TestDatabase>,
         f: impl FnOnce(&mut ServerConfig),
     ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), database, f).await
+    }
+
+    /// As [`TestServer::start_on`], with a configuration adjusted by `f`.
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        database: Option<cogsync::testing::TestDatabase>,
+        f: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let mut config = ServerConfig::new(
             "127.0.0.1:0".parse().unwrap(),
             dir.path().to_path_buf(),
@@ -101,9 +118,15 @@ impl TestServer {
         TestServer {
             _server: server,
             endpoint,
-            _dir: dir,
+            dir,
             database,
         }
+    }
+
+    /// Stops the server and hands back its data directory and database.
+    pub async fn stop(self) -> (tempfile::TempDir, Option<cogsync::testing::TestDatabase>) {
+        self._server.shutdown().await.unwrap();
+        (self.dir, self.database)
     }
 
     pub fn sync(&self) -> cs::Client {

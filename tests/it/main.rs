@@ -16,6 +16,7 @@ mod kinesis_support;
 mod login_race;
 mod logins;
 mod malformed;
+mod migrate;
 mod multi_node;
 mod overload;
 mod pg_connection_loss;

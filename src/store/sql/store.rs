@@ -6,14 +6,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::interface::{AfterWrite, Engine, Mode, Op, Row, Value};
-use super::ops::{data, logins, outbox, parts, settings, Statement};
+use super::ops::{data, logins, outbox, parts, settings, transfer, Statement};
 use super::read_cache::ReadCache;
 use super::rows::{self, bulk_cols, dataset_cols, device_cols, identity_cols, pool_cols};
 use crate::store::{
     BulkDecider, BulkJob, DatasetEvents, DatasetRow, DatasetTotals, DeleteDecider, DeviceRecord,
-    IdentityRecord, LoginDecider, LoginPlan, LoginQuery, MergeCopier, OutboxEvent, PoolRecord,
-    PoolSettings, RecordCursor, RecordsPage, SettingsDecider, Store, StoreError, StoreResult,
-    TargetGone, Totals, UpdateDecider, UpdatePlan,
+    IdentityCopy, IdentityImport, IdentityRecord, ImportDecider, LoginDecider, LoginPlan,
+    LoginQuery, MergeCopier, OutboxEvent, PoolCopy, PoolRecord, PoolSettings, RecordCursor,
+    RecordsPage, SettingsDecider, Store, StoreError, StoreResult, TargetGone, Totals,
+    UpdateDecider, UpdatePlan,
 };
 
 /// The store, over one engine.
@@ -592,5 +593,64 @@ impl<E: Engine> Store for SqlStore<E> {
             "DELETE FROM subscriptions WHERE identity_id = $1 AND dataset_name = $2 AND device_id = $3";
         let params = vec![identity_id.into(), dataset.into(), device_id.into()];
         Ok(self.write(SQL, params).await? > 0)
+    }
+
+    async fn secrets(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let found = self
+            .read("SELECT name, value FROM secrets ORDER BY name", vec![])
+            .await?;
+        found
+            .into_iter()
+            .map(|r| {
+                let mut c = r.cols();
+                Ok((c.text()?, c.bytes()?))
+            })
+            .collect()
+    }
+
+    async fn export_pool(&self, id: &str) -> StoreResult<Option<PoolCopy>> {
+        let Some(pool) = self.get_pool(id).await? else {
+            return Ok(None);
+        };
+        let settings = self.get_pool_settings(id).await?;
+        let bulk = self.bulk_publish(id).await?;
+        Ok(Some(PoolCopy {
+            pool,
+            settings,
+            bulk,
+        }))
+    }
+
+    async fn export_identity(&self, id: &str) -> StoreResult<Option<IdentityCopy>> {
+        let op = transfer::ExportIdentity { id: id.to_owned() };
+        self.run(Mode::Read, op).await
+    }
+
+    async fn import_pool(
+        &self,
+        pool: &PoolRecord,
+        bulk: Option<&BulkJob>,
+        settings: SettingsDecider,
+    ) -> StoreResult<()> {
+        let op = transfer::ImportPool {
+            pool: pool.clone(),
+            bulk: bulk.cloned(),
+            settings,
+        };
+        let pool = pool.id.clone();
+        self.write_then(op, move |cache, _| cache.drop_settings(&pool))
+            .await
+    }
+
+    async fn import_identity(
+        &self,
+        copy: IdentityCopy,
+        decide: ImportDecider,
+    ) -> StoreResult<IdentityImport> {
+        // Its dates may change: what is cached of it goes.
+        let id = copy.identity.id.clone();
+        let op = transfer::ImportIdentity { copy, decide };
+        self.write_then(op, move |cache, _| cache.drop_identities([id.as_str()]))
+            .await
     }
 }

@@ -6,6 +6,7 @@ pub mod logins;
 pub mod outbox;
 pub mod parts;
 pub mod settings;
+pub mod transfer;
 
 use super::interface::{Op, Outcome, Param, Sql, Tx, Value};
 use crate::store::StoreResult;

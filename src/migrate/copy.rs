@@ -1,0 +1,187 @@
+//! `cogsync import --source-endpoint / --source-region`: every pool, identity, dataset and
+//! record of the source written into the store, identities a few at a time. A dataset the
+//! store already holds is read from the source from the store's SyncCount on (what a device
+//! would ask), so a second run reads little and writes nothing.
+
+use std::collections::HashMap;
+
+use futures_util::stream::{self, StreamExt};
+
+use super::progress::Progress;
+use super::source::{self, ListedIdentity, Source};
+use super::{rules, store_pool, MigrateError, Summary};
+use crate::store::{IdentityCopy, IdentityImport, PoolRecord, Store};
+
+pub struct CopyOptions {
+    /// Pools to copy; empty for all the source lists.
+    pub pools: Vec<String>,
+    /// Only datasets modified at or after this time (ms since the epoch) are read again.
+    pub since_ms: Option<i64>,
+    /// Identities copied at once.
+    pub concurrency: usize,
+}
+
+pub async fn copy(
+    source: &Source,
+    store: &dyn Store,
+    o: &CopyOptions,
+    progress: &Progress,
+) -> Result<Summary, MigrateError> {
+    let mut summary = Summary::default();
+    let pools = match o.pools.is_empty() {
+        true => source.pool_ids().await?,
+        false => o.pools.clone(),
+    };
+    for pool_id in pools {
+        let created = match store.get_pool(&pool_id).await? {
+            Some(p) => p.created_ms,
+            None => crate::timeutil::now_ms(),
+        };
+        let pool = source.pool(&pool_id, created).await?;
+        store_pool(store, &pool).await?;
+        summary.pools += 1;
+        progress.pools(1);
+        let mut next = None;
+        loop {
+            let (page, token) = source.identities(&pool_id, next).await?;
+            let copied: Vec<_> = stream::iter(page)
+                .map(|listed| {
+                    copy_identity(source, store, &pool.pool, listed, o.since_ms, progress)
+                })
+                .buffer_unordered(o.concurrency.max(1))
+                .collect()
+                .await;
+            for result in copied {
+                let (listed, report) = result?;
+                summary.add(&listed.id, &report);
+                let others = listed
+                    .providers
+                    .iter()
+                    .any(|p| Some(p) != pool.pool.developer_provider_name.as_ref());
+                summary.identities_with_unlisted_logins += u64::from(others);
+            }
+            match token {
+                Some(t) => next = Some(t),
+                None => break,
+            }
+        }
+    }
+    Ok(summary)
+}
+
+async fn copy_identity(
+    source: &Source,
+    store: &dyn Store,
+    pool: &PoolRecord,
+    listed: ListedIdentity,
+    since_ms: Option<i64>,
+    progress: &Progress,
+) -> Result<(ListedIdentity, IdentityImport), MigrateError> {
+    let stored = store.export_identity(&listed.id).await?;
+    let mut copy = read_identity(source, pool, &listed, stored.as_ref(), since_ms, false).await?;
+    let (datasets, records) = counts(&copy);
+    let mut report = store
+        .import_identity(copy.clone(), Box::new(rules::verdict))
+        .await?;
+    if !report.needs_full.is_empty() {
+        // The store moved between our read and our write: read those again, whole.
+        copy.datasets
+            .retain(|d| report.needs_full.contains(&d.row.name));
+        let names: Vec<String> = report.needs_full.drain(..).collect();
+        let again = read_identity(source, pool, &listed, None, None, true).await?;
+        let mut retry = again;
+        retry.datasets.retain(|d| names.contains(&d.row.name));
+        let second = store
+            .import_identity(retry, Box::new(rules::verdict))
+            .await?;
+        report.datasets_written += second.datasets_written;
+        report.records_written += second.records_written;
+        report.store_ahead.extend(second.store_ahead);
+        report.needs_full.extend(second.needs_full);
+    }
+    progress.identity(datasets, records);
+    Ok((listed, report))
+}
+
+fn counts(copy: &IdentityCopy) -> (u64, u64) {
+    let records = copy.datasets.iter().map(|d| d.records.len() as u64).sum();
+    (copy.datasets.len() as u64, records)
+}
+
+/// An identity as the source holds it: its developer logins, and its datasets, each read
+/// from the stored SyncCount on (all of it when `whole`, or when the store lacks it).
+async fn read_identity(
+    source: &Source,
+    pool: &PoolRecord,
+    listed: &ListedIdentity,
+    stored: Option<&IdentityCopy>,
+    since_ms: Option<i64>,
+    whole: bool,
+) -> Result<IdentityCopy, MigrateError> {
+    let mut copy = source::identity_of(&pool.id, listed);
+    if let Some(dev) = &pool.developer_provider_name {
+        if listed.providers.contains(dev) {
+            for user in source.developer_users(&pool.id, &listed.id).await? {
+                copy.logins.push((dev.clone(), user));
+            }
+        }
+    }
+    let held: HashMap<&str, i64> = stored
+        .map(|s| {
+            s.datasets
+                .iter()
+                .filter(|d| d.row.live)
+                .map(|d| (d.row.name.as_str(), d.row.sync_count))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut merged = HashMap::new();
+    for listed_ds in source.datasets(&pool.id, &listed.id).await? {
+        let name = listed_ds.dataset_name().unwrap_or_default().to_owned();
+        let have = held.get(name.as_str()).copied();
+        let modified = listed_ds
+            .last_modified_date()
+            .map_or(i64::MAX, source::millis);
+        if let (Some(since), Some(_)) = (since_ms, have) {
+            if modified < since {
+                continue;
+            }
+        }
+        let from = if whole { 0 } else { have.unwrap_or(0) };
+        let (dataset, names) = source
+            .records(&pool.id, &listed.id, &listed_ds, from)
+            .await?;
+        if !names.is_empty() {
+            merged.insert(name, names);
+        }
+        copy.datasets.push(dataset);
+    }
+    // `<name>.<identity>` copied in by a merge is listed under `<name>`, which the identity
+    // may not hold itself: ask `<name>` for the names merged into it.
+    for name in merged_prefixes(&copy, &merged) {
+        let names = source.merged_names(&pool.id, &listed.id, &name).await?;
+        if !names.is_empty() {
+            merged.insert(name, names);
+        }
+    }
+    source::link_merged(&mut copy.datasets, &merged);
+    Ok(copy)
+}
+
+/// Names `<name>` of the identity's `<name>.<identity id>` datasets that were not listed
+/// themselves (identity ids hold a `:`; dataset names cannot).
+fn merged_prefixes(copy: &IdentityCopy, asked: &HashMap<String, Vec<String>>) -> Vec<String> {
+    let mut out: Vec<String> = copy
+        .datasets
+        .iter()
+        .filter_map(|d| {
+            let (prefix, suffix) = d.row.name.rsplit_once('.')?;
+            let listed = copy.datasets.iter().any(|o| o.row.name == prefix);
+            (suffix.contains(':') && !listed && !asked.contains_key(prefix))
+                .then(|| prefix.to_owned())
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}

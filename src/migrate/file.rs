@@ -1,0 +1,203 @@
+//! `cogsync export` and `cogsync import --input`: a store written to the export file and read
+//! back, streaming (one identity in memory at a time).
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+use super::format::{self, Counts, Line};
+use super::progress::Progress;
+use super::{rules, MigrateError, Summary};
+use crate::store::{IdentityCopy, Store};
+
+/// Pools and identities read per page.
+const PAGE: usize = 500;
+
+fn write_line(out: &mut dyn Write, line: &Line) -> Result<(), MigrateError> {
+    serde_json::to_writer(&mut *out, line).map_err(|e| MigrateError::Output(e.to_string()))?;
+    out.write_all(b"\n")
+        .map_err(|e| MigrateError::Output(e.to_string()))
+}
+
+/// Writes the store (or the pools named in `pools`) to `out`.
+pub async fn export(
+    store: &dyn Store,
+    pools: &[String],
+    out: &mut dyn Write,
+    progress: &Progress,
+) -> Result<Counts, MigrateError> {
+    let mut counts = Counts::default();
+    write_line(out, &format::header())?;
+    for (name, value) in store.secrets().await? {
+        write_line(out, &Line::Secret(format::Secret::new(name, &value)))?;
+        counts.secrets += 1;
+    }
+    let mut ids = pools.to_vec();
+    if ids.is_empty() {
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.list_pools(after.as_deref(), PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            ids.extend(page.into_iter().map(|p| p.id));
+        }
+    }
+    for pool_id in &ids {
+        let Some(pool) = store.export_pool(pool_id).await? else {
+            return Err(MigrateError::Input(format!(
+                "no pool {pool_id} in the store"
+            )));
+        };
+        write_line(out, &Line::Pool(format::Pool::from(&pool)))?;
+        counts.pools += 1;
+        progress.pools(1);
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .list_identities(pool_id, after.as_deref(), PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for identity in page {
+                // Gone since listed: nothing to write.
+                let Some(copy) = store.export_identity(&identity.id).await? else {
+                    continue;
+                };
+                write_line(out, &Line::Identity(format::Identity::from(&copy)))?;
+                counts.identities += 1;
+                for dataset in &copy.datasets {
+                    write_line(out, &Line::Dataset(format::Dataset::from(dataset)))?;
+                    counts.datasets += 1;
+                    counts.records += dataset.records.len() as u64;
+                }
+                progress.identity(copy.datasets.len() as u64, records(&copy));
+            }
+        }
+    }
+    write_line(out, &Line::End(counts.clone()))?;
+    out.flush()
+        .map_err(|e| MigrateError::Output(e.to_string()))?;
+    Ok(counts)
+}
+
+fn records(copy: &IdentityCopy) -> u64 {
+    copy.datasets.iter().map(|d| d.records.len() as u64).sum()
+}
+
+/// Reads an export file into the store, with the same rules as any import: nothing the store
+/// holds at a later SyncCount is rolled back, and a second run changes nothing.
+pub async fn import(
+    store: Arc<dyn Store>,
+    input: &mut dyn BufRead,
+    progress: &Progress,
+) -> Result<Summary, MigrateError> {
+    let mut summary = Summary::default();
+    let mut seen = Counts::default();
+    let mut pending: Option<IdentityCopy> = None;
+    let mut ended = None;
+    let mut text = String::new();
+    for number in 1.. {
+        text.clear();
+        let n = input
+            .read_line(&mut text)
+            .map_err(|e| MigrateError::Input(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        progress.bytes(n as u64);
+        let bad = |why: String| MigrateError::Input(format!("line {number}: {why}"));
+        if ended.is_some() {
+            return Err(bad("content after the end line".into()));
+        }
+        let line: Line = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        match line {
+            Line::Header { format, version } => {
+                if number != 1 || format != format::FORMAT {
+                    return Err(bad("not a cogsync export header".into()));
+                }
+                if version != format::VERSION {
+                    return Err(bad(format!(
+                        "export format version {version}; this cogsync reads version {}",
+                        format::VERSION
+                    )));
+                }
+                continue;
+            }
+            _ if number == 1 => return Err(bad("not a cogsync export file".into())),
+            Line::Dataset(d) => {
+                let Some(identity) = pending.as_mut() else {
+                    return Err(bad("a dataset before any identity".into()));
+                };
+                if d.identity_id != identity.identity.id {
+                    return Err(bad(format!(
+                        "dataset of {} after identity {}",
+                        d.identity_id, identity.identity.id
+                    )));
+                }
+                seen.datasets += 1;
+                seen.records += d.records.len() as u64;
+                identity.datasets.push(d.into());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(copy) = pending.take() {
+            store_identity(&*store, copy, &mut summary, progress).await?;
+        }
+        match line {
+            Line::Secret(s) => {
+                let value = s.bytes().map_err(bad)?;
+                let kept = store.secret(&s.name, value.clone()).await?;
+                if kept != value {
+                    summary.notes.push(format!(
+                        "secret {} exists in the store with another value: the store keeps its own \
+                         (tokens signed with the exported one will not verify)",
+                        s.name
+                    ));
+                }
+                seen.secrets += 1;
+            }
+            Line::Pool(p) => {
+                let copy: crate::store::PoolCopy = p.into();
+                super::store_pool(&*store, &copy).await?;
+                summary.pools += 1;
+                seen.pools += 1;
+                progress.pools(1);
+            }
+            Line::Identity(i) => {
+                pending = Some(i.into_copy());
+                seen.identities += 1;
+            }
+            Line::End(counts) => ended = Some(counts),
+            Line::Header { .. } | Line::Dataset(_) => {}
+        }
+    }
+    if let Some(copy) = pending.take() {
+        store_identity(&*store, copy, &mut summary, progress).await?;
+    }
+    match ended {
+        Some(counts) if counts == seen => Ok(summary),
+        Some(counts) => Err(MigrateError::Input(format!(
+            "the file's end line counts {counts:?} but it holds {seen:?}"
+        ))),
+        None => Err(MigrateError::Input(
+            "the file ends without its end line: it was cut short (what came before is imported)"
+                .into(),
+        )),
+    }
+}
+
+async fn store_identity(
+    store: &dyn Store,
+    copy: IdentityCopy,
+    summary: &mut Summary,
+    progress: &Progress,
+) -> Result<(), MigrateError> {
+    let (datasets, records) = (copy.datasets.len() as u64, records(&copy));
+    let id = copy.identity.id.clone();
+    let report = store
+        .import_identity(copy, Box::new(rules::verdict))
+        .await?;
+    summary.add(&id, &report);
+    progress.identity(datasets, records);
+    Ok(())
+}

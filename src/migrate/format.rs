@@ -1,0 +1,390 @@
+//! The export file: line-oriented JSON, one object per line, versioned. Documented in
+//! `docs/export-format.md`; a change that older readers would misread gets a new version.
+//!
+//! ```text
+//! {"format":"cogsync-export","version":1}
+//! {"secret":{...}}          every secret (token signing keys), before the pools
+//! {"pool":{...}}            a pool with its settings and bulk-publish job
+//! {"identity":{...}}        an identity of the pool above, with logins, devices, subscriptions
+//! {"dataset":{...}}         a dataset of the identity above, with all its records
+//! {"end":{...}}             counts of what came before: a file without it is cut short
+//! ```
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::store::{
+    BulkJob, DatasetRecords, DatasetRow, DeviceRecord, IdentityCopy, IdentityRecord, PoolCopy,
+    PoolRecord, PoolSettings, RecordRow,
+};
+
+pub const FORMAT: &str = "cogsync-export";
+pub const VERSION: u32 = 1;
+
+/// One line of the file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Line {
+    Secret(Secret),
+    Pool(Pool),
+    Identity(Identity),
+    Dataset(Dataset),
+    End(Counts),
+    /// The first line.
+    #[serde(untagged)]
+    Header {
+        format: String,
+        version: u32,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    pub name: String,
+    /// Base64 (standard alphabet, padded).
+    pub value: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    pub id: String,
+    pub name: String,
+    pub allow_unauthenticated: bool,
+    pub developer_provider_name: Option<String>,
+    /// The other IdentityPool members (AllowClassicFlow, SupportedLoginProviders, ...).
+    pub members: Box<RawValue>,
+    pub created_ms: i64,
+    pub settings: Settings,
+    pub bulk_publish: Option<Bulk>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub version: i64,
+    /// PushSync as GetIdentityPoolConfiguration answers it.
+    pub push_sync: Option<Box<RawValue>>,
+    /// CognitoStreams as GetIdentityPoolConfiguration answers it.
+    pub cognito_streams: Option<Box<RawValue>>,
+    /// Event type → Lambda function, as GetCognitoEvents answers it.
+    pub events: Box<RawValue>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bulk {
+    pub status: String,
+    pub start_ms: Option<i64>,
+    pub complete_ms: Option<i64>,
+    pub failure_message: Option<String>,
+    pub last_success_ms: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub id: String,
+    pub pool_id: String,
+    pub created_ms: i64,
+    pub last_modified_ms: i64,
+    pub logins: Vec<Login>,
+    pub devices: Vec<Device>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub provider: String,
+    pub subject: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    pub id: String,
+    pub platform: String,
+    pub token: String,
+    pub endpoint_arn: String,
+    pub disabled: bool,
+    pub created_ms: i64,
+    /// Datasets the device is subscribed to.
+    pub subscriptions: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    pub identity_id: String,
+    pub name: String,
+    /// False for a deleted dataset, kept for its counter.
+    pub live: bool,
+    pub sync_count: i64,
+    pub creation_ms: i64,
+    pub last_modified_ms: i64,
+    pub last_modified_by: String,
+    pub data_storage: i64,
+    pub num_records: i64,
+    pub deleted_at_sync_count: Option<i64>,
+    /// For `<name>.<identity>` copied in by a merge: the dataset that lists it.
+    pub merged_into: Option<String>,
+    pub records: Vec<Record>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub key: String,
+    /// Null for a deleted record (a tombstone).
+    pub value: Option<String>,
+    pub sync_count: i64,
+    pub last_modified_ms: i64,
+    pub last_modified_by: String,
+    pub device_last_modified_ms: Option<i64>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    pub secrets: u64,
+    pub pools: u64,
+    pub identities: u64,
+    pub datasets: u64,
+    pub records: u64,
+}
+
+pub fn header() -> Line {
+    Line::Header {
+        format: FORMAT.into(),
+        version: VERSION,
+    }
+}
+
+/// A JSON text stored by the server, written into the line as it is (byte for byte, so a
+/// round trip is exact); a text that is not JSON (never written by cogsync) as a string.
+fn value_of(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_owned()).unwrap_or_else(|_| {
+        let quoted = serde_json::Value::String(text.into()).to_string();
+        RawValue::from_string(quoted).unwrap_or_default()
+    })
+}
+
+fn text_of(value: &RawValue) -> String {
+    value.get().to_owned()
+}
+
+impl Secret {
+    pub fn new(name: String, value: &[u8]) -> Self {
+        Secret {
+            name,
+            value: base64::engine::general_purpose::STANDARD.encode(value),
+        }
+    }
+
+    pub fn bytes(&self) -> Result<Vec<u8>, String> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.value)
+            .map_err(|e| format!("secret {}: {e}", self.name))
+    }
+}
+
+impl From<&PoolCopy> for Pool {
+    fn from(c: &PoolCopy) -> Self {
+        let p = &c.pool;
+        Pool {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            allow_unauthenticated: p.allow_unauthenticated,
+            developer_provider_name: p.developer_provider_name.clone(),
+            members: value_of(&p.extra_json),
+            created_ms: p.created_ms,
+            settings: Settings {
+                version: c.settings.version,
+                push_sync: c.settings.push_sync.as_deref().map(value_of),
+                cognito_streams: c.settings.cognito_streams.as_deref().map(value_of),
+                events: value_of(&c.settings.events),
+            },
+            bulk_publish: c.bulk.as_ref().map(|b| Bulk {
+                status: b.status.clone(),
+                start_ms: b.start_ms,
+                complete_ms: b.complete_ms,
+                failure_message: b.failure_message.clone(),
+                last_success_ms: b.last_success_ms,
+            }),
+        }
+    }
+}
+
+impl From<Pool> for PoolCopy {
+    fn from(p: Pool) -> Self {
+        PoolCopy {
+            pool: PoolRecord {
+                id: p.id,
+                name: p.name,
+                allow_unauthenticated: p.allow_unauthenticated,
+                developer_provider_name: p.developer_provider_name,
+                extra_json: text_of(&p.members),
+                created_ms: p.created_ms,
+            },
+            settings: PoolSettings {
+                version: p.settings.version,
+                push_sync: p.settings.push_sync.as_deref().map(text_of),
+                cognito_streams: p.settings.cognito_streams.as_deref().map(text_of),
+                events: text_of(&p.settings.events),
+            },
+            bulk: p.bulk_publish.map(|b| BulkJob {
+                status: b.status,
+                start_ms: b.start_ms,
+                complete_ms: b.complete_ms,
+                failure_message: b.failure_message,
+                last_success_ms: b.last_success_ms,
+            }),
+        }
+    }
+}
+
+impl From<&IdentityCopy> for Identity {
+    fn from(c: &IdentityCopy) -> Self {
+        let i = &c.identity;
+        Identity {
+            id: i.id.clone(),
+            pool_id: i.pool_id.clone(),
+            created_ms: i.created_ms,
+            last_modified_ms: i.last_modified_ms,
+            logins: c
+                .logins
+                .iter()
+                .map(|(provider, subject)| Login {
+                    provider: provider.clone(),
+                    subject: subject.clone(),
+                })
+                .collect(),
+            devices: c
+                .devices
+                .iter()
+                .map(|d| Device {
+                    id: d.id.clone(),
+                    platform: d.platform.clone(),
+                    token: d.token.clone(),
+                    endpoint_arn: d.endpoint_arn.clone(),
+                    disabled: d.disabled,
+                    created_ms: d.created_ms,
+                    subscriptions: c
+                        .subscriptions
+                        .iter()
+                        .filter(|(_, device)| *device == d.id)
+                        .map(|(dataset, _)| dataset.clone())
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Identity {
+    /// The identity without datasets yet (they follow on their own lines).
+    pub fn into_copy(self) -> IdentityCopy {
+        let mut subscriptions = Vec::new();
+        let devices = self
+            .devices
+            .into_iter()
+            .map(|d| {
+                for dataset in d.subscriptions {
+                    subscriptions.push((dataset, d.id.clone()));
+                }
+                DeviceRecord {
+                    id: d.id,
+                    identity_id: self.id.clone(),
+                    platform: d.platform,
+                    token: d.token,
+                    endpoint_arn: d.endpoint_arn,
+                    disabled: d.disabled,
+                    created_ms: d.created_ms,
+                }
+            })
+            .collect();
+        subscriptions.sort();
+        IdentityCopy {
+            identity: IdentityRecord {
+                id: self.id,
+                pool_id: self.pool_id,
+                created_ms: self.created_ms,
+                last_modified_ms: self.last_modified_ms,
+            },
+            logins: self
+                .logins
+                .into_iter()
+                .map(|l| (l.provider, l.subject))
+                .collect(),
+            datasets: Vec::new(),
+            devices,
+            subscriptions,
+        }
+    }
+}
+
+impl From<&DatasetRecords> for Dataset {
+    fn from(d: &DatasetRecords) -> Self {
+        let r = &d.row;
+        Dataset {
+            identity_id: r.identity_id.clone(),
+            name: r.name.clone(),
+            live: r.live,
+            sync_count: r.sync_count,
+            creation_ms: r.creation_ms,
+            last_modified_ms: r.last_modified_ms,
+            last_modified_by: r.last_modified_by.clone(),
+            data_storage: r.data_storage,
+            num_records: r.num_records,
+            deleted_at_sync_count: r.deleted_at_sync_count,
+            merged_into: r.merged_into.clone(),
+            records: d
+                .records
+                .iter()
+                .map(|r| Record {
+                    key: r.key.clone(),
+                    value: r.value.clone(),
+                    sync_count: r.sync_count,
+                    last_modified_ms: r.last_modified_ms,
+                    last_modified_by: r.last_modified_by.clone(),
+                    device_last_modified_ms: r.device_last_modified_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<Dataset> for DatasetRecords {
+    fn from(d: Dataset) -> Self {
+        DatasetRecords {
+            row: DatasetRow {
+                identity_id: d.identity_id,
+                name: d.name,
+                live: d.live,
+                sync_count: d.sync_count,
+                creation_ms: d.creation_ms,
+                last_modified_ms: d.last_modified_ms,
+                last_modified_by: d.last_modified_by,
+                data_storage: d.data_storage,
+                num_records: d.num_records,
+                deleted_at_sync_count: d.deleted_at_sync_count,
+                merged_into: d.merged_into,
+            },
+            records: d
+                .records
+                .into_iter()
+                .map(|r| RecordRow {
+                    key: r.key,
+                    value: r.value,
+                    sync_count: r.sync_count,
+                    last_modified_ms: r.last_modified_ms,
+                    last_modified_by: r.last_modified_by,
+                    device_last_modified_ms: r.device_last_modified_ms,
+                })
+                .collect(),
+            since: None,
+        }
+    }
+}

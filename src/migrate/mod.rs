@@ -1,0 +1,122 @@
+//! Bringing data in and out: `cogsync import` from another Cognito Sync endpoint (AWS
+//! included) or from an export file, and `cogsync export`. Everything is written through the
+//! [`Store`] with the rules in [`rules`]: an import never rolls a dataset back, and a second
+//! run of the same import changes nothing.
+//!
+//! A tool, not a request path: it sits beside `api`, over the store, and uses the sync
+//! service's configuration types for the settings it copies.
+
+pub mod cli;
+pub mod copy;
+pub mod file;
+pub mod format;
+pub mod logins_file;
+pub mod progress;
+pub mod rules;
+pub mod source;
+pub mod verify;
+
+use crate::store::{IdentityImport, PoolCopy, Store, StoreError};
+
+/// Why an import or export stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("source: {0}")]
+    Source(String),
+    #[error("input: {0}")]
+    Input(String),
+    #[error("output: {0}")]
+    Output(String),
+}
+
+/// What an import did, for the summary printed at its end.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub pools: u64,
+    pub identities_created: u64,
+    pub identities_existing: u64,
+    pub datasets_written: u64,
+    pub records_written: u64,
+    pub datasets_unchanged: u64,
+    pub logins_linked: u64,
+    /// Identities holding logins of providers whose subjects no API lists.
+    pub identities_with_unlisted_logins: u64,
+    /// What was left as it was, and why: one line each.
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    pub fn add(&mut self, identity_id: &str, r: &IdentityImport) {
+        if let Some(pool) = &r.foreign_pool {
+            self.notes.push(format!(
+                "identity {identity_id}: exists in pool {pool} of the store; not imported"
+            ));
+            return;
+        }
+        if r.created {
+            self.identities_created += 1;
+        } else {
+            self.identities_existing += 1;
+        }
+        self.datasets_written += r.datasets_written;
+        self.records_written += r.records_written;
+        self.datasets_unchanged += r.datasets_unchanged;
+        self.logins_linked += r.logins_linked;
+        for (name, stored, incoming) in &r.store_ahead {
+            self.notes.push(format!(
+                "dataset {identity_id}/{name}: the store is at SyncCount {stored}, the source at \
+                 {incoming}; left as it is (a device has moved on since)"
+            ));
+        }
+        for name in &r.needs_full {
+            self.notes.push(format!(
+                "dataset {identity_id}/{name}: changed in the store while being copied; run again"
+            ));
+        }
+        for (provider, subject) in &r.logins_taken {
+            self.notes.push(format!(
+                "login {provider} {subject}: linked to another identity in the store; {identity_id} \
+                 does not get it"
+            ));
+        }
+    }
+
+    /// The summary, in lines for a person.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "{} pools; identities: {} created, {} already there; datasets: {} written \
+             ({} records), {} unchanged; {} logins linked",
+            self.pools,
+            self.identities_created,
+            self.identities_existing,
+            self.datasets_written,
+            self.records_written,
+            self.datasets_unchanged,
+            self.logins_linked,
+        )];
+        if self.identities_with_unlisted_logins > 0 {
+            out.push(format!(
+                "{} identities have logins of social or OpenID Connect providers, whose subjects \
+                 no API lists: link them with --logins-file (see the README)",
+                self.identities_with_unlisted_logins
+            ));
+        }
+        out.extend(self.notes.iter().cloned());
+        out
+    }
+}
+
+/// Writes a pool with its settings (at a version past the stored one when they differ).
+pub async fn store_pool(store: &dyn Store, copy: &PoolCopy) -> Result<(), MigrateError> {
+    let incoming = copy.settings.clone();
+    store
+        .import_pool(
+            &copy.pool,
+            copy.bulk.as_ref(),
+            Box::new(move |stored| rules::settings(stored, &incoming)),
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The migration's rules, decided here once and unit-tested without a database: what an import
+//! may write over what a store already holds, and when two copies of a dataset are the same.
+
+use sha2::{Digest as _, Sha256};
+
+use crate::store::{DatasetRecords, DatasetRow, DatasetVerdict, PoolSettings, RecordRow};
+
+/// What an import does with `incoming` over the stored row. Never rolls a dataset back: a
+/// store ahead of the source (a device moved on since the copy) keeps its own. An incremental
+/// copy applies only over the SyncCount it was listed from.
+pub fn verdict(stored: Option<&DatasetRow>, incoming: &DatasetRecords) -> DatasetVerdict {
+    let Some(stored) = stored else {
+        return match incoming.since {
+            None | Some(0) => DatasetVerdict::Write,
+            Some(_) => DatasetVerdict::NeedsFull,
+        };
+    };
+    let (have, new) = (stored.sync_count, incoming.row.sync_count);
+    if have > new {
+        return DatasetVerdict::StoreAhead {
+            stored: have,
+            incoming: new,
+        };
+    }
+    if have == new && *stored == incoming.row {
+        return DatasetVerdict::Unchanged;
+    }
+    match incoming.since {
+        None => DatasetVerdict::Write,
+        Some(base) if base == have => DatasetVerdict::Write,
+        Some(_) => DatasetVerdict::NeedsFull,
+    }
+}
+
+/// Settings to store for a pool: `incoming`'s, at a version past the stored one so that a
+/// concurrent compare-and-set notices; None when they already match (nothing to write).
+pub fn settings(stored: &PoolSettings, incoming: &PoolSettings) -> Option<PoolSettings> {
+    let same = stored.push_sync == incoming.push_sync
+        && stored.cognito_streams == incoming.cognito_streams
+        && stored.events == incoming.events;
+    (!same).then(|| PoolSettings {
+        version: incoming.version.max(stored.version + 1),
+        ..incoming.clone()
+    })
+}
+
+/// A dataset's content as compared by `--verify`: its SyncCount, how many records (tombstones
+/// included) and a SHA-256 over every record's key, value and SyncCount, in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    pub sync_count: i64,
+    pub records: usize,
+    pub hash: String,
+}
+
+pub fn digest(sync_count: i64, records: &[RecordRow]) -> Digest {
+    let mut sorted: Vec<&RecordRow> = records.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut h = Sha256::new();
+    for r in sorted {
+        h.update(r.key.as_bytes());
+        h.update([0]);
+        match &r.value {
+            Some(v) => {
+                h.update([1]);
+                h.update(v.as_bytes());
+            }
+            None => h.update([2]),
+        }
+        h.update([0]);
+        h.update(r.sync_count.to_be_bytes());
+    }
+    Digest {
+        sync_count,
+        records: records.len(),
+        hash: hex::encode(h.finalize()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(count: i64) -> DatasetRow {
+        DatasetRow {
+            identity_id: "i".into(),
+            name: "d".into(),
+            live: true,
+            sync_count: count,
+            creation_ms: 1,
+            last_modified_ms: 2,
+            last_modified_by: "x".into(),
+            data_storage: 0,
+            num_records: 0,
+            deleted_at_sync_count: None,
+            merged_into: None,
+        }
+    }
+
+    fn incoming(count: i64, since: Option<i64>) -> DatasetRecords {
+        DatasetRecords {
+            row: row(count),
+            records: Vec::new(),
+            since,
+        }
+    }
+
+    #[test]
+    fn a_new_dataset_needs_every_record() {
+        assert_eq!(verdict(None, &incoming(3, None)), DatasetVerdict::Write);
+        assert_eq!(verdict(None, &incoming(3, Some(0))), DatasetVerdict::Write);
+        assert_eq!(
+            verdict(None, &incoming(3, Some(2))),
+            DatasetVerdict::NeedsFull
+        );
+    }
+
+    #[test]
+    fn a_store_ahead_of_the_source_is_never_rolled_back() {
+        let stored = row(7);
+        for since in [None, Some(7), Some(0)] {
+            assert_eq!(
+                verdict(Some(&stored), &incoming(5, since)),
+                DatasetVerdict::StoreAhead {
+                    stored: 7,
+                    incoming: 5
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_copy_twice_writes_nothing() {
+        assert_eq!(
+            verdict(Some(&row(4)), &incoming(4, None)),
+            DatasetVerdict::Unchanged
+        );
+        assert_eq!(
+            verdict(Some(&row(4)), &incoming(4, Some(4))),
+            DatasetVerdict::Unchanged
+        );
+    }
+
+    #[test]
+    fn a_changed_row_at_the_same_count_is_written() {
+        let mut merged = row(4);
+        merged.merged_into = Some("d".into());
+        assert_eq!(
+            verdict(
+                Some(&row(4)),
+                &DatasetRecords {
+                    row: merged,
+                    records: Vec::new(),
+                    since: Some(4)
+                }
+            ),
+            DatasetVerdict::Write
+        );
+    }
+
+    #[test]
+    fn an_incremental_copy_applies_only_over_its_base() {
+        assert_eq!(
+            verdict(Some(&row(4)), &incoming(6, Some(4))),
+            DatasetVerdict::Write
+        );
+        assert_eq!(
+            verdict(Some(&row(4)), &incoming(6, Some(3))),
+            DatasetVerdict::NeedsFull
+        );
+        assert_eq!(
+            verdict(Some(&row(4)), &incoming(6, None)),
+            DatasetVerdict::Write
+        );
+    }
+
+    #[test]
+    fn settings_are_written_only_when_they_differ_and_never_at_an_older_version() {
+        let stored = PoolSettings {
+            version: 5,
+            ..PoolSettings::default()
+        };
+        assert_eq!(settings(&stored, &PoolSettings::default()), None);
+        let incoming = PoolSettings {
+            version: 2,
+            events: r#"{"SyncTrigger":"f"}"#.into(),
+            ..PoolSettings::default()
+        };
+        assert_eq!(settings(&stored, &incoming).map(|s| s.version), Some(6));
+        let incoming = PoolSettings {
+            version: 9,
+            ..incoming
+        };
+        assert_eq!(settings(&stored, &incoming).map(|s| s.version), Some(9));
+    }
+
+    #[test]
+    fn digests_differ_by_value_tombstone_and_count_but_not_order() {
+        let r = |k: &str, v: Option<&str>, c: i64| RecordRow {
+            key: k.into(),
+            value: v.map(Into::into),
+            sync_count: c,
+            last_modified_ms: 0,
+            last_modified_by: String::new(),
+            device_last_modified_ms: None,
+        };
+        let a = digest(2, &[r("a", Some("1"), 1), r("b", None, 2)]);
+        assert_eq!(a, digest(2, &[r("b", None, 2), r("a", Some("1"), 1)]));
+        assert_ne!(a, digest(2, &[r("a", Some("1"), 1), r("b", Some(""), 2)]));
+        assert_ne!(a, digest(2, &[r("a", Some("2"), 1), r("b", None, 2)]));
+        assert_ne!(a, digest(2, &[r("a", Some("1"), 2), r("b", None, 2)]));
+        assert_ne!(a, digest(3, &[r("a", Some("1"), 1), r("b", None, 2)]));
+    }
+}

@@ -1,0 +1,542 @@
+//! Bringing data in: `cogsync import` (a real process) from another cogsync standing in for
+//! AWS's Cognito Sync, export files, and the device that carries on against the new server
+//! with what it held from the old one.
+
+use std::process::{Command, Output};
+
+use aws_sdk_cognitosync::types::{CognitoStreams, PushSync, StreamingStatus};
+
+use crate::common::*;
+
+/// Where an import writes: a data directory (SQLite) or a PostgreSQL database.
+enum Target {
+    Sqlite(tempfile::TempDir),
+    Postgres(tempfile::TempDir, cogsync::testing::TestDatabase),
+}
+
+impl Target {
+    fn sqlite() -> Self {
+        Target::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    async fn postgres(test: &str) -> Option<Self> {
+        let db = cogsync::testing::TestDatabase::create(test).await?;
+        Some(Target::Postgres(tempfile::tempdir().unwrap(), db))
+    }
+
+    fn args(&self) -> Vec<String> {
+        match self {
+            Target::Sqlite(dir) => vec!["--data-dir".into(), dir.path().display().to_string()],
+            Target::Postgres(dir, db) => vec![
+                "--data-dir".into(),
+                dir.path().display().to_string(),
+                "--database-url".into(),
+                db.url.clone(),
+            ],
+        }
+    }
+
+    /// A server over what the import wrote.
+    async fn serve(self) -> TestServer {
+        match self {
+            Target::Sqlite(dir) => TestServer::start_on(dir, None).await,
+            Target::Postgres(dir, db) => TestServer::start_on(dir, Some(db)).await,
+        }
+    }
+}
+
+/// `cogsync <args>` with the test developer credentials as the source's AWS credentials, and
+/// nothing of this machine's own AWS configuration.
+fn cogsync(args: &[String]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cogsync"));
+    cmd.args(args)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/cogsync-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/cogsync-test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("COGSYNC_DATABASE_URL")
+        .env_remove("COGSYNC_DATA_DIR");
+    cmd
+}
+
+async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Imports from `source` into `target`; answers stdout, after checking the exit code.
+async fn import(source: &TestServer, target: &Target, extra: &[&str], code: i32) -> String {
+    let mut args: Vec<String> = vec!["import".into(), "--source-endpoint".into()];
+    args.push(source.endpoint.clone());
+    args.extend(target.args());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = run(cogsync(&args)).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "import {extra:?}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// What a source holds, for the tests to change and look at.
+struct Filled {
+    pool: String,
+    other_pool: String,
+    alice: String,
+    bob: String,
+    anon: String,
+}
+
+const DEV: &str = "login.myapp";
+
+async fn developer_identity(s: &TestServer, pool: &str, user: &str) -> String {
+    s.identity()
+        .get_open_id_token_for_developer_identity()
+        .identity_pool_id(pool)
+        .logins(DEV, user)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap()
+}
+
+/// A source as apps leave it: developer users, tombstones, a dataset deleted and made again,
+/// one deleted for good, a merge, an unauthenticated identity writing with its own
+/// credentials, pool configuration, and events on a second pool.
+async fn fill(s: &TestServer) -> Filled {
+    let pool = login_pool(s, true).await;
+    let c = s.sync();
+    let alice = developer_identity(s, &pool, "alice").await;
+    let bob = developer_identity(s, &pool, "bob").await;
+    push(
+        &c,
+        &pool,
+        &alice,
+        "settings",
+        vec![replace("a", "1", 0), replace("b", "2", 0)],
+    )
+    .await
+    .unwrap();
+    push(
+        &c,
+        &pool,
+        &alice,
+        "settings",
+        vec![remove("b", 1), replace("c", "3", 0)],
+    )
+    .await
+    .unwrap();
+    for ds in ["again", "gone"] {
+        push(&c, &pool, &alice, ds, vec![replace("x", "old", 0)])
+            .await
+            .unwrap();
+        delete(&c, &pool, &alice, ds).await.unwrap();
+    }
+    push(&c, &pool, &alice, "again", vec![replace("y", "new", 0)])
+        .await
+        .unwrap();
+    push(&c, &pool, &bob, "prefs", vec![replace("theme", "dark", 0)])
+        .await
+        .unwrap();
+    let bob_user = developer_identity(s, &pool, "bob-second-device").await;
+    push(
+        &c,
+        &pool,
+        &bob_user,
+        "scores",
+        vec![replace("level", "9", 0)],
+    )
+    .await
+    .unwrap();
+    s.identity()
+        .merge_developer_identities()
+        .identity_pool_id(&pool)
+        .developer_provider_name(DEV)
+        .source_user_identifier("bob-second-device")
+        .destination_user_identifier("bob")
+        .send()
+        .await
+        .unwrap();
+    let anon = s.new_identity(&pool).await;
+    let own = sync_as(&s.endpoint, credentials_for(s, &anon, &[]).await.unwrap());
+    push(
+        &own,
+        &pool,
+        &anon,
+        "notes",
+        vec![replace("n", "written by the device", 0)],
+    )
+    .await
+    .unwrap();
+    c.set_identity_pool_configuration()
+        .identity_pool_id(&pool)
+        .push_sync(
+            PushSync::builder()
+                .application_arns("arn:aws:sns:us-east-1:123456789012:app/GCM/MyApp")
+                .role_arn("arn:aws:iam::123456789012:role/push")
+                .build(),
+        )
+        .cognito_streams(
+            CognitoStreams::builder()
+                .stream_name("my-stream")
+                .role_arn("arn:aws:iam::123456789012:role/streams")
+                .streaming_status(StreamingStatus::Disabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let other_pool = s.new_pool(true).await;
+    let other = s.new_identity(&other_pool).await;
+    push(&c, &other_pool, &other, "d", vec![replace("k", "v", 0)])
+        .await
+        .unwrap();
+    c.set_cognito_events()
+        .identity_pool_id(&other_pool)
+        .events("SyncTrigger", "my-function")
+        .send()
+        .await
+        .unwrap();
+    Filled {
+        pool,
+        other_pool,
+        alice,
+        bob,
+        anon,
+    }
+}
+
+/// Everything a client can read of a server, through the official SDKs, one line per fact:
+/// two servers with equal snapshots look the same to every app.
+async fn snapshot(s: &TestServer) -> Vec<String> {
+    let (ids, c) = (s.identity(), s.sync());
+    let mut out = Vec::new();
+    let mut pools: Vec<String> = ids
+        .list_identity_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap()
+        .identity_pools()
+        .iter()
+        .map(|p| p.identity_pool_id().unwrap().to_owned())
+        .collect();
+    pools.sort();
+    for pool in pools {
+        let d = ids
+            .describe_identity_pool()
+            .identity_pool_id(&pool)
+            .send()
+            .await
+            .unwrap();
+        let mut oidc = d.open_id_connect_provider_arns().to_vec();
+        oidc.sort();
+        out.push(format!(
+            "pool {pool} {:?} unauth={} dev={:?} classic={:?} oidc={oidc:?}",
+            d.identity_pool_name(),
+            d.allow_unauthenticated_identities(),
+            d.developer_provider_name(),
+            d.allow_classic_flow(),
+        ));
+        let conf = c
+            .get_identity_pool_configuration()
+            .identity_pool_id(&pool)
+            .send()
+            .await
+            .unwrap();
+        out.push(format!(
+            "config {pool} {:?} {:?}",
+            conf.push_sync(),
+            conf.cognito_streams()
+        ));
+        let events = c
+            .get_cognito_events()
+            .identity_pool_id(&pool)
+            .send()
+            .await
+            .unwrap();
+        let events: std::collections::BTreeMap<_, _> =
+            events.events().into_iter().flatten().collect();
+        out.push(format!("events {pool} {events:?}"));
+        let mut identities = Vec::new();
+        let mut token = None;
+        loop {
+            let page = ids
+                .list_identities()
+                .identity_pool_id(&pool)
+                .max_results(60)
+                .set_next_token(token)
+                .send()
+                .await
+                .unwrap();
+            identities.extend(page.identities().iter().cloned());
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        identities.sort_by(|a, b| a.identity_id().cmp(&b.identity_id()));
+        for i in identities {
+            let id = i.identity_id().unwrap();
+            let mut logins = i.logins().to_vec();
+            logins.sort();
+            out.push(format!(
+                "identity {id} {logins:?} {:?} {:?}",
+                i.creation_date(),
+                i.last_modified_date()
+            ));
+            if logins.iter().any(|l| l == DEV) {
+                let mut users = ids
+                    .lookup_developer_identity()
+                    .identity_pool_id(&pool)
+                    .identity_id(id)
+                    .max_results(60)
+                    .send()
+                    .await
+                    .unwrap()
+                    .developer_user_identifier_list()
+                    .to_vec();
+                users.sort();
+                out.push(format!("developer users {id} {users:?}"));
+            }
+            let datasets = c
+                .list_datasets()
+                .identity_pool_id(&pool)
+                .identity_id(id)
+                .max_results(60)
+                .send()
+                .await
+                .unwrap();
+            let mut names = Vec::new();
+            for d in datasets.datasets() {
+                let name = d.dataset_name().unwrap();
+                names.push(name.to_owned());
+                out.push(format!(
+                    "dataset {id}/{name} {:?} {:?} {:?} {:?} {:?}",
+                    d.creation_date(),
+                    d.last_modified_date(),
+                    d.last_modified_by(),
+                    d.data_storage(),
+                    d.num_records()
+                ));
+                // The name a merged dataset is listed under, too.
+                if let Some((prefix, _)) = name.rsplit_once('.') {
+                    names.push(prefix.to_owned());
+                }
+            }
+            names.sort();
+            names.dedup();
+            for name in names {
+                let (records, last) = pull(&c, &pool, id, &name, 0).await;
+                let mut merged = last.merged_dataset_names().to_vec();
+                merged.sort();
+                out.push(format!(
+                    "records {id}/{name} count={:?} exists={} merged={merged:?}",
+                    last.dataset_sync_count(),
+                    last.dataset_exists()
+                ));
+                for r in records {
+                    out.push(format!(
+                        "record {id}/{name} {:?}={:?} #{:?} {:?} {:?} {:?}",
+                        r.key(),
+                        r.value(),
+                        r.sync_count(),
+                        r.last_modified_date(),
+                        r.last_modified_by(),
+                        r.device_last_modified_date()
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn assert_same(source: &[String], target: &[String]) {
+    let missing: Vec<_> = source.iter().filter(|l| !target.contains(l)).collect();
+    let extra: Vec<_> = target.iter().filter(|l| !source.contains(l)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "not in the target: {missing:#?}\nonly in the target: {extra:#?}"
+    );
+}
+
+/// The count a device last saw of a dataset, as it stored it.
+async fn count_of(c: &aws_sdk_cognitosync::Client, pool: &str, id: &str, ds: &str) -> i64 {
+    pull(c, pool, id, ds, 0)
+        .await
+        .1
+        .dataset_sync_count()
+        .unwrap()
+}
+
+async fn an_import_copies_everything_and_devices_carry_on(target: Target) {
+    let source = TestServer::start().await;
+    let f = fill(&source).await;
+    let before = snapshot(&source).await;
+    let held = count_of(&source.sync(), &f.pool, &f.alice, "settings").await;
+    let first = import(&source, &target, &[], 0).await;
+    assert!(first.contains("identities: 4 created"), "{first}");
+    // A second run changes nothing.
+    let second = import(&source, &target, &[], 0).await;
+    assert!(
+        second.contains("identities: 0 created, 4 already there; datasets: 0 written (0 records)"),
+        "{second}"
+    );
+    let server = target.serve().await;
+    assert_same(&before, &snapshot(&server).await);
+
+    // Alice's device, re-pointed, carries on with what it held.
+    let c = server.sync();
+    let (news, _) = pull(&c, &f.pool, &f.alice, "settings", held).await;
+    assert!(news.is_empty(), "nothing new since its last sync: {news:?}");
+    let pushed = push(
+        &c,
+        &f.pool,
+        &f.alice,
+        "settings",
+        vec![replace("a", "10", 1)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(pushed[0].sync_count(), Some(held + 1));
+    let stale = push(
+        &c,
+        &f.pool,
+        &f.alice,
+        "settings",
+        vec![replace("a", "11", 1)],
+    )
+    .await;
+    assert_eq!(stale.unwrap_err().0, "ResourceConflictException");
+    // The developer backend's users keep their identities.
+    assert_eq!(developer_identity(&server, &f.pool, "alice").await, f.alice);
+    assert_eq!(
+        developer_identity(&server, &f.pool, "bob-second-device").await,
+        f.bob
+    );
+    // The unauthenticated device gets credentials for its own identity and reads its data.
+    let own = sync_as(
+        &server.endpoint,
+        credentials_for(&server, &f.anon, &[]).await.unwrap(),
+    );
+    let (notes, _) = pull(&own, &f.pool, &f.anon, "notes", 0).await;
+    assert_eq!(notes[0].value(), Some("written by the device"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_into_sqlite_copies_everything_and_devices_carry_on() {
+    an_import_copies_everything_and_devices_carry_on(Target::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_into_postgres_copies_everything_and_devices_carry_on() {
+    let test = "an_import_into_postgres_copies_everything_and_devices_carry_on";
+    if let Some(target) = Target::postgres(test).await {
+        an_import_copies_everything_and_devices_carry_on(target).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_are_chosen_with_pool_and_since_reads_only_what_changed() {
+    let source = TestServer::start().await;
+    let f = fill(&source).await;
+    let target = Target::sqlite();
+    let only = import(&source, &target, &["--pool", &f.pool], 0).await;
+    assert!(only.starts_with("1 pools;"), "{only}");
+    // The cut-over's catch-up: one dataset changed since the bulk copy. `--since` in whole
+    // seconds: the next second begins after everything the bulk copy saw.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let cut = (now.as_secs() + 1).to_string();
+    tokio::time::sleep(
+        std::time::Duration::from_secs(1)
+            - std::time::Duration::from_nanos(now.subsec_nanos().into())
+            + std::time::Duration::from_millis(20),
+    )
+    .await;
+    let c = source.sync();
+    let at = count_of(&c, &f.pool, &f.alice, "again").await;
+    push(
+        &c,
+        &f.pool,
+        &f.alice,
+        "again",
+        vec![replace("z", "late", 0)],
+    )
+    .await
+    .unwrap();
+    let catch_up = import(&source, &target, &["--pool", &f.pool, "--since", &cut], 0).await;
+    assert!(
+        catch_up.contains("datasets: 1 written (1 records), 0 unchanged"),
+        "only the changed dataset, only its changed record: {catch_up}"
+    );
+    let server = target.serve().await;
+    let (late, last) = pull(&server.sync(), &f.pool, &f.alice, "again", at).await;
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].value(), Some("late"));
+    assert_eq!(last.dataset_sync_count(), Some(at + 1));
+    let listed = server
+        .identity()
+        .list_identity_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<_> = listed
+        .identity_pools()
+        .iter()
+        .filter_map(|p| p.identity_pool_id())
+        .collect();
+    assert_eq!(ids, [f.pool.as_str()], "{} was left out", f.other_pool);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_a_store_that_moved_on_and_the_import_leaves_it_as_it_is() {
+    let source = TestServer::start().await;
+    let f = fill(&source).await;
+    let target = Target::sqlite();
+    let clean = import(&source, &target, &["--verify"], 0).await;
+    assert!(
+        clean.contains("verified: the store matches the source"),
+        "{clean}"
+    );
+    // A device writes to the new server; the import, run again, must not roll it back.
+    let server = target.serve().await;
+    push(
+        &server.sync(),
+        &f.pool,
+        &f.alice,
+        "settings",
+        vec![replace("a", "moved on", 1)],
+    )
+    .await
+    .unwrap();
+    let (dir, _) = server.stop().await;
+    let target = Target::Sqlite(dir);
+    let out = import(&source, &target, &["--verify"], 3).await;
+    let settings = format!("dataset {}/settings", f.alice);
+    assert!(
+        out.contains(&format!("{settings}: the store is at SyncCount")),
+        "the import reports what it left: {out}"
+    );
+    assert!(
+        out.contains(&format!("DIFFERENT {settings}: store has SyncCount")),
+        "{out}"
+    );
+    assert!(out.contains("1 differences"), "{out}");
+    let server = target.serve().await;
+    let (records, _) = pull(&server.sync(), &f.pool, &f.alice, "settings", 0).await;
+    let a = records.iter().find(|r| r.key() == Some("a")).unwrap();
+    assert_eq!(a.value(), Some("moved on"));
+}
