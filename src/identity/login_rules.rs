@@ -135,15 +135,26 @@ pub fn plan_get_id(
 
 /// An unsigned call made for `identity_id` with logins: each login must prove this identity,
 /// or (when `link_new`) be a provider login, which is linked to it now (merging the identity
-/// that owned it).
+/// that owned it). An identity id is not a secret: a login joins an identity only when the
+/// same call proves the caller holds it (one of its own logins), or when the identity has no
+/// login at all and the pool lets anyone holding an unauthenticated identity's id use it
+/// (`unauthenticated_allowed`): that is how a guest becomes a signed-in user.
 pub fn plan_authorize(
     pool_id: &str,
     identity_id: &str,
     verified: &[Verified],
     link_new: bool,
+    unauthenticated_allowed: bool,
     snapshot: &LoginSnapshot,
 ) -> Result<LoginPlan, Rejection> {
     let owners = owners(pool_id, verified, snapshot)?;
+    let proven = owners.iter().any(|o| o.as_deref() == Some(identity_id));
+    let guest = unauthenticated_allowed
+        && snapshot
+            .logins
+            .get(identity_id)
+            .is_none_or(|logins| logins.is_empty());
+    let link_new = link_new && (proven || guest);
     for (v, owner) in verified.iter().zip(&owners) {
         let proves_this = owner.as_deref() == Some(identity_id);
         let linkable = link_new && matches!(v, Verified::Linked { .. });
@@ -169,7 +180,7 @@ pub fn plan_unlink_providers(
     providers: &[String],
     snapshot: &LoginSnapshot,
 ) -> Result<LoginPlan, Rejection> {
-    let mut plan = plan_authorize(pool_id, identity_id, verified, false, snapshot)?;
+    let mut plan = plan_authorize(pool_id, identity_id, verified, false, false, snapshot)?;
     for key in snapshot.logins.get(identity_id).into_iter().flatten() {
         if providers.contains(&key.0) {
             plan.unlink.push((key.clone(), identity_id.to_owned()));
@@ -397,14 +408,37 @@ mod tests {
     #[test]
     fn authorizing_needs_every_login_to_prove_the_identity_unless_linking() {
         let s = snapshot(&[(key("p", "alice"), "a", 1), (key("p", "bob"), "b", 2)]);
-        let ok = plan_authorize(POOL, "a", &[login("p", "alice")], false, &s).unwrap();
+        let ok = plan_authorize(POOL, "a", &[login("p", "alice")], false, true, &s).unwrap();
         assert!(!ok.writes());
-        let foreign = plan_authorize(POOL, "a", &[login("p", "bob")], false, &s);
+        let foreign = plan_authorize(POOL, "a", &[login("p", "bob")], false, true, &s);
         assert!(matches!(foreign, Err(Rejection::NotAuthorized(_))));
-        let linked =
-            plan_authorize(POOL, "a", &[login("p", "bob"), login("q", "c")], true, &s).unwrap();
+        let both = [login("p", "alice"), login("p", "bob"), login("q", "c")];
+        let linked = plan_authorize(POOL, "a", &both, true, true, &s).unwrap();
         assert_eq!(linked.merges, vec![("b".to_string(), "a".to_string())]);
         assert_eq!(linked.link, vec![(key("q", "c"), "a".to_string())]);
+    }
+
+    #[test]
+    fn an_identity_id_with_someone_elses_valid_login_is_not_enough_to_link() {
+        let mut s = snapshot(&[(key("p", "alice"), "a", 1), (key("p", "bob"), "b", 2)]);
+        // Alice's identity, with a valid token of another user, unlinked or linked elsewhere.
+        for logins in [
+            vec![login("p", "mallory")],
+            vec![login("p", "bob")],
+            vec![login("p", "bob"), login("q", "c")],
+        ] {
+            let taken = plan_authorize(POOL, "a", &logins, true, true, &s);
+            assert!(
+                matches!(taken, Err(Rejection::NotAuthorized(_))),
+                "{logins:?}"
+            );
+        }
+        // A guest (no logins) signs in: its login joins it, where the pool has guests.
+        s.identities.insert("g".into(), identity("g", 3));
+        let signed_in = plan_authorize(POOL, "g", &[login("p", "carol")], true, true, &s).unwrap();
+        assert_eq!(signed_in.link, vec![(key("p", "carol"), "g".to_string())]);
+        let no_guests = plan_authorize(POOL, "g", &[login("p", "carol")], true, false, &s);
+        assert!(matches!(no_guests, Err(Rejection::NotAuthorized(_))));
     }
 
     #[test]

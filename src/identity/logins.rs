@@ -183,11 +183,12 @@ impl IdentityService {
         };
         let query = login_rules::query_for(&verified, &[identity_id], &[]);
         let (pool_id, id) = (pool.id.clone(), identity_id.to_owned());
+        let guests = pool.allow_unauthenticated;
         self.login_transaction(
             &pool.id,
             query,
             Box::new(move |snapshot| {
-                login_rules::plan_authorize(&pool_id, &id, &verified, link_new, snapshot)
+                login_rules::plan_authorize(&pool_id, &id, &verified, link_new, guests, snapshot)
             }),
         )
         .await?;
