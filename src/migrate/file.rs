@@ -12,7 +12,7 @@ use crate::store::{IdentityCopy, Store};
 /// Pools and identities read per page.
 const PAGE: usize = 500;
 
-fn write_line(out: &mut dyn Write, line: &Line) -> Result<(), MigrateError> {
+fn write_line(out: &mut dyn Write, line: &impl serde::Serialize) -> Result<(), MigrateError> {
     serde_json::to_writer(&mut *out, line).map_err(|e| MigrateError::Output(e.to_string()))?;
     out.write_all(b"\n")
         .map_err(|e| MigrateError::Output(e.to_string()))
@@ -108,21 +108,23 @@ pub async fn import(
         if ended.is_some() {
             return Err(bad("content after the end line".into()));
         }
+        if number == 1 {
+            let header: format::Header =
+                serde_json::from_str(&text).map_err(|_| bad("not a cogsync export file".into()))?;
+            if header.format != format::FORMAT {
+                return Err(bad("not a cogsync export file".into()));
+            }
+            if header.version != format::VERSION {
+                return Err(bad(format!(
+                    "export format version {}; this cogsync reads version {}",
+                    header.version,
+                    format::VERSION
+                )));
+            }
+            continue;
+        }
         let line: Line = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         match line {
-            Line::Header { format, version } => {
-                if number != 1 || format != format::FORMAT {
-                    return Err(bad("not a cogsync export header".into()));
-                }
-                if version != format::VERSION {
-                    return Err(bad(format!(
-                        "export format version {version}; this cogsync reads version {}",
-                        format::VERSION
-                    )));
-                }
-                continue;
-            }
-            _ if number == 1 => return Err(bad("not a cogsync export file".into())),
             Line::Dataset(d) => {
                 let Some(identity) = pending.as_mut() else {
                     return Err(bad("a dataset before any identity".into()));
@@ -168,7 +170,7 @@ pub async fn import(
                 seen.identities += 1;
             }
             Line::End(counts) => ended = Some(counts),
-            Line::Header { .. } | Line::Dataset(_) => {}
+            Line::Dataset(_) => {}
         }
     }
     if let Some(copy) = pending.take() {

@@ -22,7 +22,15 @@ use crate::store::{
 pub const FORMAT: &str = "cogsync-export";
 pub const VERSION: u32 = 1;
 
-/// One line of the file.
+/// The first line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub format: String,
+    pub version: u32,
+}
+
+/// Every line after the first: one object with one member naming what it holds.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Line {
@@ -31,12 +39,6 @@ pub enum Line {
     Identity(Identity),
     Dataset(Dataset),
     End(Counts),
-    /// The first line.
-    #[serde(untagged)]
-    Header {
-        format: String,
-        version: u32,
-    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -155,8 +157,8 @@ pub struct Counts {
     pub records: u64,
 }
 
-pub fn header() -> Line {
-    Line::Header {
+pub fn header() -> Header {
+    Header {
         format: FORMAT.into(),
         version: VERSION,
     }
@@ -386,5 +388,74 @@ impl From<Dataset> for DatasetRecords {
                 .collect(),
             since: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn through_text<T: Serialize + for<'de> Deserialize<'de>>(value: &T) -> T {
+        serde_json::from_str(&serde_json::to_string(value).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_identity_with_devices_and_subscriptions_round_trips() {
+        let copy = IdentityCopy {
+            identity: IdentityRecord {
+                id: "us-east-1:i".into(),
+                pool_id: "us-east-1:p".into(),
+                created_ms: 1,
+                last_modified_ms: 2,
+            },
+            logins: vec![("login.app".into(), "u1".into())],
+            datasets: Vec::new(),
+            devices: vec![DeviceRecord {
+                id: "dev1".into(),
+                identity_id: "us-east-1:i".into(),
+                platform: "GCM".into(),
+                token: "t".into(),
+                endpoint_arn: "arn:aws:sns:us-east-1:1:endpoint/GCM/app/x".into(),
+                disabled: true,
+                created_ms: 3,
+            }],
+            subscriptions: vec![("a".into(), "dev1".into()), ("b".into(), "dev1".into())],
+        };
+        let line = Line::Identity(Identity::from(&copy));
+        let Line::Identity(back) = through_text(&line) else {
+            panic!("not an identity line");
+        };
+        assert_eq!(back.into_copy(), copy);
+    }
+
+    #[test]
+    fn a_pool_keeps_its_stored_json_byte_for_byte() {
+        let copy = PoolCopy {
+            pool: PoolRecord {
+                id: "us-east-1:p".into(),
+                name: "p".into(),
+                allow_unauthenticated: false,
+                developer_provider_name: Some("login.app".into()),
+                extra_json: r#"{"SupportedLoginProviders":{"z":"1","a":"2"}}"#.into(),
+                created_ms: 5,
+            },
+            settings: PoolSettings {
+                version: 7,
+                push_sync: None,
+                cognito_streams: Some(r#"{"StreamName":"s","RoleArn":"r"}"#.into()),
+                events: r#"{"SyncTrigger":"f"}"#.into(),
+            },
+            bulk: Some(BulkJob {
+                status: "COMPLETE".into(),
+                start_ms: Some(1),
+                complete_ms: Some(2),
+                failure_message: None,
+                last_success_ms: Some(2),
+            }),
+        };
+        let Line::Pool(back) = through_text(&Line::Pool(Pool::from(&copy))) else {
+            panic!("not a pool line");
+        };
+        assert_eq!(PoolCopy::from(back), copy);
     }
 }

@@ -540,3 +540,237 @@ async fn verify_finds_a_store_that_moved_on_and_the_import_leaves_it_as_it_is() 
     let a = records.iter().find(|r| r.key() == Some("a")).unwrap();
     assert_eq!(a.value(), Some("moved on"));
 }
+
+/// `cogsync export` of a store; answers the file's bytes.
+async fn export_of(args: Vec<String>, file: &std::path::Path) -> Vec<u8> {
+    let mut all = vec![
+        "export".into(),
+        "--output".into(),
+        file.display().to_string(),
+    ];
+    all.extend(args);
+    let out = run(cogsync(&all)).await;
+    assert!(
+        out.status.success(),
+        "export: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(file).unwrap()
+}
+
+async fn import_file(file: &std::path::Path, target: &Target) -> Output {
+    let mut args = vec![
+        "import".into(),
+        "--input".into(),
+        file.display().to_string(),
+    ];
+    args.extend(target.args());
+    run(cogsync(&args)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_import_round_trip_exactly_and_move_sqlite_to_postgres() {
+    let source = TestServer::start().await;
+    fill(&source).await;
+    let before = snapshot(&source).await;
+    let files = tempfile::tempdir().unwrap();
+    let first = files.path().join("first.jsonl");
+    let sqlite_args = vec!["--data-dir".into(), source.data_dir().display().to_string()];
+    let exported = export_of(sqlite_args, &first).await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&first).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "an export holds secrets: owner only");
+    }
+    let text = String::from_utf8_lossy(&exported);
+    assert!(text.starts_with(r#"{"format":"cogsync-export","version":1}"#));
+    assert!(
+        text.contains(r#""live":false"#),
+        "the deleted dataset's counter is kept"
+    );
+
+    let mut targets = vec![("sqlite", Target::sqlite())];
+    let test = "export_and_import_round_trip_exactly_and_move_sqlite_to_postgres";
+    if let Some(pg) = Target::postgres(test).await {
+        targets.push(("postgres", pg));
+    }
+    for (engine, target) in targets {
+        let out = import_file(&first, &target).await;
+        assert!(
+            out.status.success(),
+            "{engine}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let again = files.path().join(format!("{engine}.jsonl"));
+        let round = export_of(target.args(), &again).await;
+        assert!(
+            round == exported,
+            "{engine}: the store exported again differs from the file it was imported from"
+        );
+        let server = target.serve().await;
+        assert_same(&before, &snapshot(&server).await);
+    }
+
+    // A file cut short imports what it holds and says so.
+    let cut = files.path().join("cut.jsonl");
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&cut, lines[..lines.len() - 2].join("\n") + "\n").unwrap();
+    let out = import_file(&cut, &Target::sqlite()).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cut short"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logins_file_links_social_logins_and_an_identity_id_alone_gets_nothing() {
+    let source = TestServer::start().await;
+    let pool = login_pool(&source, false).await;
+    let (provider, oidc) = (oidc().name(0).to_owned(), oidc());
+    let token = |sub: &str| oidc.token(0, sub, OIDC_AUDIENCE, 600);
+    let carol = get_id_with(&source, &pool, &[(&provider, &token("carol"))])
+        .await
+        .unwrap();
+    push(
+        &source.sync(),
+        &pool,
+        &carol,
+        "profile",
+        vec![replace("name", "Carol", 0)],
+    )
+    .await
+    .unwrap();
+    let target = Target::sqlite();
+    let first = import(&source, &target, &[], 0).await;
+    assert!(
+        first.contains("1 identities have logins of social or OpenID Connect providers"),
+        "{first}"
+    );
+    let files = tempfile::tempdir().unwrap();
+    let logins = files.path().join("logins.csv");
+    std::fs::write(
+        &logins,
+        format!("# from the app's users table\n{carol},{provider},carol\n"),
+    )
+    .unwrap();
+    let second = import(
+        &source,
+        &target,
+        &["--logins-file", logins.to_str().unwrap()],
+        0,
+    )
+    .await;
+    assert!(second.contains("1 logins linked"), "{second}");
+    let server = target.serve().await;
+    assert_eq!(
+        get_id_with(&server, &pool, &[(&provider, &token("carol"))])
+            .await
+            .unwrap(),
+        carol,
+        "Carol signs in and gets her identity"
+    );
+    let creds = credentials_for(&server, &carol, &[(&provider, &token("carol"))])
+        .await
+        .unwrap();
+    let (profile, _) = pull(
+        &sync_as(&server.endpoint, creds),
+        &pool,
+        &carol,
+        "profile",
+        0,
+    )
+    .await;
+    assert_eq!(profile[0].value(), Some("Carol"));
+    // Knowing Carol's identity id and holding a valid token of one's own gets nothing.
+    let refused = credentials_for(&server, &carol, &[(&provider, &token("mallory"))]).await;
+    assert_eq!(refused.unwrap_err().0, "NotAuthorizedException");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_halfway_and_run_again_ends_identical() {
+    let source = TestServer::start().await;
+    let pool = source.new_pool(true).await;
+    let c = source.sync();
+    for n in 0..40 {
+        let id = source.new_identity(&pool).await;
+        let patches = (0..3)
+            .map(|k| replace(&format!("k{k}"), &format!("v{n}"), 0))
+            .collect();
+        push(&c, &pool, &id, "d", patches).await.unwrap();
+    }
+    let before = snapshot(&source).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::Sqlite(dir);
+    let mut args: Vec<String> = vec!["import".into(), "--source-endpoint".into()];
+    args.push(source.endpoint.clone());
+    args.extend(target.args());
+    // Paced at 20 calls a second, 40 identities take at least four seconds: time to stop it.
+    args.extend(["--rate", "20", "--concurrency", "1"].map(String::from));
+    let Target::Sqlite(dir) = &target else {
+        unreachable!()
+    };
+    // Opened first: the import then finds its schema made.
+    let watch = cogsync::store::sqlite::SqliteStore::open(dir.path()).unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = cogsync(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    loop {
+        use cogsync::store::Store;
+        let done = watch.list_identities(&pool, None, 100).await.unwrap().len();
+        if done >= 8 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it could be interrupted: {}",
+            std::fs::read_to_string(log.path()).unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed, not finished");
+    drop(watch);
+    let resumed = import(&source, &target, &[], 0).await;
+    assert!(resumed.contains("already there"), "{resumed}");
+    let third = import(&source, &target, &[], 0).await;
+    assert!(
+        third.contains("identities: 0 created, 40 already there; datasets: 0 written"),
+        "{third}"
+    );
+    let server = target.serve().await;
+    assert_same(&before, &snapshot(&server).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_source_is_waited_for_and_nothing_is_missing() {
+    let source = TestServer::start().await;
+    let f = fill(&source).await;
+    let before = snapshot(&source).await;
+    let (dir, _) = source.stop().await;
+    let rate: cogsync::config::Rate = "4:4".parse().unwrap();
+    let throttled = TestServer::start_in(dir, None, |c| c.throttle.per_pool = Some(rate)).await;
+    let target = Target::sqlite();
+    // No pacing of our own: the source's 429s are what slows the import down.
+    import(&throttled, &target, &["--rate", "0"], 0).await;
+    // The source did throttle at the import's pace.
+    let mut throttled_calls = 0;
+    for _ in 0..12 {
+        let r = throttled
+            .identity()
+            .describe_identity_pool()
+            .identity_pool_id(&f.pool)
+            .send()
+            .await;
+        if let Err(e) = r {
+            assert_eq!(code_of(&e).0, "TooManyRequestsException");
+            throttled_calls += 1;
+        }
+    }
+    assert!(throttled_calls > 0, "the source never throttled");
+    let server = target.serve().await;
+    assert_same(&before, &snapshot(&server).await);
+}

@@ -81,19 +81,22 @@ fn open_reader(path: &Path) -> Result<Connection, rusqlite::Error> {
     Ok(conn)
 }
 
-/// Brings the database up to [`SCHEMA_VERSION`], tracked in `PRAGMA user_version`.
+/// Brings the database up to [`SCHEMA_VERSION`], tracked in `PRAGMA user_version`. The
+/// version is read inside a write transaction, so two processes opening one new database
+/// at once (a server and `cogsync import`) take turns rather than both migrating.
 fn migrate(conn: &mut Connection) -> Result<(), String> {
     let e = |e: rusqlite::Error| e.to_string();
-    let current: i64 = conn
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(e)?;
+    let current: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(e)?;
     for (version, sql) in schema::pending(current, &crate::store::sql::SQLITE)? {
-        let tx = conn.transaction().map_err(e)?;
         tx.execute_batch(&sql).map_err(e)?;
         tx.pragma_update(None, "user_version", version).map_err(e)?;
-        tx.commit().map_err(e)?;
     }
-    Ok(())
+    tx.commit().map_err(e)
 }
 
 /// Group commit: takes every write waiting, runs each in a savepoint of one transaction,
