@@ -124,23 +124,21 @@ pub async fn import(
             continue;
         }
         let line: Line = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        match line {
-            Line::Dataset(d) => {
-                let Some(identity) = pending.as_mut() else {
-                    return Err(bad("a dataset before any identity".into()));
-                };
-                if d.identity_id != identity.identity.id {
-                    return Err(bad(format!(
-                        "dataset of {} after identity {}",
-                        d.identity_id, identity.identity.id
-                    )));
-                }
-                seen.datasets += 1;
-                seen.records += d.records.len() as u64;
-                identity.datasets.push(d.into());
-                continue;
+        // A dataset joins the identity above it; anything else ends that identity.
+        if let Line::Dataset(d) = line {
+            let Some(identity) = pending.as_mut() else {
+                return Err(bad("a dataset before any identity".into()));
+            };
+            if d.identity_id != identity.identity.id {
+                return Err(bad(format!(
+                    "dataset of {} after identity {}",
+                    d.identity_id, identity.identity.id
+                )));
             }
-            _ => {}
+            seen.datasets += 1;
+            seen.records += d.records.len() as u64;
+            identity.datasets.push(d.into());
+            continue;
         }
         if let Some(copy) = pending.take() {
             store_identity(&*store, copy, &mut summary, progress).await?;
