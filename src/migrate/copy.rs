@@ -32,6 +32,12 @@ pub async fn copy(
         true => source.pool_ids().await?,
         false => o.pools.clone(),
     };
+    let mut total = 0;
+    for pool_id in &pools {
+        total += source.pool_storage(pool_id).await?;
+    }
+    progress.set_total(total);
+    summary.from_source = true;
     for pool_id in pools {
         let created = match store.get_pool(&pool_id).await? {
             Some(p) => p.created_ms,
@@ -78,7 +84,8 @@ async fn copy_identity(
     progress: &Progress,
 ) -> Result<(ListedIdentity, IdentityImport), MigrateError> {
     let stored = store.export_identity(&listed.id).await?;
-    let mut copy = read_identity(source, pool, &listed, stored.as_ref(), since_ms, false).await?;
+    let (mut copy, storage) =
+        read_identity(source, pool, &listed, stored.as_ref(), since_ms, false).await?;
     let (datasets, records) = counts(&copy);
     let mut report = store
         .import_identity(copy.clone(), Box::new(rules::verdict))
@@ -88,8 +95,7 @@ async fn copy_identity(
         copy.datasets
             .retain(|d| report.needs_full.contains(&d.row.name));
         let names: Vec<String> = report.needs_full.drain(..).collect();
-        let again = read_identity(source, pool, &listed, None, None, true).await?;
-        let mut retry = again;
+        let (mut retry, _) = read_identity(source, pool, &listed, None, None, true).await?;
         retry.datasets.retain(|d| names.contains(&d.row.name));
         let second = store
             .import_identity(retry, Box::new(rules::verdict))
@@ -100,6 +106,7 @@ async fn copy_identity(
         report.needs_full.extend(second.needs_full);
     }
     progress.identity(datasets, records);
+    progress.bytes(storage);
     Ok((listed, report))
 }
 
@@ -109,7 +116,8 @@ fn counts(copy: &IdentityCopy) -> (u64, u64) {
 }
 
 /// An identity as the source holds it: its developer logins, and its datasets, each read
-/// from the stored SyncCount on (all of it when `whole`, or when the store lacks it).
+/// from the stored SyncCount on (all of it when `whole`, or when the store lacks it). With
+/// the bytes its datasets hold at the source (read or skipped), for the progress.
 async fn read_identity(
     source: &Source,
     pool: &PoolRecord,
@@ -117,7 +125,8 @@ async fn read_identity(
     stored: Option<&IdentityCopy>,
     since_ms: Option<i64>,
     whole: bool,
-) -> Result<IdentityCopy, MigrateError> {
+) -> Result<(IdentityCopy, u64), MigrateError> {
+    let mut storage = 0;
     let mut copy = source::identity_of(&pool.id, listed);
     if let Some(dev) = &pool.developer_provider_name {
         if listed.providers.contains(dev) {
@@ -138,6 +147,7 @@ async fn read_identity(
     let mut merged = HashMap::new();
     for listed_ds in source.datasets(&pool.id, &listed.id).await? {
         let name = listed_ds.dataset_name().unwrap_or_default().to_owned();
+        storage += u64::try_from(listed_ds.data_storage().unwrap_or(0)).unwrap_or(0);
         let have = held.get(name.as_str()).copied();
         let modified = listed_ds
             .last_modified_date()
@@ -165,7 +175,7 @@ async fn read_identity(
         }
     }
     source::link_merged(&mut copy.datasets, &merged);
-    Ok(copy)
+    Ok((copy, storage))
 }
 
 /// Names `<name>` of the identity's `<name>.<identity id>` datasets that were not listed

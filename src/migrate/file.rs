@@ -6,11 +6,20 @@ use std::sync::Arc;
 
 use super::format::{self, Counts, Line};
 use super::progress::Progress;
+use futures_util::stream::{self, FuturesUnordered, StreamExt};
+
 use super::{rules, MigrateError, Summary};
-use crate::store::{IdentityCopy, Store};
+use crate::store::{IdentityCopy, IdentityImport, Store};
 
 /// Pools and identities read per page.
 const PAGE: usize = 500;
+
+/// Identities written at once by an import: each is its own transaction, and SQLite commits
+/// the writes waiting together with one fsync.
+const WINDOW: usize = 64;
+
+/// Identities an export reads ahead of the one it writes.
+const READ_AHEAD: usize = 16;
 
 fn write_line(out: &mut dyn Write, line: &impl serde::Serialize) -> Result<(), MigrateError> {
     serde_json::to_writer(&mut *out, line).map_err(|e| MigrateError::Output(e.to_string()))?;
@@ -57,9 +66,13 @@ pub async fn export(
                 .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
-            for identity in page {
+            // Read several at once (PostgreSQL: one round trip each), written in order.
+            let mut reads = stream::iter(page)
+                .map(|identity| async move { store.export_identity(&identity.id).await })
+                .buffered(READ_AHEAD);
+            while let Some(read) = reads.next().await {
                 // Gone since listed: nothing to write.
-                let Some(copy) = store.export_identity(&identity.id).await? else {
+                let Some(copy) = read? else {
                     continue;
                 };
                 write_line(out, &Line::Identity(format::Identity::from(&copy)))?;
@@ -93,6 +106,7 @@ pub async fn import(
     let mut summary = Summary::default();
     let mut seen = Counts::default();
     let mut pending: Option<IdentityCopy> = None;
+    let mut writes = FuturesUnordered::new();
     let mut ended = None;
     let mut text = String::new();
     for number in 1.. {
@@ -141,7 +155,10 @@ pub async fn import(
             continue;
         }
         if let Some(copy) = pending.take() {
-            store_identity(&*store, copy, &mut summary, progress).await?;
+            if writes.len() >= WINDOW {
+                settle(writes.next().await, &mut summary, progress)?;
+            }
+            writes.push(write_identity(store.clone(), copy));
         }
         match line {
             Line::Secret(s) => {
@@ -172,7 +189,10 @@ pub async fn import(
         }
     }
     if let Some(copy) = pending.take() {
-        store_identity(&*store, copy, &mut summary, progress).await?;
+        writes.push(write_identity(store.clone(), copy));
+    }
+    while let Some(done) = writes.next().await {
+        settle(Some(done), &mut summary, progress)?;
     }
     match ended {
         Some(counts) if counts == seen => Ok(summary),
@@ -186,18 +206,27 @@ pub async fn import(
     }
 }
 
-async fn store_identity(
-    store: &dyn Store,
-    copy: IdentityCopy,
-    summary: &mut Summary,
-    progress: &Progress,
-) -> Result<(), MigrateError> {
+/// One identity written: (its id, what the import did, its datasets and records).
+type Written = Result<(String, IdentityImport, u64, u64), MigrateError>;
+
+async fn write_identity(store: Arc<dyn Store>, copy: IdentityCopy) -> Written {
     let (datasets, records) = (copy.datasets.len() as u64, records(&copy));
     let id = copy.identity.id.clone();
     let report = store
         .import_identity(copy, Box::new(rules::verdict))
         .await?;
-    summary.add(&id, &report);
-    progress.identity(datasets, records);
+    Ok((id, report, datasets, records))
+}
+
+fn settle(
+    written: Option<Written>,
+    summary: &mut Summary,
+    progress: &Progress,
+) -> Result<(), MigrateError> {
+    if let Some(written) = written {
+        let (id, report, datasets, records) = written?;
+        summary.add(&id, &report);
+        progress.identity(datasets, records);
+    }
     Ok(())
 }

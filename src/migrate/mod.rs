@@ -45,6 +45,8 @@ pub struct Summary {
     pub identities_with_unlisted_logins: u64,
     /// What was left as it was, and why: one line each.
     pub notes: Vec<String>,
+    /// Copied from a live source, whose APIs do not list everything.
+    pub from_source: bool,
 }
 
 impl Summary {
@@ -102,6 +104,13 @@ impl Summary {
                  no API lists: link them with --logins-file (see the README)",
                 self.identities_with_unlisted_logins
             ));
+        }
+        if self.from_source {
+            out.push(
+                "not copied, as no API lists them: push device registrations and subscriptions \
+                 (the SDKs register again on launch), the SyncCount history of deleted datasets"
+                    .into(),
+            );
         }
         out.extend(self.notes.iter().cloned());
         out

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// The bar, when the total is known.
+const WITH_TOTAL: &str = "{spinner} {prefix} [{bar:30}] {percent}% eta {eta} {wide_msg}";
+
 /// How often a log line is written when stderr is not a terminal.
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
@@ -30,9 +33,7 @@ impl Progress {
             let bar = match total_bytes {
                 Some(total) => {
                     let bar = ProgressBar::new(total);
-                    let style = ProgressStyle::with_template(
-                        "{spinner} {prefix} [{bar:30}] {percent}% eta {eta} {wide_msg}",
-                    );
+                    let style = ProgressStyle::with_template(WITH_TOTAL);
                     if let Ok(style) = style {
                         bar.set_style(style.progress_chars("=> "));
                     }
@@ -73,6 +74,18 @@ impl Progress {
         }
         p.what = "";
         p
+    }
+
+    /// The total `bytes` will reach, once known: the bar then shows how far and an ETA.
+    pub fn set_total(&self, total: u64) {
+        let Some(bar) = &self.bar else { return };
+        if total == 0 {
+            return;
+        }
+        bar.set_length(total);
+        if let Ok(style) = ProgressStyle::with_template(WITH_TOTAL) {
+            bar.set_style(style.progress_chars("=> "));
+        }
     }
 
     pub fn pools(&self, n: u64) {

@@ -416,6 +416,24 @@ impl Source {
 }
 
 impl Source {
+    /// The bytes a pool's datasets hold (DescribeIdentityPoolUsage): what a copy's progress
+    /// is measured against, for its ETA.
+    pub async fn pool_storage(&self, pool_id: &str) -> Result<u64, MigrateError> {
+        self.turn().await;
+        let usage = self
+            .sync
+            .describe_identity_pool_usage()
+            .identity_pool_id(pool_id)
+            .send()
+            .await
+            .map_err(|e| failed("DescribeIdentityPoolUsage", e))?;
+        let bytes = usage
+            .identity_pool_usage()
+            .and_then(|u| u.data_storage())
+            .unwrap_or(0);
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     /// The names ListRecords of `name` reports merged into it (the dataset itself may not
     /// exist).
     pub async fn merged_names(
