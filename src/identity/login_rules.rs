@@ -150,6 +150,7 @@ pub fn plan_authorize(
     let owners = owners(pool_id, verified, snapshot)?;
     let proven = owners.iter().any(|o| o.as_deref() == Some(identity_id));
     let guest = unauthenticated_allowed
+        && snapshot.identities.contains_key(identity_id)
         && snapshot
             .logins
             .get(identity_id)

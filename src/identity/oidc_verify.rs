@@ -110,6 +110,9 @@ impl OidcProvider {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = decode::<Claims>(token, &key, &validation)
             .map_err(|e| format!("token rejected: {e}"))?;
+        if data.claims.sub.is_empty() {
+            return Err("token rejected: empty sub".into());
+        }
         Ok(data.claims.sub)
     }
 }

@@ -48,7 +48,7 @@ pub struct ImportArgs {
     pub concurrency: u32,
     /// Requests per second to the source at most, over all calls (0: no limit). AWS's default
     /// quotas for Cognito Identity's list calls are 5-25 per second.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub rate: u32,
     /// Attempts per source call; throttled (429) and failed calls are retried with backoff.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -79,7 +79,9 @@ pub struct ExportArgs {
 
 fn parse_time(s: &str) -> Result<i64, String> {
     if let Ok(secs) = s.parse::<i64>() {
-        return Ok(secs * 1000);
+        return secs
+            .checked_mul(1000)
+            .ok_or_else(|| format!("{s}: too far from 1970"));
     }
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|e| format!("{s}: not RFC 3339 nor seconds since the epoch ({e})"))?;

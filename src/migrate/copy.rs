@@ -128,11 +128,16 @@ async fn read_identity(
 ) -> Result<(IdentityCopy, u64), MigrateError> {
     let mut storage = 0;
     let mut copy = source::identity_of(&pool.id, listed);
-    if let Some(dev) = &pool.developer_provider_name {
-        if listed.providers.contains(dev) {
+    for provider in &listed.providers {
+        if Some(provider) == pool.developer_provider_name.as_ref() {
             for user in source.developer_users(&pool.id, &listed.id).await? {
-                copy.logins.push((dev.clone(), user));
+                copy.logins.push((provider.clone(), user));
             }
+        } else {
+            // No API lists the subject: hold the provider's place, so the identity is
+            // never taken for a guest whose id alone lets a new login in.
+            copy.logins
+                .push((provider.clone(), rules::unlisted_subject(&listed.id)));
         }
     }
     let held: HashMap<&str, i64> = stored

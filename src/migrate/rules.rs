@@ -5,6 +5,14 @@ use sha2::{Digest as _, Sha256};
 
 use crate::store::{DatasetRecords, DatasetRow, DatasetVerdict, PoolSettings, RecordRow};
 
+/// The subject stored for a login whose provider the source names but whose subject no API
+/// lists (social and OpenID Connect logins): a placeholder no provider issues, unique per
+/// identity. The identity then has a login, so it is not a guest that anyone holding its id
+/// may sign in to; `--logins-file` links the real subject beside it.
+pub fn unlisted_subject(identity_id: &str) -> String {
+    format!("(subject not listed by the source; identity {identity_id})")
+}
+
 /// What an import does with `incoming` over the stored row. Never rolls a dataset back: a
 /// store ahead of the source (a device moved on since the copy) keeps its own. An incremental
 /// copy applies only over the SyncCount it was listed from.
@@ -16,6 +24,13 @@ pub fn verdict(stored: Option<&DatasetRow>, incoming: &DatasetRecords) -> Datase
         };
     };
     let (have, new) = (stored.sync_count, incoming.row.sync_count);
+    // Deleted in the store (its count kept) since the source's copy: a device deleted it.
+    if !stored.live && incoming.row.live && have >= new {
+        return DatasetVerdict::StoreAhead {
+            stored: have,
+            incoming: new,
+        };
+    }
     if have > new {
         return DatasetVerdict::StoreAhead {
             stored: have,
@@ -124,6 +139,22 @@ mod tests {
                 DatasetVerdict::StoreAhead {
                     stored: 7,
                     incoming: 5
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_dataset_deleted_in_the_store_stays_deleted() {
+        let mut deleted = row(4);
+        deleted.live = false;
+        deleted.deleted_at_sync_count = Some(4);
+        for since in [None, Some(4), Some(0)] {
+            assert_eq!(
+                verdict(Some(&deleted), &incoming(4, since)),
+                DatasetVerdict::StoreAhead {
+                    stored: 4,
+                    incoming: 4
                 }
             );
         }

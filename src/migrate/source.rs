@@ -109,29 +109,43 @@ impl Source {
         }
     }
 
-    pub async fn pool_ids(&self) -> Result<Vec<String>, MigrateError> {
-        let mut ids = Vec::new();
-        let mut next: Option<String> = None;
+    /// Every item of a listing: `page` fetches one page from a NextToken and answers its
+    /// items and the next token (none, or empty, at the end).
+    async fn all_pages<T, F, Fut>(&self, mut page: F) -> Result<Vec<T>, MigrateError>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), MigrateError>>,
+    {
+        let (mut all, mut next) = (Vec::new(), None);
         loop {
             self.turn().await;
+            let (items, token) = page(next.take()).await?;
+            all.extend(items);
+            match token.filter(|t| !t.is_empty()) {
+                Some(t) => next = Some(t),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    pub async fn pool_ids(&self) -> Result<Vec<String>, MigrateError> {
+        self.all_pages(|next| async move {
             let page = self
                 .identity
                 .list_identity_pools()
                 .max_results(PAGE)
-                .set_next_token(next.take())
+                .set_next_token(next)
                 .send()
                 .await
                 .map_err(|e| failed("ListIdentityPools", e))?;
-            ids.extend(
-                page.identity_pools()
-                    .iter()
-                    .filter_map(|p| p.identity_pool_id().map(str::to_owned)),
-            );
-            match page.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                _ => return Ok(ids),
-            }
-        }
+            let ids = page
+                .identity_pools()
+                .iter()
+                .filter_map(|p| p.identity_pool_id().map(str::to_owned))
+                .collect();
+            Ok((ids, page.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// A pool's description, Cognito Sync configuration and events. The creation date is not
@@ -277,26 +291,21 @@ impl Source {
         pool_id: &str,
         identity_id: &str,
     ) -> Result<Vec<String>, MigrateError> {
-        let mut users = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            self.turn().await;
+        self.all_pages(|next| async move {
             let page = self
                 .identity
                 .lookup_developer_identity()
                 .identity_pool_id(pool_id)
                 .identity_id(identity_id)
                 .max_results(PAGE)
-                .set_next_token(next.take())
+                .set_next_token(next)
                 .send()
                 .await
                 .map_err(|e| failed("LookupDeveloperIdentity", e))?;
-            users.extend(page.developer_user_identifier_list().iter().cloned());
-            match page.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                _ => return Ok(users),
-            }
-        }
+            let users = page.developer_user_identifier_list().to_vec();
+            Ok((users, page.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// An identity's datasets as ListDatasets describes them (SyncCount not included).
@@ -305,26 +314,23 @@ impl Source {
         pool_id: &str,
         identity_id: &str,
     ) -> Result<Vec<cs::types::Dataset>, MigrateError> {
-        let mut all = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            self.turn().await;
+        self.all_pages(|next| async move {
             let page = self
                 .sync
                 .list_datasets()
                 .identity_pool_id(pool_id)
                 .identity_id(identity_id)
                 .max_results(PAGE)
-                .set_next_token(next.take())
+                .set_next_token(next)
                 .send()
                 .await
                 .map_err(|e| failed("ListDatasets", e))?;
-            all.extend(page.datasets().iter().cloned());
-            match page.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                _ => return Ok(all),
-            }
-        }
+            Ok((
+                page.datasets().to_vec(),
+                page.next_token().map(str::to_owned),
+            ))
+        })
+        .await
     }
 
     /// A dataset's records changed after `since` (tombstones included), with its SyncCount and
@@ -340,7 +346,7 @@ impl Source {
         let name = listed.dataset_name().unwrap_or_default();
         let mut from = since;
         'listing: loop {
-            let (mut records, mut merged, mut count) = (Vec::new(), Vec::new(), 0);
+            let (mut records, mut merged, mut count) = (Vec::new(), Vec::new(), None);
             let mut next: Option<String> = None;
             loop {
                 self.turn().await;
@@ -368,19 +374,23 @@ impl Source {
                     from = 0;
                     continue 'listing;
                 }
-                count = count.max(page.dataset_sync_count().unwrap_or(0));
+                // Every page must come from one state of the dataset: a write between pages
+                // (the count moved) means listing again, or a key read on an earlier page
+                // would be stored with its old value at the new count.
+                let now = page.dataset_sync_count().unwrap_or(0);
+                match count {
+                    None => count = Some(now),
+                    Some(first) if first != now => continue 'listing,
+                    Some(_) => {}
+                }
                 merged.extend(page.merged_dataset_names().iter().cloned());
-                records.extend(page.records().iter().map(|r| {
-                    RecordRow {
-                        key: r.key().unwrap_or_default().to_owned(),
-                        value: r.value().map(str::to_owned),
-                        sync_count: r.sync_count().unwrap_or(0),
-                        last_modified_ms: ms(r.last_modified_date()),
-                        last_modified_by: r.last_modified_by().unwrap_or_default().to_owned(),
-                        device_last_modified_ms: r
-                            .device_last_modified_date()
-                            .and_then(|d| d.to_millis().ok()),
-                    }
+                records.extend(page.records().iter().map(|r| RecordRow {
+                    key: r.key().unwrap_or_default().to_owned(),
+                    value: r.value().map(str::to_owned),
+                    sync_count: r.sync_count().unwrap_or(0),
+                    last_modified_ms: ms(r.last_modified_date()),
+                    last_modified_by: r.last_modified_by().unwrap_or_default().to_owned(),
+                    device_last_modified_ms: r.device_last_modified_date().map(millis),
                 }));
                 match page.next_token() {
                     Some(t) if !t.is_empty() => next = Some(t.to_owned()),
@@ -391,7 +401,7 @@ impl Source {
                 identity_id: identity_id.to_owned(),
                 name: name.to_owned(),
                 live: true,
-                sync_count: count,
+                sync_count: count.unwrap_or(0),
                 creation_ms: ms(listed.creation_date()),
                 last_modified_ms: ms(listed.last_modified_date()),
                 last_modified_by: listed.last_modified_by().unwrap_or_default().to_owned(),
@@ -402,6 +412,10 @@ impl Source {
             };
             merged.sort();
             merged.dedup();
+            // A key on two pages: the highest SyncCount wins (and PostgreSQL's one-statement
+            // upsert must not see a key twice).
+            records.sort_by(|a, b| a.key.cmp(&b.key).then(b.sync_count.cmp(&a.sync_count)));
+            records.dedup_by(|later, first| later.key == first.key);
             let since = (from > 0).then_some(from);
             return Ok((
                 DatasetRecords {

@@ -511,7 +511,8 @@ async fn verify_finds_a_store_that_moved_on_and_the_import_leaves_it_as_it_is() 
         clean.contains("verified: the store matches the source"),
         "{clean}"
     );
-    // A device writes to the new server; the import, run again, must not roll it back.
+    // Devices write to and delete on the new server; the import, run again, must roll
+    // neither back.
     let server = target.serve().await;
     push(
         &server.sync(),
@@ -522,6 +523,9 @@ async fn verify_finds_a_store_that_moved_on_and_the_import_leaves_it_as_it_is() 
     )
     .await
     .unwrap();
+    delete(&server.sync(), &f.pool, &f.alice, "again")
+        .await
+        .unwrap();
     let (dir, _) = server.stop().await;
     let target = Target::Sqlite(dir);
     let out = import(&source, &target, &["--verify"], 3).await;
@@ -534,8 +538,26 @@ async fn verify_finds_a_store_that_moved_on_and_the_import_leaves_it_as_it_is() 
         out.contains(&format!("DIFFERENT {settings}: store has SyncCount")),
         "{out}"
     );
-    assert!(out.contains("1 differences"), "{out}");
+    assert!(
+        out.contains(&format!("dataset {}/again: not in the store", f.alice)),
+        "{out}"
+    );
+    assert!(out.contains("2 differences"), "{out}");
     let server = target.serve().await;
+    let left = server
+        .sync()
+        .list_datasets()
+        .identity_pool_id(&f.pool)
+        .identity_id(&f.alice)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        left.datasets()
+            .iter()
+            .all(|d| d.dataset_name() != Some("again")),
+        "the deleted dataset stays deleted"
+    );
     let (records, _) = pull(&server.sync(), &f.pool, &f.alice, "settings", 0).await;
     let a = records.iter().find(|r| r.key() == Some("a")).unwrap();
     assert_eq!(a.value(), Some("moved on"));
@@ -583,6 +605,15 @@ async fn export_and_import_round_trip_exactly_and_move_sqlite_to_postgres() {
         let mode = std::fs::metadata(&first).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "an export holds secrets: owner only");
     }
+    // `-` writes the same to standard output.
+    let mut to_stdout = vec!["export".into(), "--output".into(), "-".into()];
+    to_stdout.extend(["--data-dir".into(), source.data_dir().display().to_string()]);
+    let piped = run(cogsync(&to_stdout)).await;
+    assert!(piped.status.success());
+    assert!(
+        piped.stdout == exported,
+        "export to stdout differs from export to a file"
+    );
     let text = String::from_utf8_lossy(&exported);
     assert!(text.starts_with(r#"{"format":"cogsync-export","version":1}"#));
     assert!(
@@ -625,7 +656,8 @@ async fn export_and_import_round_trip_exactly_and_move_sqlite_to_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logins_file_links_social_logins_and_an_identity_id_alone_gets_nothing() {
     let source = TestServer::start().await;
-    let pool = login_pool(&source, false).await;
+    // A pool with guests: a migrated identity must not pass for one.
+    let pool = login_pool(&source, true).await;
     let (provider, oidc) = (oidc().name(0).to_owned(), oidc());
     let token = |sub: &str| oidc.token(0, sub, OIDC_AUDIENCE, 600);
     let carol = get_id_with(&source, &pool, &[(&provider, &token("carol"))])
@@ -640,12 +672,23 @@ async fn a_logins_file_links_social_logins_and_an_identity_id_alone_gets_nothing
     )
     .await
     .unwrap();
-    let target = Target::sqlite();
+    let mut target = Target::sqlite();
     let first = import(&source, &target, &[], 0).await;
     assert!(
         first.contains("1 identities have logins of social or OpenID Connect providers"),
         "{first}"
     );
+    {
+        // Before the logins file: Carol's identity holds a login of the provider (its subject
+        // unknown), so neither Mallory's token nor Carol's own links to it yet.
+        let server = target.serve().await;
+        for sub in ["mallory", "carol"] {
+            let refused = credentials_for(&server, &carol, &[(&provider, &token(sub))]).await;
+            assert_eq!(refused.unwrap_err().0, "NotAuthorizedException", "{sub}");
+        }
+        let (dir, _) = server.stop().await;
+        target = Target::Sqlite(dir);
+    }
     let files = tempfile::tempdir().unwrap();
     let logins = files.path().join("logins.csv");
     std::fs::write(

@@ -183,6 +183,11 @@ impl Op for ImportIdentity {
         let mut report = IdentityImport::default();
         let i = &self.copy.identity;
         let id = i.id.as_str();
+        // Logins are linked under the pool's lock, taken first as login transactions take it:
+        // a GetId on another node must not find a login free while this links it.
+        if !self.copy.logins.is_empty() {
+            tx.lock(Lock::Pool, &i.pool_id).await?;
+        }
         let params = args![id, &i.pool_id, i.created_ms, i.last_modified_ms];
         report.created = tx.execute(IDENTITY, &params).await? > 0;
         if !report.created {
@@ -273,7 +278,8 @@ impl ImportIdentity {
         );
         const SUBSCRIPTION: &str =
             "INSERT INTO subscriptions (identity_id, dataset_name, device_id)
-             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $3)
+             SELECT $1, $2, $3
+             WHERE EXISTS (SELECT 1 FROM devices WHERE id = $3 AND identity_id = $1)
              ON CONFLICT DO NOTHING";
         let id = self.copy.identity.id.as_str();
         let mut writes = Batch::default();
