@@ -25,6 +25,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     a_disabled_device_is_enabled_again_by_putting_it(&*store).await;
     a_gone_stream_target_changes_settings_and_drops_its_events_at_once(&*store).await;
     reads_see_deletes_merges_and_new_settings_at_once(&*store).await;
+    identities_and_pools_are_copied_whole_and_imported_as_decided(&*store).await;
 }
 
 pub(crate) fn pool(id: &str) -> PoolRecord {
@@ -1403,4 +1404,138 @@ async fn reads_see_deletes_merges_and_new_settings_at_once(store: &dyn Store) {
         store.get_pool_settings("w:01").await.unwrap(),
         PoolSettings::default()
     );
+}
+
+/// The conformance suite's own import rule: write unless the stored row is the incoming one.
+fn unless_same() -> ImportDecider {
+    Box::new(|stored: Option<&DatasetRow>, incoming: &DatasetRecords| {
+        if stored == Some(&incoming.row) {
+            DatasetVerdict::Unchanged
+        } else {
+            DatasetVerdict::Write
+        }
+    })
+}
+
+/// Export reads an identity whole (datasets live and deleted, records, logins, devices,
+/// subscriptions); import writes it back exactly, as its decider says, in one transaction.
+async fn identities_and_pools_are_copied_whole_and_imported_as_decided(store: &dyn Store) {
+    setup(store, "t:01", "t:a").await;
+    setup(store, "t:02", "t:other").await;
+    for ds in ["d", "gone"] {
+        let recs = vec![record("k", Some("v"), 0), record("t", None, 0)];
+        store
+            .update_records("t:a", ds, vec![], bump("t:a", ds, recs))
+            .await
+            .unwrap();
+    }
+    store
+        .delete_dataset("t:a", "gone", tombstone())
+        .await
+        .unwrap();
+    apply(store, "t:01", 3, link(login("p", "s"), "t:a")).await;
+    let device = DeviceRecord {
+        id: "t:dev".into(),
+        identity_id: "t:a".into(),
+        platform: "GCM".into(),
+        token: "tok".into(),
+        endpoint_arn: "arn:endpoint".into(),
+        disabled: false,
+        created_ms: 4,
+    };
+    store.put_device(&device).await.unwrap();
+    store.subscribe("t:a", "d", "t:dev").await.unwrap();
+    let copy = store.export_identity("t:a").await.unwrap().unwrap();
+    assert_eq!(copy.logins, vec![login("p", "s")]);
+    assert_eq!(copy.devices, vec![device.clone()]);
+    assert_eq!(
+        copy.subscriptions,
+        vec![("d".to_string(), "t:dev".to_string())]
+    );
+    let names: Vec<_> = copy
+        .datasets
+        .iter()
+        .map(|d| (d.row.name.as_str(), d.row.live))
+        .collect();
+    assert_eq!(names, [("d", true), ("gone", false)]);
+    assert_eq!(copy.datasets[0].records.len(), 2, "tombstones included");
+
+    // Gone, then imported back: exactly as it was.
+    assert!(store.delete_identity("t:a").await.unwrap());
+    let done = store
+        .import_identity(copy.clone(), unless_same())
+        .await
+        .unwrap();
+    assert!(done.created);
+    assert_eq!(
+        (
+            done.datasets_written,
+            done.records_written,
+            done.logins_linked
+        ),
+        (2, 2, 1)
+    );
+    assert_eq!(store.export_identity("t:a").await.unwrap().unwrap(), copy);
+    let again = store
+        .import_identity(copy.clone(), unless_same())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.created,
+            again.datasets_written,
+            again.datasets_unchanged
+        ),
+        (false, 0, 2)
+    );
+
+    // A subscription to another identity's device, a login another identity holds, and an
+    // identity id that belongs to another pool: none of them written.
+    store
+        .create_identity(&identity("t:b", "t:01"))
+        .await
+        .unwrap();
+    let mut other = store.export_identity("t:b").await.unwrap().unwrap();
+    other.logins = vec![login("p", "s")];
+    other.subscriptions = vec![("d".into(), "t:dev".into())];
+    let done = store.import_identity(other, unless_same()).await.unwrap();
+    assert_eq!(done.logins_taken, vec![login("p", "s")]);
+    let stored = store.export_identity("t:b").await.unwrap().unwrap();
+    assert!(stored.logins.is_empty() && stored.subscriptions.is_empty());
+    let mut foreign = copy.clone();
+    foreign.identity.pool_id = "t:02".into();
+    foreign.datasets.clear();
+    let refused = store.import_identity(foreign, unless_same()).await.unwrap();
+    assert_eq!(refused.foreign_pool.as_deref(), Some("t:01"));
+
+    // A pool with settings as its decider makes them, and its bulk-publish job.
+    let mut pool_copy = store.export_pool("t:01").await.unwrap().unwrap();
+    pool_copy.pool.id = "t:03".into();
+    pool_copy.bulk = Some(BulkJob {
+        status: "done".into(),
+        start_ms: Some(1),
+        complete_ms: Some(2),
+        failure_message: None,
+        last_success_ms: Some(2),
+    });
+    let next = PoolSettings {
+        version: 3,
+        events: r#"{"SyncTrigger":"f"}"#.into(),
+        ..PoolSettings::default()
+    };
+    let decided = next.clone();
+    store
+        .import_pool(
+            &pool_copy.pool,
+            pool_copy.bulk.as_ref(),
+            Box::new(move |_| Some(decided.clone())),
+        )
+        .await
+        .unwrap();
+    pool_copy.settings = next;
+    assert_eq!(store.export_pool("t:03").await.unwrap().unwrap(), pool_copy);
+    let secrets = store.secrets().await.unwrap();
+    assert!(secrets
+        .iter()
+        .any(|(name, value)| name == "k" && value == b"first"));
 }
