@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub throttle: ThrottleSettings,
     /// Certificate and key of the listener; None serves plain HTTP.
     pub tls: Option<crate::tls_listener::TlsFiles>,
+    /// Where the admin listener (health, readiness, metrics) binds; None runs none.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// Bounds that keep one client (or many) from exhausting the server.
@@ -127,6 +129,7 @@ impl ServerConfig {
             http: HttpLimits::default(),
             throttle: ThrottleSettings::default(),
             tls: None,
+            admin_listen: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Layers, top-down: [`api`] (HTTP, wire formats, errors) → [`auth`] (SigV4, principals) →
 //! [`sync`] / [`identity`] (the rules) → [`store`] (persistence behind a trait).
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod identity;
 pub mod integrations;
+pub mod metrics;
 pub mod migrate;
 pub mod private_fs;
 pub mod server;

@@ -29,6 +29,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080", env = "COGSYNC_LISTEN")]
         listen: SocketAddr,
+        /// Address of the admin listener (/healthz, /readyz, /metrics), or `off`. Keep it off
+        /// the internet-facing network.
+        #[arg(long, default_value = "127.0.0.1:8081", env = "COGSYNC_ADMIN_LISTEN", value_parser = admin_address)]
+        admin_listen: AdminAddress,
         /// Directory for the embedded database and generated credentials.
         #[arg(long, default_value = "./cogsync-data", env = "COGSYNC_DATA_DIR")]
         data_dir: PathBuf,
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve {
             listen,
+            admin_listen,
             data_dir,
             database_url,
             db_pool_size,
@@ -133,6 +138,7 @@ fn main() -> ExitCode {
         } => runtime.block_on(serve(
             Options {
                 listen,
+                admin_listen: admin_listen.0,
                 data_dir,
                 database_url,
                 db_pool_size: usize::from(db_pool_size),
@@ -207,9 +213,23 @@ impl LimitArgs {
     }
 }
 
+/// `--admin-listen`: an address, or none (`off`).
+#[derive(Clone, Debug)]
+struct AdminAddress(Option<SocketAddr>);
+
+fn admin_address(s: &str) -> Result<AdminAddress, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(AdminAddress(None));
+    }
+    s.parse()
+        .map(|a| AdminAddress(Some(a)))
+        .map_err(|e| format!("{s}: {e} (an address such as 127.0.0.1:8081, or `off`)"))
+}
+
 /// `serve`'s options.
 struct Options {
     listen: SocketAddr,
+    admin_listen: Option<SocketAddr>,
     data_dir: PathBuf,
     database_url: Option<String>,
     db_pool_size: usize,
@@ -237,6 +257,9 @@ async fn serve(o: Options, mut signals: Signals) -> ExitCode {
     };
     tracing::info!(addr = %server.addr(), "cogsync is serving Cognito Sync and Cognito Identity");
     println!("cogsync listening on {}", server.url());
+    if let Some(admin) = server.admin_addr() {
+        println!("cogsync admin (health, metrics) on http://{admin}");
+    }
     signals
         .until_stop(|| match server.reload_tls() {
             Ok(true) => tracing::info!("SIGHUP: TLS certificate reloaded"),
@@ -258,6 +281,7 @@ async fn serve(o: Options, mut signals: Signals) -> ExitCode {
 async fn start(o: Options) -> Result<cogsync::server::RunningServer, ExitCode> {
     let Options {
         listen,
+        admin_listen,
         data_dir,
         database_url,
         db_pool_size,
@@ -327,6 +351,7 @@ async fn start(o: Options) -> Result<cogsync::server::RunningServer, ExitCode> {
     config.credentials_ttl_ms = i64::from(credentials_ttl) * 1000;
     limits.apply(&mut config);
     config.tls = tls;
+    config.admin_listen = admin_listen;
     cogsync::server::start_with_store(config, store)
         .await
         .map_err(|e| {

@@ -14,6 +14,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::admin::{self, Admin};
 use crate::api::{self, App};
 use crate::auth::{Authenticator, SessionIssuer};
 use crate::config::{HttpLimits, ServerConfig};
@@ -21,7 +22,9 @@ use crate::identity::IdentityService;
 use crate::integrations::{
     dispatcher::Dispatcher, kinesis::KinesisSink, sns::SnsPush, trigger_invoker::Triggers,
 };
+use crate::metrics::Metrics;
 use crate::store::{postgres::PostgresStore, sqlite::SqliteStore, Store};
+use crate::sync::bulk_rules::BulkStatus;
 use crate::sync::ports::{PushService, TriggerInvoker};
 use crate::sync::SyncService;
 use crate::tls_listener::{TlsError, TlsListener};
@@ -48,12 +51,23 @@ pub struct RunningServer {
     dispatcher_stop: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
     tls: Option<Arc<TlsListener>>,
+    /// The admin listener's address and its stop, when it runs.
+    admin: Option<(
+        SocketAddr,
+        oneshot::Sender<()>,
+        JoinHandle<std::io::Result<()>>,
+    )>,
 }
 
 impl RunningServer {
     /// The address actually bound (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The admin listener's address (health, readiness, metrics), when it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(addr, _, _)| *addr)
     }
 
     /// The base URL clients use: `https://…` when serving TLS.
@@ -79,6 +93,11 @@ impl RunningServer {
         let served = self.task.await.map_err(std::io::Error::other)?;
         let _ = self.dispatcher_stop.send(true);
         let _ = self.dispatcher.await;
+        // Health and metrics stay up until the device listener has drained.
+        if let Some((_, stop, task)) = self.admin.take() {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
         served
     }
 }
@@ -120,6 +139,7 @@ pub async fn build_app(
         account_id: config.account_id.clone(),
         throttle: api::throttle::Throttle::new(&config.throttle),
         body_read_timeout: config.http.body_read_timeout,
+        metrics: Arc::new(Metrics::new(&BulkStatus::ALL.map(BulkStatus::as_str))),
     })
 }
 
@@ -175,6 +195,7 @@ pub async fn start_with_store(
     .await?;
     let (dispatcher_stop, stopping) = watch::channel(false);
     let sink = Arc::new(KinesisSink::new(&config.aws));
+    let store_for_admin = store.clone();
     let dispatcher = tokio::spawn(Dispatcher::new(store, sink, push, signal).run(stopping));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -186,6 +207,16 @@ pub async fn start_with_store(
         addr: config.listen,
         source,
     })?;
+    let admin = match config.admin_listen {
+        Some(at) => {
+            let admin = Arc::new(Admin {
+                store: store_for_admin,
+                metrics: app.metrics.clone(),
+            });
+            Some(start_admin(at, admin).await?)
+        }
+        None => None,
+    };
     let (stop, stopped) = oneshot::channel::<()>();
     let acceptor = tls.as_ref().map(|t| t.acceptor());
     let task = tokio::spawn(serve(listener, acceptor, app, config.http.clone(), async {
@@ -198,7 +229,37 @@ pub async fn start_with_store(
         dispatcher_stop,
         dispatcher,
         tls,
+        admin,
     })
+}
+
+/// Binds the admin listener and serves it in the background (plain HTTP/1.1; it is meant
+/// for loopback or a private network).
+async fn start_admin(
+    at: SocketAddr,
+    admin: Arc<Admin>,
+) -> Result<
+    (
+        SocketAddr,
+        oneshot::Sender<()>,
+        JoinHandle<std::io::Result<()>>,
+    ),
+    StartError,
+> {
+    let bind_error = |source| StartError::Bind { addr: at, source };
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, admin::router(admin))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok((addr, stop, task))
 }
 
 /// Accepts connections while fewer than `limits.max_connections` are open, serves each
@@ -212,6 +273,7 @@ async fn serve(
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let open = app.metrics.connections.clone();
     let service = TowerToHyperService::new(api::router(Arc::new(app)));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -246,13 +308,14 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (http, service, watcher) = (http.clone(), service.clone(), graceful.watcher());
+        let open = Open::new(&open);
         match tls.clone() {
             None => {
                 let connection =
                     watcher.watch(http.serve_connection(TokioIo::new(stream), service));
                 connections.spawn(async move {
                     let _ = connection.await;
-                    drop(slot);
+                    drop((slot, open));
                 });
             }
             Some(acceptor) => {
@@ -267,7 +330,7 @@ async fn serve(
                             watcher.watch(http.serve_connection(TokioIo::new(stream), service));
                         let _ = connection.await;
                     }
-                    drop(slot);
+                    drop((slot, open));
                 });
             }
         }
@@ -292,4 +355,20 @@ async fn serve(
     }
     connections.shutdown().await;
     Ok(())
+}
+
+/// One open connection, counted in `cogsync_connections_open` until dropped.
+struct Open(prometheus_client::metrics::gauge::Gauge);
+
+impl Open {
+    fn new(gauge: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        Open(gauge.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }

@@ -112,13 +112,20 @@ fn spawn_server(args: &Args, creds: &Credentials) -> Result<(String, Spawned), S
     }
     let started = std::time::Instant::now();
     let mut cmd = Command::new(&bin);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .env("COGSYNC_ACCESS_KEY_ID", creds.access_key_id())
-        .env("COGSYNC_SECRET_ACCESS_KEY", creds.secret_access_key())
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(&dir)
+    .env("COGSYNC_ACCESS_KEY_ID", creds.access_key_id())
+    .env("COGSYNC_SECRET_ACCESS_KEY", creds.secret_access_key())
+    .env("RUST_LOG", "error")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     if let Some(url) = &args.database_url {
         cmd.args(["--database-url", url]);
     }

@@ -48,6 +48,8 @@ pub struct App {
     pub throttle: throttle::Throttle,
     /// How long a client may take to send a request body.
     pub body_read_timeout: Duration,
+    /// What every request adds to the exported metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The axum service: every request goes through [`handle`].
@@ -60,10 +62,12 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let (result, op) = serve(&app, req).await;
+    let (result, api, op) = serve(&app, req).await;
+    let mut error = None;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => {
+            error = Some(e.code.shape());
             let status = e.status();
             if status.is_server_error() && status != axum::http::StatusCode::NOT_IMPLEMENTED {
                 tracing::error!(%request_id, %method, %path, op, code = e.code.shape(), message = %e.message, "request failed");
@@ -78,28 +82,35 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-amzn-requestid", v);
     }
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    app.metrics
+        .request(api, op, status, elapsed.as_secs_f64(), error);
     tracing::debug!(
-        %request_id, %method, %path, op, status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64, "request"
+        %request_id, %method, %path, op, status,
+        micros = elapsed.as_micros() as u64, "request"
     );
     resp
 }
 
-/// Reads the body (bounded) and hands the request to its API. Returns the operation name
-/// alongside for logging (`-` when there is none).
-async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static str) {
+/// Reads the body (bounded) and hands the request to its API. Returns the API's and the
+/// operation's names alongside, for the log and the metrics (`-`: no operation).
+async fn serve(
+    app: &App,
+    req: Request,
+) -> (Result<Response, ApiError>, &'static str, &'static str) {
     let (parts, raw_body) = req.into_parts();
     let target = cognito_identity::target(&parts.method, parts.uri.path(), &parts.headers);
-    let protocol = match target {
-        Some(_) => Protocol::AwsJson,
-        None => Protocol::RestJson,
+    let (protocol, api) = match target {
+        Some(_) => (Protocol::AwsJson, "cognito-identity"),
+        None => (Protocol::RestJson, "cognito-sync"),
     };
     if let Err(e) = body::check_declared_length(&parts.headers) {
-        return (Err(e.with_protocol(protocol)), "-");
+        return (Err(e.with_protocol(protocol)), api, "-");
     }
     let body = match body::read(raw_body, app.body_read_timeout).await {
         Ok(b) => b,
-        Err(e) => return (Err(e.with_protocol(protocol)), "-"),
+        Err(e) => return (Err(e.with_protocol(protocol)), api, "-"),
     };
     let view = RequestView {
         method: parts.method.as_str(),
@@ -108,8 +119,9 @@ async fn serve(app: &App, req: Request) -> (Result<Response, ApiError>, &'static
         headers: &parts.headers,
         body: &body,
     };
-    match target {
+    let (result, op) = match target {
         Some(target) => cognito_identity::serve(app, &target, &view).await,
         None => cognito_sync::serve(app, &view).await,
-    }
+    };
+    (result, api, op)
 }

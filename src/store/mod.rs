@@ -219,6 +219,13 @@ pub trait Store: Send + Sync {
         device_id: &str,
     ) -> StoreResult<bool>;
 
+    /// The schema version the database is at (what readiness compares with the binary's).
+    async fn schema_version(&self) -> StoreResult<i64>;
+    /// Undelivered outbox events by stored target: (target, count, oldest `created_ms`).
+    async fn outbox_targets(&self) -> StoreResult<Vec<(String, i64, i64)>>;
+    /// Bulk-publish jobs by stored status: (status, count).
+    async fn bulk_statuses(&self) -> StoreResult<Vec<(String, i64)>>;
+
     /// Every secret, as (name, value), by name.
     async fn secrets(&self) -> StoreResult<Vec<(String, Vec<u8>)>>;
     /// A pool with its settings and bulk-publish job; None when it does not exist.

@@ -15,6 +15,13 @@ pub enum BulkStatus {
 }
 
 impl BulkStatus {
+    pub const ALL: [BulkStatus; 4] = [
+        BulkStatus::NotStarted,
+        BulkStatus::InProgress,
+        BulkStatus::Succeeded,
+        BulkStatus::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             BulkStatus::NotStarted => "NOT_STARTED",
@@ -26,7 +33,11 @@ impl BulkStatus {
 
     /// A stored job's status; none (or an unknown word) reads as NOT_STARTED.
     pub fn of(job: Option<&BulkJob>) -> Self {
-        let stored = job.map_or("", |j| j.status.as_str());
+        Self::of_word(job.map_or("", |j| j.status.as_str()))
+    }
+
+    /// A stored status word; an unknown one reads as NOT_STARTED.
+    pub fn of_word(stored: &str) -> Self {
         [
             BulkStatus::InProgress,
             BulkStatus::Succeeded,

@@ -46,6 +46,8 @@ macro_rules! backend_tests {
 pub struct TestServer {
     _server: RunningServer,
     pub endpoint: String,
+    /// The admin listener's base URL, when the configuration asked for one.
+    pub admin: Option<String>,
     pub dir: tempfile::TempDir,
     /// Dropped after the server: the database of a PostgreSQL-backed run.
     pub database: Option<cogsync::testing::TestDatabase>,
@@ -115,9 +117,11 @@ impl TestServer {
         f(&mut config);
         let server = cogsync::server::start(config).await.unwrap();
         let endpoint = format!("http://{}", server.addr());
+        let admin = server.admin_addr().map(|a| format!("http://{a}"));
         TestServer {
             _server: server,
             endpoint,
+            admin,
             dir,
             database,
         }

@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+mod admin;
 mod auth;
 mod bench_smoke;
 mod body_hash;

@@ -106,7 +106,14 @@ fn verify_full_against_a_wrong_root_refuses_to_start() {
         &format!("sslmode=verify-full&sslrootcert={}", root.display()),
     );
     let mut child = Command::new(env!("CARGO_BIN_EXE_cogsync"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .args(["--database-url", &url])
         .env("RUST_LOG", "warn")

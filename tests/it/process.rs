@@ -36,18 +36,25 @@ pub fn spawn_logging(
 ) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cogsync"));
     cmd.envs(env.iter().copied());
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .args(extra)
-        .env_remove("COGSYNC_ACCESS_KEY_ID")
-        .env_remove("COGSYNC_SECRET_ACCESS_KEY")
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(match log {
-            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
-            None => Stdio::null(),
-        });
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(data_dir)
+    .args(extra)
+    .env_remove("COGSYNC_ACCESS_KEY_ID")
+    .env_remove("COGSYNC_SECRET_ACCESS_KEY")
+    .env("RUST_LOG", "warn")
+    .envs(env.iter().copied())
+    .stdout(Stdio::piped())
+    .stderr(match log {
+        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+        None => Stdio::null(),
+    });
     if let Some((k, s)) = creds {
         cmd.env("COGSYNC_ACCESS_KEY_ID", k)
             .env("COGSYNC_SECRET_ACCESS_KEY", s);

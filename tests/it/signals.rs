@@ -35,14 +35,21 @@ fn exit_of(child: &mut Child) -> ExitStatus {
 
 fn serve_command(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cogsync"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env_remove("COGSYNC_ACCESS_KEY_ID")
-        .env_remove("COGSYNC_SECRET_ACCESS_KEY")
-        .env_remove("COGSYNC_DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(data_dir)
+    .env_remove("COGSYNC_ACCESS_KEY_ID")
+    .env_remove("COGSYNC_SECRET_ACCESS_KEY")
+    .env_remove("COGSYNC_DATABASE_URL")
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
     cmd
 }
 

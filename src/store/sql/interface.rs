@@ -194,6 +194,8 @@ pub struct Dialect {
     pub serial: &'static str,
     /// Schema: written after a table whose primary key is its only access path.
     pub without_rowid: &'static str,
+    /// The query answering the schema version the database is at.
+    pub schema_version: &'static str,
 }
 
 pub const SQLITE: Dialect = Dialect {
@@ -202,6 +204,7 @@ pub const SQLITE: Dialect = Dialect {
     bytes: "BLOB",
     serial: "INTEGER PRIMARY KEY AUTOINCREMENT",
     without_rowid: " WITHOUT ROWID",
+    schema_version: "PRAGMA user_version",
 };
 
 pub const POSTGRES: Dialect = Dialect {
@@ -210,6 +213,7 @@ pub const POSTGRES: Dialect = Dialect {
     bytes: "BYTEA",
     serial: "BIGSERIAL PRIMARY KEY",
     without_rowid: "",
+    schema_version: "SELECT version FROM cogsync_schema WHERE id = 1",
 };
 
 /// A row a write transaction locks, to take turns with other nodes' writers of it.

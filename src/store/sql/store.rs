@@ -595,6 +595,42 @@ impl<E: Engine> Store for SqlStore<E> {
         Ok(self.write(SQL, params).await? > 0)
     }
 
+    async fn schema_version(&self) -> StoreResult<i64> {
+        struct Version;
+        impl Op for Version {
+            type Output = i64;
+            async fn run<X: super::interface::Tx>(&self, tx: &mut X) -> StoreResult<i64> {
+                let found = tx.query(X::DIALECT.schema_version, &[]).await?;
+                Ok(rows::opt(found, rows::int)?.unwrap_or(0))
+            }
+        }
+        self.run(Mode::Read, Version).await
+    }
+
+    async fn outbox_targets(&self) -> StoreResult<Vec<(String, i64, i64)>> {
+        const SQL: &str = "SELECT target, COUNT(*), MIN(created_ms) FROM outbox GROUP BY target";
+        let found = self.read(SQL, vec![]).await?;
+        found
+            .into_iter()
+            .map(|r| {
+                let mut c = r.cols();
+                Ok((c.text()?, c.int()?, c.int()?))
+            })
+            .collect()
+    }
+
+    async fn bulk_statuses(&self) -> StoreResult<Vec<(String, i64)>> {
+        const SQL: &str = "SELECT status, COUNT(*) FROM bulk_publish GROUP BY status";
+        let found = self.read(SQL, vec![]).await?;
+        found
+            .into_iter()
+            .map(|r| {
+                let mut c = r.cols();
+                Ok((c.text()?, c.int()?))
+            })
+            .collect()
+    }
+
     async fn secrets(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
         let found = self
             .read("SELECT name, value FROM secrets ORDER BY name", vec![])

@@ -1,0 +1,114 @@
+//! The admin listener: liveness, readiness and metrics, on an address of their own (loopback
+//! by default), so that none of it is reachable on the device-facing port.
+//!
+//! - `GET /healthz`: 200 while the process serves.
+//! - `GET /readyz`: 200 when the store answers and its schema is the one this binary
+//!   writes; 503 with the reason otherwise (a database outage flips it, its return flips it
+//!   back).
+//! - `GET /metrics`: the Prometheus (OpenMetrics) text of [`Metrics`], with the outbox and
+//!   bulk-publish gauges read from the store at each scrape.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::metrics::{Metrics, StatusLabels, TargetLabels, TARGET_KINDS};
+use crate::store::sql::schema::SCHEMA_VERSION;
+use crate::store::Store;
+use crate::sync::bulk_rules::BulkStatus;
+use crate::sync::OutboxTarget;
+
+/// How long readiness waits for the store before it calls it unreachable.
+const STORE_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub struct Admin {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+}
+
+pub fn router(admin: Arc<Admin>) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(admin)
+}
+
+async fn ready(State(admin): State<Arc<Admin>>) -> Response {
+    let version = tokio::time::timeout(STORE_TIMEOUT, admin.store.schema_version()).await;
+    let not_ready = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why + "\n").into_response();
+    match version {
+        Ok(Ok(v)) if v == SCHEMA_VERSION => "ready\n".into_response(),
+        Ok(Ok(v)) => not_ready(format!(
+            "the database schema is at version {v}; this cogsync needs {SCHEMA_VERSION}"
+        )),
+        Ok(Err(e)) => not_ready(format!("the store does not answer: {e}")),
+        Err(_) => not_ready(format!(
+            "the store did not answer within {} s",
+            STORE_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
+    refresh(&admin).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        admin.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The gauges the store holds the truth of. A store that does not answer leaves them as they
+/// were (readiness says why).
+async fn refresh(admin: &Admin) {
+    let m = &admin.metrics;
+    let now_ms = crate::timeutil::now_ms();
+    if let Ok(Ok(targets)) = tokio::time::timeout(STORE_TIMEOUT, admin.store.outbox_targets()).await
+    {
+        for kind in TARGET_KINDS {
+            let (mut count, mut oldest) = (0, None::<i64>);
+            for (target, n, first) in &targets {
+                if kind_of(target) == Some(kind) {
+                    count += n;
+                    oldest = Some(oldest.map_or(*first, |o| o.min(*first)));
+                }
+            }
+            let age = oldest.map_or(0.0, |o| (now_ms - o).max(0) as f64 / 1000.0);
+            m.outbox_pending
+                .get_or_create(&TargetLabels { target: kind })
+                .set(count);
+            m.outbox_oldest_age
+                .get_or_create(&TargetLabels { target: kind })
+                .set(age);
+        }
+    }
+    if let Ok(Ok(statuses)) = tokio::time::timeout(STORE_TIMEOUT, admin.store.bulk_statuses()).await
+    {
+        for status in BulkStatus::ALL {
+            let word = status.as_str();
+            let count = statuses
+                .iter()
+                .filter(|(s, _)| BulkStatus::of_word(s) == status)
+                .map(|(_, n)| n)
+                .sum();
+            m.bulk_jobs
+                .get_or_create(&StatusLabels { status: word })
+                .set(count);
+        }
+    }
+}
+
+fn kind_of(stored: &str) -> Option<&'static str> {
+    match OutboxTarget::decode(stored)? {
+        OutboxTarget::Kinesis { .. } => Some("kinesis"),
+        OutboxTarget::Sns { .. } => Some("sns"),
+    }
+}

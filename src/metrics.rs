@@ -1,0 +1,201 @@
+//! The process's own metrics, in the Prometheus (OpenMetrics) text format, served by the
+//! admin listener (`admin.rs`). One [`Metrics`] per server, so two servers in one process
+//! (the tests) count apart. Label values come only from fixed sets (API and operation names
+//! from the operation tables, status codes, error shapes, target kinds, bulk-publish
+//! statuses), never from ids or names a user chose.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+/// Request latency buckets, in seconds: 0.5 ms to about 8 s.
+const LATENCY_BUCKETS: [f64; 15] = [
+    0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048,
+    4.096, 8.192,
+];
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// Outbox target kinds, each exported from start-up.
+pub const TARGET_KINDS: [&str; 2] = ["kinesis", "sns"];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub api: &'static str,
+    pub operation: &'static str,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub api: &'static str,
+    pub operation: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub target: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: &'static str,
+}
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub durations: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    pub auth_failures: Family<ReasonLabels, Counter>,
+    pub conflicts: Counter,
+    pub throttled: Counter,
+    pub connections: Gauge,
+    pub outbox_pending: Family<TargetLabels, Gauge>,
+    pub outbox_oldest_age: Family<TargetLabels, Gauge<f64, AtomicU64>>,
+    pub bulk_jobs: Family<StatusLabels, Gauge>,
+}
+
+impl Metrics {
+    /// The metrics, registered, with every gauge at 0 and `bulk_statuses` (the rules' status
+    /// words) exported from the start.
+    pub fn new(bulk_statuses: &[&'static str]) -> Self {
+        let metrics = Metrics {
+            registry: Registry::with_prefix("cogsync"),
+            requests: Family::default(),
+            durations: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            auth_failures: Family::default(),
+            conflicts: Counter::default(),
+            throttled: Counter::default(),
+            connections: Gauge::default(),
+            outbox_pending: Family::default(),
+            outbox_oldest_age: Family::default(),
+            bulk_jobs: Family::default(),
+        };
+        let mut m = metrics;
+        let r = &mut m.registry;
+        r.register(
+            "requests",
+            "Requests answered, by API, operation and HTTP status",
+            m.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time from a request's arrival to its answer, by API and operation",
+            m.durations.clone(),
+        );
+        r.register(
+            "auth_failures",
+            "Requests refused for their credentials or signature, by error",
+            m.auth_failures.clone(),
+        );
+        r.register(
+            "sync_conflicts",
+            "UpdateRecords refused for a stale SyncCount (409)",
+            m.conflicts.clone(),
+        );
+        r.register(
+            "throttled",
+            "Requests refused with 429 TooManyRequestsException",
+            m.throttled.clone(),
+        );
+        r.register(
+            "connections_open",
+            "Client connections open on the device listener",
+            m.connections.clone(),
+        );
+        r.register(
+            "outbox_pending",
+            "Undelivered outbox events, by target kind",
+            m.outbox_pending.clone(),
+        );
+        r.register(
+            "outbox_oldest_age_seconds",
+            "Age of the oldest undelivered outbox event, by target kind",
+            m.outbox_oldest_age.clone(),
+        );
+        r.register(
+            "bulk_publish_jobs",
+            "Bulk-publish jobs of all pools, by status",
+            m.bulk_jobs.clone(),
+        );
+        let version = VersionLabels {
+            version: env!("CARGO_PKG_VERSION"),
+        };
+        r.register("build", "The running cogsync's version", Info::new(version));
+        for target in TARGET_KINDS {
+            m.outbox_pending
+                .get_or_create(&TargetLabels { target })
+                .set(0);
+            m.outbox_oldest_age
+                .get_or_create(&TargetLabels { target })
+                .set(0.0);
+        }
+        for &status in bulk_statuses {
+            m.bulk_jobs.get_or_create(&StatusLabels { status }).set(0);
+        }
+        m
+    }
+
+    /// One request answered.
+    pub fn request(
+        &self,
+        api: &'static str,
+        operation: &'static str,
+        status: u16,
+        seconds: f64,
+        error: Option<&'static str>,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                api,
+                operation,
+                status,
+            })
+            .inc();
+        self.durations
+            .get_or_create(&OperationLabels { api, operation })
+            .observe(seconds);
+        match (status, error) {
+            (409, _) => {
+                self.conflicts.inc();
+            }
+            (429, _) => {
+                self.throttled.inc();
+            }
+            (403, Some(reason)) | (400, Some(reason @ "IncompleteSignatureException")) => {
+                self.auth_failures
+                    .get_or_create(&ReasonLabels { reason })
+                    .inc();
+            }
+            _ => {}
+        }
+    }
+
+    /// The text a scrape gets.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
