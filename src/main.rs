@@ -57,6 +57,10 @@ enum Command {
         limits: LimitArgs,
         #[command(flatten)]
         tls: TlsArgs,
+        /// TOML file with any of these flags under their names (`listen = "…"`, `data-dir = "…"`);
+        /// the environment and the command line override it.
+        #[arg(long, env = "COGSYNC_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Bring data in: from another Cognito Sync endpoint (AWS included) or an export file
     /// (see "Migrating to cogsync" in the README).
@@ -122,7 +126,13 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("cogsync: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match cli.command {
         Command::Serve {
             listen,
@@ -135,6 +145,7 @@ fn main() -> ExitCode {
             region,
             limits,
             tls,
+            config: _,
         } => runtime.block_on(serve(
             Options {
                 listen,
@@ -161,6 +172,24 @@ fn main() -> ExitCode {
             "export interrupted; the file is incomplete (it has no end line)",
         )),
     }
+}
+
+/// The command line, with a `--config FILE`'s settings for the flags it and the
+/// environment leave unset (see `cogsync::config_file`).
+fn parse_cli() -> Result<Cli, String> {
+    use clap::CommandFactory;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let named = cogsync::config_file::path_in(&args).or_else(|| std::env::var_os("COGSYNC_CONFIG"));
+    let Some(path) = named else {
+        return Ok(Cli::parse());
+    };
+    let command = Cli::command();
+    let name = args.get(1).map(|a| a.to_string_lossy().into_owned());
+    let Some(sub) = name.as_deref().and_then(|n| command.find_subcommand(n)) else {
+        return Ok(Cli::parse());
+    };
+    let merged = cogsync::config_file::merge(sub, std::path::Path::new(&path), &args)?;
+    Ok(Cli::parse_from(merged))
 }
 
 /// Runs a one-off command until it ends or SIGINT/SIGTERM stops it (exit 130).
@@ -256,10 +285,11 @@ async fn serve(o: Options, mut signals: Signals) -> ExitCode {
         Err(code) => return code,
     };
     tracing::info!(addr = %server.addr(), "cogsync is serving Cognito Sync and Cognito Identity");
-    println!("cogsync listening on {}", server.url());
+    // The admin line first: "listening on" is the last line of start-up.
     if let Some(admin) = server.admin_addr() {
         println!("cogsync admin (health, metrics) on http://{admin}");
     }
+    println!("cogsync listening on {}", server.url());
     signals
         .until_stop(|| match server.reload_tls() {
             Ok(true) => tracing::info!("SIGHUP: TLS certificate reloaded"),

@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 mod bench_smoke;
 mod body_hash;
+mod config_file;
 mod crash;
 mod fuzz_corpus;
 mod identity_api;

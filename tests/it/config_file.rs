@@ -1,0 +1,194 @@
+//! `cogsync serve --config FILE`: every flag can be set from the file; the environment
+//! overrides the file and the command line overrides both; an unknown key stops start-up
+//! and names itself.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use crate::common::*;
+
+/// Flags the file test leaves out, and why: these need outside files or services of their
+/// own (TLS certificates, a PostgreSQL server) and are read like any other flag.
+const NOT_IN_THE_FILE: [&str; 6] = [
+    "help",
+    "version",
+    "config",
+    "tls-cert",
+    "tls-key",
+    "database-url",
+];
+
+/// A value for each flag `serve` has: a new flag without one here fails the test.
+fn sample(flag: &str, dir: &std::path::Path) -> String {
+    match flag {
+        "listen" | "admin-listen" => "\"127.0.0.1:0\"".into(),
+        "data-dir" => format!("{:?}", dir.join("data").display().to_string()),
+        "oidc-providers" => format!("{:?}", dir.join("oidc.json").display().to_string()),
+        "region" => "\"eu-west-1\"".into(),
+        "credentials-ttl" => "120".into(),
+        "db-pool-size" => "4".into(),
+        "max-connections" => "64".into(),
+        "header-timeout" => "20".into(),
+        "body-timeout" => "30".into(),
+        "shutdown-grace" => "2".into(),
+        "identity-rate-limit" => "\"100:200\"".into(),
+        "pool-rate-limit" => "\"1000\"".into(),
+        other => panic!("no sample value for --{other}: add one"),
+    }
+}
+
+struct Server {
+    child: Child,
+    endpoint: String,
+    stdout: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cogsync serve ARGS` with `env`; the server once it says where it listens, or what it
+/// wrote to stderr when it exits before.
+fn serve(args: &[&str], env: &[(&str, &str)]) -> Result<Server, String> {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cogsync"));
+    cmd.arg("serve").args(args);
+    for var in [
+        "COGSYNC_LISTEN",
+        "COGSYNC_ADMIN_LISTEN",
+        "COGSYNC_DATA_DIR",
+        "COGSYNC_REGION",
+        "COGSYNC_DATABASE_URL",
+        "COGSYNC_CONFIG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("COGSYNC_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("COGSYNC_SECRET_ACCESS_KEY", SECRET_KEY)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(log.reopen().unwrap());
+    let mut server = Server {
+        child: cmd.spawn().unwrap(),
+        endpoint: String::new(),
+        stdout: Vec::new(),
+    };
+    let mut reader = BufReader::new(server.child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            // Exited before serving: dropping `server` reaps it.
+            return Err(std::fs::read_to_string(log.path()).unwrap());
+        }
+        let line = line.trim_end().to_string();
+        if let Some(url) = line.strip_prefix("cogsync listening on ") {
+            server.endpoint = url.to_string();
+            server.stdout.push(line);
+            return Ok(server);
+        }
+        server.stdout.push(line);
+    }
+}
+
+/// The region prefix of the ids a server makes.
+async fn region_of(s: &Server) -> String {
+    let pool = identity_client(&s.endpoint, ACCESS_KEY, SECRET_KEY)
+        .create_identity_pool()
+        .identity_pool_name("p")
+        .allow_unauthenticated_identities(true)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    pool.split_once(':').unwrap().0.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_sets_every_flag_and_yields_to_the_environment_and_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("oidc.json"), "[]").unwrap();
+    let help = Command::new(env!("CARGO_BIN_EXE_cogsync"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let mut file = String::new();
+    let mut flags = 0;
+    for word in help.split_whitespace() {
+        let Some(flag) = word.strip_prefix("--") else {
+            continue;
+        };
+        let end = flag
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(flag.len());
+        let flag = &flag[..end];
+        if flag.is_empty()
+            || NOT_IN_THE_FILE.contains(&flag)
+            || file.contains(&format!("\n{flag} ="))
+        {
+            continue;
+        }
+        file.push_str(&format!("\n{flag} = {}", sample(flag, dir.path())));
+        flags += 1;
+    }
+    assert!(flags >= 12, "serve --help listed {flags} flags:\n{help}");
+    let config = dir.path().join("cogsync.toml");
+    std::fs::write(&config, &file).unwrap();
+    let config = config.to_str().unwrap();
+
+    let from_file = serve(&["--config", config], &[]).unwrap();
+    assert_eq!(region_of(&from_file).await, "eu-west-1", "{file}");
+    assert!(
+        from_file
+            .stdout
+            .iter()
+            .any(|l| l.starts_with("cogsync admin")),
+        "admin-listen from the file: {:?}",
+        from_file.stdout
+    );
+    assert!(
+        dir.path().join("data").join("cogsync.sqlite3").exists(),
+        "data-dir from the file"
+    );
+    drop(from_file);
+
+    let env = serve(&["--config", config], &[("COGSYNC_REGION", "ap-south-1")]).unwrap();
+    assert_eq!(
+        region_of(&env).await,
+        "ap-south-1",
+        "the environment beats the file"
+    );
+    drop(env);
+    let flag = serve(
+        &["--config", config, "--region", "us-west-2"],
+        &[("COGSYNC_REGION", "ap-south-1")],
+    )
+    .unwrap();
+    assert_eq!(
+        region_of(&flag).await,
+        "us-west-2",
+        "the command line beats both"
+    );
+    drop(flag);
+    // The file named by the environment instead of a flag.
+    let named = serve(&[], &[("COGSYNC_CONFIG", config)]).unwrap();
+    assert_eq!(region_of(&named).await, "eu-west-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_key_stops_start_up_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cogsync.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\nlisen = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let err = serve(&["--config", config.to_str().unwrap()], &[])
+        .err()
+        .expect("started with an unknown key");
+    assert!(err.contains("unknown key lisen"), "{err}");
+}
