@@ -107,8 +107,5 @@ async fn refresh(admin: &Admin) {
 }
 
 fn kind_of(stored: &str) -> Option<&'static str> {
-    match OutboxTarget::decode(stored)? {
-        OutboxTarget::Kinesis { .. } => Some("kinesis"),
-        OutboxTarget::Sns { .. } => Some("sns"),
-    }
+    OutboxTarget::decode(stored).map(|t| t.kind())
 }

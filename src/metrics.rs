@@ -72,6 +72,7 @@ pub struct Metrics {
     pub outbox_pending: Family<TargetLabels, Gauge>,
     pub outbox_oldest_age: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     pub bulk_jobs: Family<StatusLabels, Gauge>,
+    pub delivery_failures: Family<TargetLabels, Counter>,
 }
 
 impl Metrics {
@@ -89,6 +90,7 @@ impl Metrics {
             outbox_pending: Family::default(),
             outbox_oldest_age: Family::default(),
             bulk_jobs: Family::default(),
+            delivery_failures: Family::default(),
         };
         let mut m = metrics;
         let r = &mut m.registry;
@@ -137,6 +139,11 @@ impl Metrics {
             "Bulk-publish jobs of all pools, by status",
             m.bulk_jobs.clone(),
         );
+        r.register(
+            "outbox_delivery_failures",
+            "Failed outbox deliveries (each retried with backoff), by target kind",
+            m.delivery_failures.clone(),
+        );
         let version = VersionLabels {
             version: env!("CARGO_PKG_VERSION"),
         };
@@ -148,6 +155,7 @@ impl Metrics {
             m.outbox_oldest_age
                 .get_or_create(&TargetLabels { target })
                 .set(0.0);
+            let _ = m.delivery_failures.get_or_create(&TargetLabels { target });
         }
         for &status in bulk_statuses {
             m.bulk_jobs.get_or_create(&StatusLabels { status }).set(0);
@@ -188,6 +196,13 @@ impl Metrics {
             }
             _ => {}
         }
+    }
+
+    /// A delivery to a target of `kind` failed.
+    pub fn delivery_failed(&self, kind: &'static str) {
+        self.delivery_failures
+            .get_or_create(&TargetLabels { target: kind })
+            .inc();
     }
 
     /// The text a scrape gets.

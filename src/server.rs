@@ -196,7 +196,8 @@ pub async fn start_with_store(
     let (dispatcher_stop, stopping) = watch::channel(false);
     let sink = Arc::new(KinesisSink::new(&config.aws));
     let store_for_admin = store.clone();
-    let dispatcher = tokio::spawn(Dispatcher::new(store, sink, push, signal).run(stopping));
+    let dispatcher = Dispatcher::new(store, sink, push, signal).with_metrics(app.metrics.clone());
+    let dispatcher = tokio::spawn(dispatcher.run(stopping));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
+use crate::metrics::Metrics;
 use crate::store::{OutboxEvent, SettingsDecider, Store, StoreResult};
 use crate::sync::ports::{PushError, PushService, StreamError, StreamSink};
 use crate::sync::{bulk_rules, turn_off_deleted_stream, OutboxTarget};
@@ -35,6 +36,8 @@ pub struct Dispatcher {
     push: Arc<dyn PushService>,
     node: String,
     signal: Arc<Notify>,
+    /// Where failed deliveries are counted, if anywhere.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Why a delivery did not happen.
@@ -76,7 +79,14 @@ impl Dispatcher {
             push,
             node: uuid::Uuid::new_v4().to_string(),
             signal,
+            metrics: None,
         }
+    }
+
+    /// Counts failed deliveries in `metrics` (`cogsync_outbox_delivery_failures_total`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Delivers until `shutdown` turns true.
@@ -181,6 +191,11 @@ impl Dispatcher {
     async fn failed(&self, e: &OutboxEvent, now: i64, error: &str) -> StoreResult<()> {
         let attempts = e.attempts + 1;
         tracing::warn!(target = %e.event.target, key = %e.event.stream_key, attempts, %error, "delivery failed; will retry");
+        if let (Some(metrics), Some(target)) =
+            (&self.metrics, OutboxTarget::decode(&e.event.target))
+        {
+            metrics.delivery_failed(target.kind());
+        }
         match &e.event.job {
             Some(pool) if attempts >= JOB_ATTEMPTS => {
                 let message = format!(
@@ -431,6 +446,18 @@ mod tests {
     }
 
     async fn one_round(deleted: bool) -> (Arc<dyn Store>, usize, tempfile::TempDir) {
+        let (store, puts, dir, _) = one_round_counted(deleted).await;
+        (store, puts, dir)
+    }
+
+    async fn one_round_counted(
+        deleted: bool,
+    ) -> (
+        Arc<dyn Store>,
+        usize,
+        tempfile::TempDir,
+        Arc<crate::metrics::Metrics>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
         pool_with_waiting_events(&*store).await;
@@ -438,14 +465,28 @@ mod tests {
             deleted,
             puts: AtomicUsize::new(0),
         });
-        let dispatcher = Arc::new(Dispatcher::new(
-            store.clone(),
-            kinesis.clone(),
-            Arc::new(SnsDown),
-            Arc::new(Notify::new()),
-        ));
+        let metrics = Arc::new(crate::metrics::Metrics::new(&[]));
+        let dispatcher = Arc::new(
+            Dispatcher::new(
+                store.clone(),
+                kinesis.clone(),
+                Arc::new(SnsDown),
+                Arc::new(Notify::new()),
+            )
+            .with_metrics(metrics.clone()),
+        );
         assert_eq!(dispatcher.round().await, 3);
-        (store, kinesis.puts.load(Ordering::SeqCst), dir)
+        (store, kinesis.puts.load(Ordering::SeqCst), dir, metrics)
+    }
+
+    #[tokio::test]
+    async fn failed_deliveries_are_counted_by_target_kind() {
+        let (_store, _, _dir, metrics) = one_round_counted(false).await;
+        let scrape = metrics.render();
+        for (kind, n) in [("kinesis", 2), ("sns", 1)] {
+            let series = format!("cogsync_outbox_delivery_failures_total{{target=\"{kind}\"}} {n}");
+            assert!(scrape.contains(&series), "{series}\n{scrape}");
+        }
     }
 
     #[tokio::test]

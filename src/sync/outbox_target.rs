@@ -25,6 +25,14 @@ impl OutboxTarget {
     }
 
     /// The target a stored event names; None for a form this version does not deliver.
+    /// The target's kind, as metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutboxTarget::Kinesis { .. } => "kinesis",
+            OutboxTarget::Sns { .. } => "sns",
+        }
+    }
+
     pub fn decode(stored: &str) -> Option<OutboxTarget> {
         if let Some(stream) = stored.strip_prefix(KINESIS_PREFIX) {
             return Some(OutboxTarget::Kinesis {

@@ -37,6 +37,7 @@ async fn metrics_count_exactly_what_clients_saw_and_name_no_id() {
         r#"cogsync_outbox_pending{target="kinesis"}"#,
         r#"cogsync_outbox_pending{target="sns"}"#,
         r#"cogsync_outbox_oldest_age_seconds{target="kinesis"}"#,
+        r#"cogsync_outbox_delivery_failures_total{target="sns"}"#,
         r#"cogsync_bulk_publish_jobs{status="NOT_STARTED"}"#,
         r#"cogsync_bulk_publish_jobs{status="IN_PROGRESS"}"#,
         "cogsync_sync_conflicts_total",
