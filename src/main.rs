@@ -18,8 +18,31 @@ use cogsync::tls_listener::TlsFiles;
     about = "A self-hosted, wire-compatible Amazon Cognito Sync server"
 )]
 struct Cli {
+    /// Log lines as text for people, or as one JSON object a line for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "COGSYNC_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), in `format`.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -118,14 +141,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
     let cli = match parse_cli() {
         Ok(cli) => cli,
         Err(e) => {
@@ -133,6 +148,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_logging(cli.log_format);
     match cli.command {
         Command::Serve {
             listen,
@@ -183,7 +199,9 @@ fn parse_cli() -> Result<Cli, String> {
     let Some(path) = named else {
         return Ok(Cli::parse());
     };
-    let command = Cli::command();
+    let mut command = Cli::command();
+    // Global flags (--log-format) become each subcommand's own once built.
+    command.build();
     let name = args.get(1).map(|a| a.to_string_lossy().into_owned());
     let Some(sub) = name.as_deref().and_then(|n| command.find_subcommand(n)) else {
         return Ok(Cli::parse());

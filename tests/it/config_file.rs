@@ -33,6 +33,7 @@ fn sample(flag: &str, dir: &std::path::Path) -> String {
         "shutdown-grace" => "2".into(),
         "identity-rate-limit" => "\"100:200\"".into(),
         "pool-rate-limit" => "\"1000\"".into(),
+        "log-format" => "\"json\"".into(),
         other => panic!("no sample value for --{other}: add one"),
     }
 }
@@ -53,7 +54,15 @@ impl Drop for Server {
 /// `cogsync serve ARGS` with `env`; the server once it says where it listens, or what it
 /// wrote to stderr when it exits before.
 fn serve(args: &[&str], env: &[(&str, &str)]) -> Result<Server, String> {
-    let log = tempfile::NamedTempFile::new().unwrap();
+    serve_logging(args, env, &tempfile::NamedTempFile::new().unwrap())
+}
+
+/// [`serve`], its stderr (the log) written to `log`.
+fn serve_logging(
+    args: &[&str],
+    env: &[(&str, &str)],
+    log: &tempfile::NamedTempFile,
+) -> Result<Server, String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cogsync"));
     cmd.arg("serve").args(args);
     for var in [
@@ -63,6 +72,7 @@ fn serve(args: &[&str], env: &[(&str, &str)]) -> Result<Server, String> {
         "COGSYNC_REGION",
         "COGSYNC_DATABASE_URL",
         "COGSYNC_CONFIG",
+        "COGSYNC_LOG_FORMAT",
     ] {
         cmd.env_remove(var);
     }
@@ -191,4 +201,34 @@ async fn an_unknown_key_stops_start_up_and_is_named() {
         .err()
         .expect("started with an unknown key");
     assert!(err.contains("unknown key lisen"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_format_json_writes_one_json_object_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "off",
+        "--data-dir",
+        data,
+        "--log-format",
+        "json",
+    ];
+    let server = serve_logging(&args, &[("RUST_LOG", "info")], &log).unwrap();
+    drop(server);
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines");
+    for line in lines {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            entry["level"].is_string() && entry["fields"].is_object(),
+            "{line}"
+        );
+    }
 }
