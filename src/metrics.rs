@@ -24,6 +24,16 @@ fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
 
+/// Store operation buckets, in seconds: 50 µs to about 4 s.
+fn store_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.00005, 2.0, 17,
+    ))
+}
+
+/// Writes per SQLite group commit: 1 to 256.
+const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 /// Outbox target kinds, each exported from start-up.
 pub const TARGET_KINDS: [&str; 2] = ["kinesis", "sns"];
 
@@ -37,6 +47,11 @@ pub struct RequestLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
     pub api: &'static str,
+    pub operation: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreLabels {
     pub operation: &'static str,
 }
 
@@ -73,6 +88,8 @@ pub struct Metrics {
     pub outbox_oldest_age: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     pub bulk_jobs: Family<StatusLabels, Gauge>,
     pub delivery_failures: Family<TargetLabels, Counter>,
+    pub store_operations: Family<StoreLabels, Histogram, fn() -> Histogram>,
+    pub commit_batches: Histogram,
 }
 
 impl Metrics {
@@ -91,6 +108,8 @@ impl Metrics {
             outbox_oldest_age: Family::default(),
             bulk_jobs: Family::default(),
             delivery_failures: Family::default(),
+            store_operations: Family::new_with_constructor(store_histogram as fn() -> Histogram),
+            commit_batches: Histogram::new(BATCH_BUCKETS),
         };
         let mut m = metrics;
         let r = &mut m.registry;
@@ -143,6 +162,16 @@ impl Metrics {
             "outbox_delivery_failures",
             "Failed outbox deliveries (each retried with backoff), by target kind",
             m.delivery_failures.clone(),
+        );
+        r.register(
+            "store_operation_duration_seconds",
+            "Time each store operation took, by operation (a Store method)",
+            m.store_operations.clone(),
+        );
+        r.register(
+            "commit_batch_size",
+            "Writes committed together by one SQLite group commit",
+            m.commit_batches.clone(),
         );
         let version = VersionLabels {
             version: env!("CARGO_PKG_VERSION"),
@@ -212,5 +241,17 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+impl crate::store::StoreObserver for Metrics {
+    fn operation(&self, name: &'static str, seconds: f64) {
+        self.store_operations
+            .get_or_create(&StoreLabels { operation: name })
+            .observe(seconds);
+    }
+
+    fn commit(&self, writes: usize) {
+        self.commit_batches.observe(writes as f64);
     }
 }

@@ -193,6 +193,7 @@ pub async fn start_with_store(
         triggers,
     )
     .await?;
+    store.observe(app.metrics.clone());
     let (dispatcher_stop, stopping) = watch::channel(false);
     let sink = Arc::new(KinesisSink::new(&config.aws));
     let store_for_admin = store.clone();

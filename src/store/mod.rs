@@ -32,6 +32,15 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What a store reports of its own work. The metrics implement it; the store knows nothing
+/// of them.
+pub trait StoreObserver: Send + Sync {
+    /// The store operation `name` (a [`Store`] method's) took `seconds`.
+    fn operation(&self, name: &'static str, seconds: f64);
+    /// The SQLite writer committed `writes` writes together (group commit).
+    fn commit(&self, writes: usize);
+}
+
 /// Everything cogsync persists. Each method is one transaction.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -218,6 +227,9 @@ pub trait Store: Send + Sync {
         dataset: &str,
         device_id: &str,
     ) -> StoreResult<bool>;
+
+    /// From now on, tells `observer` what each operation took (once; later calls are ignored).
+    fn observe(&self, observer: std::sync::Arc<dyn StoreObserver>);
 
     /// The schema version the database is at (what readiness compares with the binary's).
     async fn schema_version(&self) -> StoreResult<i64>;

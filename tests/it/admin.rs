@@ -157,6 +157,22 @@ async fn metrics_count_exactly_what_clients_saw_and_name_no_id() {
         ),
         Some(1.0)
     );
+    // The store counts its own operations: each UpdateRecords that reached it (the
+    // throttled one did not).
+    assert_eq!(
+        sample(
+            &scrape,
+            r#"cogsync_store_operation_duration_seconds_count{operation="update_records"}"#
+        ),
+        Some(f64::from(1 + conflicts)),
+        "{scrape}"
+    );
+    let batches = sample(&scrape, "cogsync_commit_batch_size_count").unwrap_or(0.0);
+    let writes = sample(&scrape, "cogsync_commit_batch_size_sum").unwrap_or(0.0);
+    assert!(
+        batches >= 1.0 && writes >= batches,
+        "{batches} batches, {writes} writes"
+    );
     for secret in [
         pool.as_str(),
         id.as_str(),

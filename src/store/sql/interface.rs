@@ -427,6 +427,9 @@ pub trait Engine: Send + Sync + 'static {
 
     fn run<O: Op>(&self, mode: Mode, op: O) -> impl Future<Output = StoreResult<O::Output>> + Send;
 
+    /// Tells `observer` what the engine itself does (SQLite: each group commit's size).
+    fn observe(&self, _observer: std::sync::Arc<dyn crate::store::StoreObserver>) {}
+
     /// Runs a write as [`Engine::run`] does, then `settled` with what it committed (None when
     /// it committed nothing), once the outcome is final. A [`Engine::sole_writer`] engine runs
     /// `settled` even when the caller stopped waiting (its write goes on); others may not.

@@ -1,7 +1,8 @@
 //! [`Store`] for any engine: each method is one operation of [`ops`](super::ops) (or one
 //! [`Statement`]) run in the mode it needs.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use async_trait::async_trait;
 
@@ -13,8 +14,8 @@ use crate::store::{
     BulkDecider, BulkJob, DatasetEvents, DatasetRow, DatasetTotals, DeleteDecider, DeviceRecord,
     IdentityCopy, IdentityImport, IdentityRecord, ImportDecider, LoginDecider, LoginPlan,
     LoginQuery, MergeCopier, OutboxEvent, PoolCopy, PoolRecord, PoolSettings, RecordCursor,
-    RecordsPage, SettingsDecider, Store, StoreError, StoreResult, TargetGone, Totals,
-    UpdateDecider, UpdatePlan,
+    RecordsPage, SettingsDecider, Store, StoreError, StoreObserver, StoreResult, TargetGone,
+    Totals, UpdateDecider, UpdatePlan,
 };
 
 /// The store, over one engine.
@@ -22,39 +23,65 @@ pub struct SqlStore<E> {
     pub(crate) engine: E,
     /// Identities and settings in memory, where only this process writes the database.
     cache: Option<Arc<ReadCache>>,
+    /// Told how long each operation took, once someone listens.
+    observer: OnceLock<Arc<dyn StoreObserver>>,
 }
 
 impl<E: Engine> SqlStore<E> {
     pub fn new(engine: E) -> Self {
         let cache = engine.sole_writer().then(|| Arc::new(ReadCache::default()));
-        SqlStore { engine, cache }
+        SqlStore {
+            engine,
+            cache,
+            observer: OnceLock::new(),
+        }
     }
 
-    async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
-        self.engine.run(mode, op).await
+    /// `name` took from `started` until now.
+    fn timed(&self, name: &'static str, started: Instant) {
+        if let Some(observer) = self.observer.get() {
+            observer.operation(name, started.elapsed().as_secs_f64());
+        }
+    }
+
+    /// The store operation `name` (a [`Store`] method's), timed.
+    async fn run<O: Op>(&self, name: &'static str, mode: Mode, op: O) -> StoreResult<O::Output> {
+        let started = Instant::now();
+        let outcome = self.engine.run(mode, op).await;
+        self.timed(name, started);
+        outcome
     }
 
     /// A write, then `forget` with what it committed: what the cache must drop, after the
     /// commit, even if the caller stopped waiting.
     async fn write_then<O: Op>(
         &self,
+        name: &'static str,
         op: O,
         forget: impl FnOnce(&ReadCache, Option<&O::Output>) + Send + 'static,
     ) -> StoreResult<O::Output> {
         match &self.cache {
-            None => self.run(Mode::Write, op).await,
+            None => self.run(name, Mode::Write, op).await,
             Some(cache) => {
+                let started = Instant::now();
                 let cache = cache.clone();
                 let settled: AfterWrite<O::Output> = Box::new(move |out| forget(&cache, out));
-                self.engine.write_then(op, settled).await
+                let outcome = self.engine.write_then(op, settled).await;
+                self.timed(name, started);
+                outcome
             }
         }
     }
 
     /// One query, on a reader.
-    async fn read(&self, sql: &'static str, params: Vec<Value>) -> StoreResult<Vec<Row>> {
+    async fn read(
+        &self,
+        name: &'static str,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> StoreResult<Vec<Row>> {
         Ok(self
-            .run(Mode::Read, Statement::query(sql, params))
+            .run(name, Mode::Read, Statement::query(sql, params))
             .await?
             .into_rows())
     }
@@ -62,6 +89,7 @@ impl<E: Engine> SqlStore<E> {
     /// One page of `parent`'s (`$1`) rows, strictly after `after` (`$2`), at most `limit` (`$3`).
     async fn page<T>(
         &self,
+        name: &'static str,
         sql: &'static str,
         parent: &str,
         after: Option<&str>,
@@ -69,21 +97,32 @@ impl<E: Engine> SqlStore<E> {
         decode: fn(Row) -> StoreResult<T>,
     ) -> StoreResult<Vec<T>> {
         let params = vec![parent.into(), after.unwrap_or("").into(), limit.into()];
-        rows::all(self.read(sql, params).await?, decode)
+        rows::all(self.read(name, sql, params).await?, decode)
     }
 
     /// An insert that does nothing on conflict: `AlreadyExists(id)` when it did nothing.
-    async fn insert_new(&self, sql: &'static str, params: Vec<Value>, id: &str) -> StoreResult<()> {
-        match self.write(sql, params).await? {
+    async fn insert_new(
+        &self,
+        name: &'static str,
+        sql: &'static str,
+        params: Vec<Value>,
+        id: &str,
+    ) -> StoreResult<()> {
+        match self.write(name, sql, params).await? {
             0 => Err(StoreError::AlreadyExists(id.to_owned())),
             _ => Ok(()),
         }
     }
 
     /// One change, in a write transaction; how many rows it changed.
-    async fn write(&self, sql: &'static str, params: Vec<Value>) -> StoreResult<u64> {
+    async fn write(
+        &self,
+        name: &'static str,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> StoreResult<u64> {
         Ok(self
-            .run(Mode::Write, Statement::execute(sql, params))
+            .run(name, Mode::Write, Statement::execute(sql, params))
             .await?
             .changed())
     }
@@ -114,7 +153,8 @@ fn totals(found: Vec<Row>) -> StoreResult<DatasetTotals> {
 impl<E: Engine> Store for SqlStore<E> {
     async fn secret(&self, name: &str, fresh: Vec<u8>) -> StoreResult<Vec<u8>> {
         let name = name.to_owned();
-        self.run(Mode::Write, data::Secret { name, fresh }).await
+        self.run("secret", Mode::Write, data::Secret { name, fresh })
+            .await
     }
 
     async fn create_pool(&self, p: &PoolRecord) -> StoreResult<()> {
@@ -131,7 +171,7 @@ impl<E: Engine> Store for SqlStore<E> {
             p.extra_json.as_str().into(),
             p.created_ms.into(),
         ];
-        self.insert_new(SQL, params, &p.id).await
+        self.insert_new("create_pool", SQL, params, &p.id).await
     }
 
     async fn get_pool(&self, id: &str) -> StoreResult<Option<PoolRecord>> {
@@ -140,7 +180,10 @@ impl<E: Engine> Store for SqlStore<E> {
             pool_cols!(),
             " FROM identity_pools WHERE id = $1"
         );
-        rows::opt(self.read(SQL, vec![id.into()]).await?, rows::pool)
+        rows::opt(
+            self.read("get_pool", SQL, vec![id.into()]).await?,
+            rows::pool,
+        )
     }
 
     async fn list_pools(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<PoolRecord>> {
@@ -150,7 +193,11 @@ impl<E: Engine> Store for SqlStore<E> {
             " FROM identity_pools WHERE id > $1 ORDER BY id LIMIT $2"
         );
         let found = self
-            .read(SQL, vec![after.unwrap_or("").into(), limit.into()])
+            .read(
+                "list_pools",
+                SQL,
+                vec![after.unwrap_or("").into(), limit.into()],
+            )
             .await?;
         rows::all(found, rows::pool)
     }
@@ -165,13 +212,15 @@ impl<E: Engine> Store for SqlStore<E> {
             p.developer_provider_name.as_deref().into(),
             p.extra_json.as_str().into(),
         ];
-        Ok(self.write(SQL, params).await? > 0)
+        Ok(self.write("update_pool", SQL, params).await? > 0)
     }
 
     async fn delete_pool(&self, id: &str) -> StoreResult<bool> {
         let op = Statement::execute("DELETE FROM identity_pools WHERE id = $1", vec![id.into()]);
         // Its identities and settings go with it.
-        let deleted = self.write_then(op, |cache, _| cache.drop_all()).await?;
+        let deleted = self
+            .write_then("delete_pool", op, |cache, _| cache.drop_all())
+            .await?;
         Ok(deleted.changed() > 0)
     }
 
@@ -187,7 +236,7 @@ impl<E: Engine> Store for SqlStore<E> {
             i.created_ms.into(),
             i.last_modified_ms.into(),
         ];
-        self.insert_new(SQL, params, &i.id).await
+        self.insert_new("create_identity", SQL, params, &i.id).await
     }
 
     async fn get_identity(&self, id: &str) -> StoreResult<Option<IdentityRecord>> {
@@ -195,7 +244,9 @@ impl<E: Engine> Store for SqlStore<E> {
         if let Some(found) = ticket.and_then(|(c, _)| c.identity(id)) {
             return Ok(Some(found));
         }
-        let found = self.read(parts::IDENTITY, vec![id.into()]).await?;
+        let found = self
+            .read("get_identity", parts::IDENTITY, vec![id.into()])
+            .await?;
         let found = rows::opt(found, rows::identity)?;
         if let (Some((cache, ticket)), Some(identity)) = (ticket, &found) {
             cache.keep_identity(ticket, identity);
@@ -214,12 +265,24 @@ impl<E: Engine> Store for SqlStore<E> {
             identity_cols!(),
             " FROM identities WHERE pool_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         );
-        self.page(SQL, pool_id, after, limit, rows::identity).await
+        self.page(
+            "list_identities",
+            SQL,
+            pool_id,
+            after,
+            limit,
+            rows::identity,
+        )
+        .await
     }
 
     async fn get_dataset(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>> {
         let found = self
-            .read(parts::DATASET, vec![identity_id.into(), name.into()])
+            .read(
+                "get_dataset",
+                parts::DATASET,
+                vec![identity_id.into(), name.into()],
+            )
             .await?;
         rows::opt(found, rows::dataset)
     }
@@ -235,8 +298,15 @@ impl<E: Engine> Store for SqlStore<E> {
             dataset_cols!(),
             " FROM datasets WHERE identity_id = $1 AND live AND name > $2 ORDER BY name LIMIT $3"
         );
-        self.page(SQL, identity_id, after, limit, rows::dataset)
-            .await
+        self.page(
+            "list_datasets",
+            SQL,
+            identity_id,
+            after,
+            limit,
+            rows::dataset,
+        )
+        .await
     }
 
     async fn list_records(
@@ -254,7 +324,7 @@ impl<E: Engine> Store for SqlStore<E> {
             cursor: cursor.cloned(),
             limit,
         };
-        self.run(Mode::Read, op).await
+        self.run("list_records", Mode::Read, op).await
     }
 
     async fn update_records(
@@ -270,7 +340,7 @@ impl<E: Engine> Store for SqlStore<E> {
             keys,
             decide,
         };
-        self.run(Mode::Write, op).await
+        self.run("update_records", Mode::Write, op).await
     }
 
     async fn delete_dataset(
@@ -284,7 +354,7 @@ impl<E: Engine> Store for SqlStore<E> {
             name: name.to_owned(),
             decide,
         };
-        self.run(Mode::Write, op).await
+        self.run("delete_dataset", Mode::Write, op).await
     }
 
     async fn find_login(
@@ -296,13 +366,17 @@ impl<E: Engine> Store for SqlStore<E> {
         const SQL: &str =
             "SELECT identity_id FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3";
         let params = vec![pool_id.into(), provider.into(), subject.into()];
-        rows::opt(self.read(SQL, params).await?, rows::text)
+        rows::opt(self.read("find_login", SQL, params).await?, rows::text)
     }
 
     async fn logins_of(&self, identity_id: &str) -> StoreResult<Vec<(String, String)>> {
         const SQL: &str =
             "SELECT provider, subject FROM logins WHERE identity_id = $1 ORDER BY provider, subject";
-        rows::all(self.read(SQL, vec![identity_id.into()]).await?, rows::login)
+        rows::all(
+            self.read("logins_of", SQL, vec![identity_id.into()])
+                .await?,
+            rows::login,
+        )
     }
 
     async fn login_transaction(
@@ -330,13 +404,13 @@ impl<E: Engine> Store for SqlStore<E> {
             merge: op.merge.clone(),
             write: false,
         };
-        let plan = self.run(Mode::Read, read).await?;
+        let plan = self.run("login_transaction", Mode::Read, read).await?;
         if !plan.writes() {
             return Ok(plan);
         }
         op.write = true;
         // The identities merged away are gone.
-        self.write_then(op, |cache, plan| {
+        self.write_then("login_transaction", op, |cache, plan| {
             let merged = plan.map_or(&[][..], |p| &p.merges[..]);
             cache.drop_identities(merged.iter().map(|(source, _)| source.as_str()));
         })
@@ -347,7 +421,9 @@ impl<E: Engine> Store for SqlStore<E> {
         let op = Statement::execute("DELETE FROM identities WHERE id = $1", vec![id.into()]);
         let gone = id.to_owned();
         let deleted = self
-            .write_then(op, move |cache, _| cache.drop_identities([gone.as_str()]))
+            .write_then("delete_identity", op, move |cache, _| {
+                cache.drop_identities([gone.as_str()])
+            })
             .await?;
         Ok(deleted.changed() > 0)
     }
@@ -367,7 +443,7 @@ impl<E: Engine> Store for SqlStore<E> {
             identity_id: identity_id.to_owned(),
             pool_id: pool_id.to_owned(),
         };
-        let (identity, settings) = self.run(Mode::Read, op).await?;
+        let (identity, settings) = self.run("identity_and_settings", Mode::Read, op).await?;
         if let Some((cache, ticket)) = ticket {
             if let Some(i) = &identity {
                 cache.keep_identity(ticket, i);
@@ -385,7 +461,7 @@ impl<E: Engine> Store for SqlStore<E> {
         let op = settings::GetSettings {
             pool_id: pool_id.to_owned(),
         };
-        let found = self.run(Mode::Read, op).await?;
+        let found = self.run("get_pool_settings", Mode::Read, op).await?;
         if let Some((cache, ticket)) = ticket {
             cache.keep_settings(ticket, pool_id, &found);
         }
@@ -402,15 +478,20 @@ impl<E: Engine> Store for SqlStore<E> {
             decide,
         };
         let pool = pool_id.to_owned();
-        self.write_then(op, move |cache, _| cache.drop_settings(&pool))
-            .await
+        self.write_then("update_pool_settings", op, move |cache, _| {
+            cache.drop_settings(&pool)
+        })
+        .await
     }
 
     async fn identity_totals(&self, identity_id: &str) -> StoreResult<DatasetTotals> {
         const SQL: &str = "SELECT live, COUNT(*), CAST(COALESCE(SUM(data_storage), 0) AS BIGINT),
                  CAST(COALESCE(SUM(sync_count), 0) AS BIGINT), MAX(last_modified_ms)
              FROM datasets WHERE identity_id = $1 GROUP BY live";
-        totals(self.read(SQL, vec![identity_id.into()]).await?)
+        totals(
+            self.read("identity_totals", SQL, vec![identity_id.into()])
+                .await?,
+        )
     }
 
     async fn pool_totals(&self, pool_id: &str) -> StoreResult<DatasetTotals> {
@@ -419,7 +500,7 @@ impl<E: Engine> Store for SqlStore<E> {
                  CAST(COALESCE(SUM(d.sync_count), 0) AS BIGINT), MAX(d.last_modified_ms)
              FROM datasets d JOIN identities i ON i.id = d.identity_id WHERE i.pool_id = $1
              GROUP BY d.live";
-        totals(self.read(SQL, vec![pool_id.into()]).await?)
+        totals(self.read("pool_totals", SQL, vec![pool_id.into()]).await?)
     }
 
     async fn claim_outbox(
@@ -435,24 +516,35 @@ impl<E: Engine> Store for SqlStore<E> {
             lease_ms,
             limit,
         };
-        self.run(Mode::Write, op).await
+        self.run("claim_outbox", Mode::Write, op).await
     }
 
     async fn complete_outbox(&self, id: i64, decide: BulkDecider) -> StoreResult<()> {
-        self.run(Mode::Write, outbox::Complete { id, decide }).await
+        self.run(
+            "complete_outbox",
+            Mode::Write,
+            outbox::Complete { id, decide },
+        )
+        .await
     }
 
     async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<()> {
         const SQL: &str = "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = $2,
                  last_error = $3, claimed_by = NULL, claimed_until = NULL
              WHERE id = $1";
-        self.write(SQL, vec![id.into(), next_attempt_ms.into(), error.into()])
-            .await?;
+        self.write(
+            "retry_outbox",
+            SQL,
+            vec![id.into(), next_attempt_ms.into(), error.into()],
+        )
+        .await?;
         Ok(())
     }
 
     async fn outbox_backlog(&self) -> StoreResult<i64> {
-        let found = self.read("SELECT COUNT(*) FROM outbox", Vec::new()).await?;
+        let found = self
+            .read("outbox_backlog", "SELECT COUNT(*) FROM outbox", Vec::new())
+            .await?;
         Ok(rows::opt(found, rows::int)?.unwrap_or(0))
     }
 
@@ -472,8 +564,10 @@ impl<E: Engine> Store for SqlStore<E> {
             bulk,
         };
         let pool = pool_id.to_owned();
-        self.write_then(op, move |cache, _| cache.drop_settings(&pool))
-            .await
+        self.write_then("stream_target_gone", op, move |cache, _| {
+            cache.drop_settings(&pool)
+        })
+        .await
     }
 
     async fn start_bulk_publish(
@@ -489,7 +583,7 @@ impl<E: Engine> Store for SqlStore<E> {
             decide,
             events,
         };
-        self.run(Mode::Write, op).await
+        self.run("start_bulk_publish", Mode::Write, op).await
     }
 
     async fn bulk_publish(&self, pool_id: &str) -> StoreResult<Option<BulkJob>> {
@@ -498,7 +592,10 @@ impl<E: Engine> Store for SqlStore<E> {
             bulk_cols!(),
             " FROM bulk_publish WHERE pool_id = $1"
         );
-        rows::opt(self.read(SQL, vec![pool_id.into()]).await?, rows::bulk_job)
+        rows::opt(
+            self.read("bulk_publish", SQL, vec![pool_id.into()]).await?,
+            rows::bulk_job,
+        )
     }
 
     async fn fail_bulk_publish(
@@ -512,7 +609,7 @@ impl<E: Engine> Store for SqlStore<E> {
             message: message.to_owned(),
             decide,
         };
-        self.run(Mode::Write, op).await
+        self.run("fail_bulk_publish", Mode::Write, op).await
     }
 
     async fn find_device(
@@ -527,12 +624,15 @@ impl<E: Engine> Store for SqlStore<E> {
             " FROM devices WHERE identity_id = $1 AND platform = $2 AND token = $3"
         );
         let params = vec![identity_id.into(), platform.into(), token.into()];
-        rows::opt(self.read(SQL, params).await?, rows::device)
+        rows::opt(self.read("find_device", SQL, params).await?, rows::device)
     }
 
     async fn get_device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
         const SQL: &str = concat!("SELECT ", device_cols!(), " FROM devices WHERE id = $1");
-        rows::opt(self.read(SQL, vec![id.into()]).await?, rows::device)
+        rows::opt(
+            self.read("get_device", SQL, vec![id.into()]).await?,
+            rows::device,
+        )
     }
 
     async fn put_device(&self, d: &DeviceRecord) -> StoreResult<()> {
@@ -552,7 +652,7 @@ impl<E: Engine> Store for SqlStore<E> {
             d.disabled.into(),
             d.created_ms.into(),
         ];
-        match self.write(SQL, params).await {
+        match self.write("put_device", SQL, params).await {
             Ok(_) => Ok(()),
             // Another device id holds this (identity, platform, token).
             Err(StoreError::AlreadyExists(_)) => Err(StoreError::AlreadyExists(d.token.clone())),
@@ -562,7 +662,7 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn disable_device(&self, id: &str, endpoint_arn: &str) -> StoreResult<()> {
         const SQL: &str = "UPDATE devices SET disabled = TRUE WHERE id = $1 AND endpoint_arn = $2";
-        self.write(SQL, vec![id.into(), endpoint_arn.into()])
+        self.write("disable_device", SQL, vec![id.into(), endpoint_arn.into()])
             .await?;
         Ok(())
     }
@@ -576,6 +676,7 @@ impl<E: Engine> Store for SqlStore<E> {
         const SQL: &str = "INSERT INTO subscriptions (identity_id, dataset_name, device_id)
              VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
         self.write(
+            "subscribe",
             SQL,
             vec![identity_id.into(), dataset.into(), device_id.into()],
         )
@@ -592,7 +693,12 @@ impl<E: Engine> Store for SqlStore<E> {
         const SQL: &str =
             "DELETE FROM subscriptions WHERE identity_id = $1 AND dataset_name = $2 AND device_id = $3";
         let params = vec![identity_id.into(), dataset.into(), device_id.into()];
-        Ok(self.write(SQL, params).await? > 0)
+        Ok(self.write("unsubscribe", SQL, params).await? > 0)
+    }
+
+    fn observe(&self, observer: Arc<dyn StoreObserver>) {
+        self.engine.observe(observer.clone());
+        let _ = self.observer.set(observer);
     }
 
     async fn schema_version(&self) -> StoreResult<i64> {
@@ -604,12 +710,12 @@ impl<E: Engine> Store for SqlStore<E> {
                 Ok(rows::opt(found, rows::int)?.unwrap_or(0))
             }
         }
-        self.run(Mode::Read, Version).await
+        self.run("schema_version", Mode::Read, Version).await
     }
 
     async fn outbox_targets(&self) -> StoreResult<Vec<(String, i64, i64)>> {
         const SQL: &str = "SELECT target, COUNT(*), MIN(created_ms) FROM outbox GROUP BY target";
-        let found = self.read(SQL, vec![]).await?;
+        let found = self.read("outbox_targets", SQL, vec![]).await?;
         found
             .into_iter()
             .map(|r| {
@@ -621,7 +727,7 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn bulk_statuses(&self) -> StoreResult<Vec<(String, i64)>> {
         const SQL: &str = "SELECT status, COUNT(*) FROM bulk_publish GROUP BY status";
-        let found = self.read(SQL, vec![]).await?;
+        let found = self.read("bulk_statuses", SQL, vec![]).await?;
         found
             .into_iter()
             .map(|r| {
@@ -633,7 +739,11 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn secrets(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
         let found = self
-            .read("SELECT name, value FROM secrets ORDER BY name", vec![])
+            .read(
+                "secrets",
+                "SELECT name, value FROM secrets ORDER BY name",
+                vec![],
+            )
             .await?;
         found
             .into_iter()
@@ -659,7 +769,7 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn export_identity(&self, id: &str) -> StoreResult<Option<IdentityCopy>> {
         let op = transfer::ExportIdentity { id: id.to_owned() };
-        self.run(Mode::Read, op).await
+        self.run("export_identity", Mode::Read, op).await
     }
 
     async fn import_pool(
@@ -674,8 +784,10 @@ impl<E: Engine> Store for SqlStore<E> {
             settings,
         };
         let pool = pool.id.clone();
-        self.write_then(op, move |cache, _| cache.drop_settings(&pool))
-            .await
+        self.write_then("import_pool", op, move |cache, _| {
+            cache.drop_settings(&pool)
+        })
+        .await
     }
 
     async fn import_identity(
@@ -686,7 +798,9 @@ impl<E: Engine> Store for SqlStore<E> {
         // Its dates may change: what is cached of it goes.
         let id = copy.identity.id.clone();
         let op = transfer::ImportIdentity { copy, decide };
-        self.write_then(op, move |cache, _| cache.drop_identities([id.as_str()]))
-            .await
+        self.write_then("import_identity", op, move |cache, _| {
+            cache.drop_identities([id.as_str()])
+        })
+        .await
     }
 }

@@ -8,13 +8,13 @@ mod tx;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rusqlite::Connection;
 
 use crate::store::sql::schema;
 use crate::store::sql::{AfterWrite, Engine, Mode, Op, SqlStore};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{StoreError, StoreObserver, StoreResult};
 use tx::{finish_now, sqlite_error, SqliteTx};
 
 pub use crate::store::sql::schema::SCHEMA_VERSION;
@@ -41,7 +41,12 @@ pub struct SqliteEngine {
     /// The queue of the writer thread, which owns the writing connection.
     writer: Mutex<std::sync::mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
+    /// Told each group commit's size, once someone listens (shared with the writer thread).
+    observer: Arc<Watcher>,
 }
+
+/// The writer thread's observer, set once.
+type Watcher = OnceLock<Arc<dyn StoreObserver>>;
 
 fn backend<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -102,7 +107,11 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
 /// Group commit: takes every write waiting, runs each in a savepoint of one transaction,
 /// commits once, then answers them all. Under load many writes share one fsync; alone, a
 /// write commits at once.
-fn writer_loop(mut conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
+fn writer_loop(
+    mut conn: Connection,
+    queue: std::sync::mpsc::Receiver<Job>,
+    observer: Arc<Watcher>,
+) {
     while let Ok(first) = queue.recv() {
         let mut pending = std::collections::VecDeque::from([first]);
         while pending.len() < MAX_BATCH {
@@ -113,8 +122,12 @@ fn writer_loop(mut conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
         }
         let mut completions = Vec::with_capacity(pending.len());
         let committed = run_batch(&mut conn, &mut pending, &mut completions);
-        if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+        match (&committed, observer.get()) {
+            (Err(_), _) => {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            (Ok(()), Some(observer)) => observer.commit(completions.len()),
+            (Ok(()), None) => {}
         }
         // Writes the failed batch never reached are answered with its failure, unrun.
         for job in pending {
@@ -173,14 +186,17 @@ impl SqlStore<SqliteEngine> {
         let mut writer = open_connection(&path).map_err(backend)?;
         migrate(&mut writer).map_err(StoreError::Backend)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let observer = Arc::new(Watcher::new());
+        let watching = observer.clone();
         std::thread::Builder::new()
             .name("cogsync-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, queue))
+            .spawn(move || writer_loop(writer, queue, watching))
             .map_err(backend)?;
         Ok(SqlStore::new(SqliteEngine {
             path,
             writer: Mutex::new(jobs),
             readers: Mutex::new(Vec::new()),
+            observer,
         }))
     }
 }
@@ -255,6 +271,10 @@ impl Engine for SqliteEngine {
     /// The writer thread is the only writer of the file.
     fn sole_writer(&self) -> bool {
         true
+    }
+
+    fn observe(&self, observer: Arc<dyn StoreObserver>) {
+        let _ = self.observer.set(observer);
     }
 
     async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
