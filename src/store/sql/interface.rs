@@ -196,6 +196,9 @@ pub struct Dialect {
     pub without_rowid: &'static str,
     /// The query answering the schema version the database is at.
     pub schema_version: &'static str,
+    /// Text compares by bytes (as Rust's `str` does); otherwise by a collation, and a
+    /// statement whose order Rust must follow asks for bytes (`COLLATE "C"`).
+    pub text_in_byte_order: bool,
 }
 
 pub const SQLITE: Dialect = Dialect {
@@ -205,6 +208,7 @@ pub const SQLITE: Dialect = Dialect {
     serial: "INTEGER PRIMARY KEY AUTOINCREMENT",
     without_rowid: " WITHOUT ROWID",
     schema_version: "PRAGMA user_version",
+    text_in_byte_order: true,
 };
 
 pub const POSTGRES: Dialect = Dialect {
@@ -214,6 +218,7 @@ pub const POSTGRES: Dialect = Dialect {
     serial: "BIGSERIAL PRIMARY KEY",
     without_rowid: "",
     schema_version: "SELECT version FROM cogsync_schema WHERE id = 1",
+    text_in_byte_order: false,
 };
 
 /// A row a write transaction locks, to take turns with other nodes' writers of it.

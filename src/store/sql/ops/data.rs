@@ -55,28 +55,42 @@ pub struct ListRecords {
 /// one round trip): the dataset row (kind 0), the page of records (kind 1, in the dataset
 /// row's columns: key as name, value as merged_into, device date as deleted_at_sync_count),
 /// and the names of the live datasets merged into it (kind 2, as name). Rows come in no
-/// particular order (an ORDER BY over the union would sort every page): records and names
-/// carry their rank in the database's own order (as creation_ms), which the decoder follows:
-/// the page's cut and the next page's cursor use the database's collation, so the page must
-/// too.
-pub(crate) const PAGE: &str = concat!(
-    "SELECT 0, ",
-    dataset_cols!(),
-    " FROM datasets WHERE identity_id = $1 AND name = $2
+/// particular order (an ORDER BY over the union, or a rank by window function, makes SQLite
+/// build a temporary b-tree for every page: it tripled list's CPU), so the decoder sorts
+/// them by (SyncCount, key) in byte order. The page's cut and the next page's cursor must
+/// use that same order: SQLite compares text by bytes; PostgreSQL by the database's
+/// collation, which is why its statement says `COLLATE "C"` (see [`PAGE_IN_BYTE_ORDER`]).
+macro_rules! page {
+    ($bytes:literal) => {
+        concat!(
+            "SELECT 0, ",
+            dataset_cols!(),
+            " FROM datasets WHERE identity_id = $1 AND name = $2
      UNION ALL
-     SELECT 1, NULL, key, NULL, sync_count, row_number() OVER (ORDER BY sync_count, key),
-            last_modified_ms, last_modified_by, NULL, NULL, device_last_modified_ms, value
+     SELECT 1, NULL, key, NULL, sync_count, NULL, last_modified_ms, last_modified_by, NULL, NULL,
+            device_last_modified_ms, value
      FROM (SELECT key, value, sync_count, last_modified_ms, last_modified_by, device_last_modified_ms
            FROM records
            WHERE identity_id = $1 AND dataset_name = $2 AND sync_count > $3
-             AND (sync_count, key) > ($4, $5)
+             AND (sync_count, key",
+            $bytes,
+            ") > ($4, $5)
              AND EXISTS (SELECT 1 FROM datasets WHERE identity_id = $1 AND name = $2 AND live)
-           ORDER BY sync_count, key LIMIT $6) AS page
+           ORDER BY sync_count, key",
+            $bytes,
+            " LIMIT $6) AS page
      UNION ALL
-     SELECT 2, NULL, name, NULL, NULL, row_number() OVER (ORDER BY name), NULL, NULL, NULL,
-            NULL, NULL, NULL
+     SELECT 2, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
      FROM datasets WHERE identity_id = $1 AND merged_into = $2 AND live"
-);
+        )
+    };
+}
+
+/// The page where text compares by bytes already (SQLite).
+pub(crate) const PAGE: &str = page!("");
+
+/// The page where text compares by a collation (PostgreSQL): keys compared in byte order.
+pub(crate) const PAGE_IN_BYTE_ORDER: &str = page!(" COLLATE \"C\"");
 
 impl Op for ListRecords {
     type Output = RecordsPage;
@@ -95,58 +109,57 @@ impl Op for ListRecords {
             more: false,
             merged: Vec::new(),
         };
-        let (mut records, mut merged) = (Vec::new(), Vec::new());
-        for row in tx.query(PAGE, &params).await? {
+        let sql = match X::DIALECT.text_in_byte_order {
+            true => PAGE,
+            false => PAGE_IN_BYTE_ORDER,
+        };
+        for row in tx.query(sql, &params).await? {
             let mut c = row.cols();
             let kind = c.int()?;
             let rest = c.rest();
             match kind {
                 0 => page.dataset = Some(rows::dataset(rest)?),
-                1 => records.push(page_record(rest)?),
-                _ => merged.push(page_name(rest)?),
+                1 => page.records.push(page_record(rest)?),
+                _ => page.merged.push(page_name(rest)?),
             }
         }
-        records.sort_unstable_by_key(|(rank, _)| *rank);
-        merged.sort_unstable_by_key(|(rank, _)| *rank);
-        page.records = records.into_iter().map(|(_, r)| r).collect();
-        page.merged = merged.into_iter().map(|(_, n)| n).collect();
+        page.records
+            .sort_unstable_by(|a, b| (a.sync_count, &a.key).cmp(&(b.sync_count, &b.key)));
+        page.merged.sort_unstable();
         page.more = page.records.len() > self.limit;
         page.records.truncate(self.limit);
         Ok(page)
     }
 }
 
-/// A record as [`PAGE`] carries it, with its rank.
-fn page_record(r: Row) -> StoreResult<(i64, RecordRow)> {
+/// A record as [`PAGE`] carries it.
+fn page_record(r: Row) -> StoreResult<RecordRow> {
     let mut c = r.cols();
     c.skip(1)?;
     let key = c.text()?;
     c.skip(1)?;
     let sync_count = c.int()?;
-    let rank = c.int()?;
+    c.skip(1)?;
     let last_modified_ms = c.int()?;
     let last_modified_by = c.text()?;
     c.skip(2)?;
     let device_last_modified_ms = c.opt_int()?;
     let value = c.opt_text()?;
-    let record = RecordRow {
+    Ok(RecordRow {
         key,
         value,
         sync_count,
         last_modified_ms,
         last_modified_by,
         device_last_modified_ms,
-    };
-    Ok((rank, record))
+    })
 }
 
-/// A merged dataset's name as [`PAGE`] carries it, with its rank.
-fn page_name(r: Row) -> StoreResult<(i64, String)> {
+/// A merged dataset's name as [`PAGE`] carries it.
+fn page_name(r: Row) -> StoreResult<String> {
     let mut c = r.cols();
     c.skip(1)?;
-    let name = c.text()?;
-    c.skip(2)?;
-    Ok((c.int()?, name))
+    c.text()
 }
 
 /// UpdateRecords: the snapshot, the rules' plan, the plan written.
