@@ -67,7 +67,7 @@ enum Command {
         #[arg(long, default_value_t = cogsync::store::postgres::DEFAULT_POOL_SIZE, env = "COGSYNC_DB_POOL_SIZE", value_parser = clap::value_parser!(u16).range(1..=1024))]
         db_pool_size: u16,
         /// JSON file listing the OpenID Connect providers whose ID tokens are accepted as logins
-        /// (see the README).
+        /// (see docs/devices-and-logins.md).
         #[arg(long, env = "COGSYNC_OIDC_PROVIDERS")]
         oidc_providers: Option<PathBuf>,
         /// Lifetime in seconds of the temporary credentials GetCredentialsForIdentity vends.
@@ -86,14 +86,14 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Bring data in: from another Cognito Sync endpoint (AWS included) or an export file
-    /// (see "Migrating to cogsync" in the README).
+    /// (see docs/migrating.md).
     Import(cogsync::migrate::cli::ImportArgs),
     /// Write the store (or some pools) to an export file: a backup, or the way to move a
     /// store to another engine.
     Export(cogsync::migrate::cli::ExportArgs),
 }
 
-/// TLS on the listener (see "TLS" in the README).
+/// TLS on the listener (see docs/security.md).
 #[derive(clap::Args)]
 struct TlsArgs {
     /// PEM certificate chain (server certificate first) to serve HTTPS with; needs --tls-key.
@@ -225,7 +225,7 @@ async fn until_stopped(
     }
 }
 
-/// Resource bounds and rate limits (see "Security notes" in the README).
+/// Resource bounds and rate limits (see docs/security.md).
 #[derive(clap::Args)]
 struct LimitArgs {
     /// Most connections served at once; more clients wait in the listen backlog.

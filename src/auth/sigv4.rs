@@ -350,7 +350,7 @@ fn canonical_headers(headers: &HeaderMap, signed: &[String]) -> Result<String, A
 ///
 /// `UNSIGNED-PAYLOAD` and the `STREAMING-…` forms are refused: no AWS SDK sends them to
 /// Cognito Sync or Cognito Identity unless a user swaps in an S3-style signer by hand (see
-/// "Security notes" in the README), and accepting them would leave the body unsigned.
+/// docs/security.md), and accepting them would leave the body unsigned.
 fn payload_hash(req: &RequestView<'_>) -> Result<String, AuthError> {
     let computed = hex::encode(Sha256::digest(req.body));
     match header_str(req.headers, "x-amz-content-sha256")? {

@@ -101,7 +101,7 @@ impl Summary {
         if self.identities_with_unlisted_logins > 0 {
             out.push(format!(
                 "{} identities have logins of social or OpenID Connect providers, whose subjects \
-                 no API lists: link them with --logins-file (see the README)",
+                 no API lists: link them with --logins-file (see docs/migrating.md)",
                 self.identities_with_unlisted_logins
             ));
         }

@@ -227,7 +227,7 @@ mod tests {
             .collect()
     }
 
-    /// Spec §3, as the README states it; a change here is a change of access rules.
+    /// Spec §3, as docs/devices-and-logins.md states it; a change here is a change of access rules.
     #[test]
     fn access_rules_are_the_documented_ones() {
         assert_eq!(
