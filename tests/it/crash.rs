@@ -3,8 +3,8 @@
 //! every acknowledged write must be there, and no update may be half-applied: a request
 //! either landed whole or not at all. On SQLite and on PostgreSQL.
 //!
-//! `COGSYNC_CRASH_ROUNDS` sets the number of kills (4 by default; the long run in the
-//! README uses 50). The random seed is printed so a failure can be replayed with
+//! `COGSYNC_CRASH_ROUNDS` sets the number of kills (4 by default; the long run in
+//! docs/testing.md uses 50). The random seed is printed so a failure can be replayed with
 //! `COGSYNC_CRASH_SEED`.
 
 use std::collections::HashMap;
