@@ -363,20 +363,16 @@ impl<E: Engine> Store for SqlStore<E> {
         provider: &str,
         subject: &str,
     ) -> StoreResult<Option<String>> {
-        const SQL: &str =
-            "SELECT identity_id FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3";
         let params = vec![pool_id.into(), provider.into(), subject.into()];
-        rows::opt(self.read("find_login", SQL, params).await?, rows::text)
+        let found = self.read("find_login", parts::LOGIN_OWNER, params).await?;
+        rows::opt(found, rows::text)
     }
 
     async fn logins_of(&self, identity_id: &str) -> StoreResult<Vec<(String, String)>> {
-        const SQL: &str =
-            "SELECT provider, subject FROM logins WHERE identity_id = $1 ORDER BY provider, subject";
-        rows::all(
-            self.read("logins_of", SQL, vec![identity_id.into()])
-                .await?,
-            rows::login,
-        )
+        let found = self
+            .read("logins_of", parts::LOGINS_OF, vec![identity_id.into()])
+            .await?;
+        rows::all(found, rows::login)
     }
 
     async fn login_transaction(

@@ -47,20 +47,12 @@ async fn snapshot<X: Tx>(
     pool_id: &str,
     query: &LoginQuery,
 ) -> StoreResult<LoginSnapshot> {
-    const OWNER: &str =
-        "SELECT identity_id FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3";
-    const IDENTITY: &str = concat!(
-        "SELECT ",
-        identity_cols!(),
-        " FROM identities WHERE id = $1"
-    );
-    const LOGINS: &str =
-        "SELECT provider, subject FROM logins WHERE identity_id = $1 ORDER BY provider, subject";
     let mut snapshot = LoginSnapshot::default();
     let mut wanted: Vec<String> = query.identities.clone();
     for (provider, subject) in &query.logins {
         let owner = rows::opt(
-            tx.query(OWNER, &args![pool_id, provider, subject]).await?,
+            tx.query(parts::LOGIN_OWNER, &args![pool_id, provider, subject])
+                .await?,
             rows::text,
         )?;
         if let Some(owner) = owner {
@@ -74,11 +66,14 @@ async fn snapshot<X: Tx>(
         if snapshot.identities.contains_key(&id) {
             continue;
         }
-        let Some(identity) = rows::opt(tx.query(IDENTITY, &args![&id]).await?, rows::identity)?
+        let Some(identity) = rows::opt(
+            tx.query(parts::IDENTITY, &args![&id]).await?,
+            rows::identity,
+        )?
         else {
             continue;
         };
-        let logins = rows::all(tx.query(LOGINS, &args![&id]).await?, rows::login)?;
+        let logins = rows::all(tx.query(parts::LOGINS_OF, &args![&id]).await?, rows::login)?;
         snapshot.logins.insert(id.clone(), logins);
         snapshot.identities.insert(id, identity);
     }

@@ -225,6 +225,14 @@ pub const IDENTITY: &str = concat!(
     " FROM identities WHERE id = $1"
 );
 
+/// The identity a login is linked to: (pool id, provider, subject).
+pub const LOGIN_OWNER: &str =
+    "SELECT identity_id FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3";
+
+/// An identity's logins as (provider, subject), ordered: (identity id).
+pub const LOGINS_OF: &str =
+    "SELECT provider, subject FROM logins WHERE identity_id = $1 ORDER BY provider, subject";
+
 /// A pool's settings row: (pool id).
 pub const SETTINGS: &str = concat!(
     "SELECT ",

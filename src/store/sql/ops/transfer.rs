@@ -32,13 +32,6 @@ impl Op for ExportIdentity {
     type Output = Option<IdentityCopy>;
 
     async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<Option<IdentityCopy>> {
-        const IDENTITY: &str = concat!(
-            "SELECT ",
-            identity_cols!(),
-            " FROM identities WHERE id = $1"
-        );
-        const LOGINS: &str =
-            "SELECT provider, subject FROM logins WHERE identity_id = $1 ORDER BY provider, subject";
         const RECORDS: &str = concat!(
             "SELECT dataset_name, ",
             record_cols!(),
@@ -54,8 +47,8 @@ impl Op for ExportIdentity {
         let id = self.id.as_str();
         for _ in 0..READ_ATTEMPTS {
             let mut reads = Batch::default();
-            let identity = reads.query(IDENTITY, args![id]);
-            let logins = reads.query(LOGINS, args![id]);
+            let identity = reads.query(parts::IDENTITY, args![id]);
+            let logins = reads.query(parts::LOGINS_OF, args![id]);
             let before = reads.query(DATASETS, args![id]);
             let records = reads.query(RECORDS, args![id]);
             let devices = reads.query(DEVICES, args![id]);
@@ -211,8 +204,6 @@ impl ImportIdentity {
     async fn logins<X: Tx>(&self, tx: &mut X, report: &mut IdentityImport) -> StoreResult<()> {
         const LINK: &str = "INSERT INTO logins (pool_id, provider, subject, identity_id)
              VALUES ($1, $2, $3, $4) ON CONFLICT (pool_id, provider, subject) DO NOTHING";
-        const HOLDER: &str = "SELECT identity_id FROM logins
-             WHERE pool_id = $1 AND provider = $2 AND subject = $3";
         let i = &self.copy.identity;
         for (provider, subject) in &self.copy.logins {
             let key = args![&i.pool_id, provider, subject];
@@ -221,7 +212,7 @@ impl ImportIdentity {
                 report.logins_linked += 1;
                 continue;
             }
-            let holder = rows::opt(tx.query(HOLDER, &key).await?, rows::text)?;
+            let holder = rows::opt(tx.query(parts::LOGIN_OWNER, &key).await?, rows::text)?;
             if holder.as_deref() != Some(i.id.as_str()) {
                 report
                     .logins_taken
