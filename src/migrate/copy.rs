@@ -83,19 +83,17 @@ async fn copy_identity(
     since_ms: Option<i64>,
     progress: &Progress,
 ) -> Result<(ListedIdentity, IdentityImport), MigrateError> {
-    let stored = store.export_identity(&listed.id).await?;
-    let (mut copy, storage) =
-        read_identity(source, pool, &listed, stored.as_ref(), since_ms, false).await?;
-    let (datasets, records) = counts(&copy);
+    let held = held_counts(store, &listed.id).await?;
+    let (copy, storage) = read_identity(source, pool, &listed, &held, since_ms, false).await?;
+    let (datasets, records) = super::counts(&copy);
     let mut report = store
-        .import_identity(copy.clone(), Box::new(rules::verdict))
+        .import_identity(copy, Box::new(rules::verdict))
         .await?;
     if !report.needs_full.is_empty() {
         // The store moved between our read and our write: read those again, whole.
-        copy.datasets
-            .retain(|d| report.needs_full.contains(&d.row.name));
         let names: Vec<String> = report.needs_full.drain(..).collect();
-        let (mut retry, _) = read_identity(source, pool, &listed, None, None, true).await?;
+        let none = HashMap::new();
+        let (mut retry, _) = read_identity(source, pool, &listed, &none, None, true).await?;
         retry.datasets.retain(|d| names.contains(&d.row.name));
         let second = store
             .import_identity(retry, Box::new(rules::verdict))
@@ -110,19 +108,36 @@ async fn copy_identity(
     Ok((listed, report))
 }
 
-fn counts(copy: &IdentityCopy) -> (u64, u64) {
-    let records = copy.datasets.iter().map(|d| d.records.len() as u64).sum();
-    (copy.datasets.len() as u64, records)
+/// The SyncCount of each live dataset the store holds of an identity (rows only: the records
+/// are not needed to know where to read the source from).
+async fn held_counts(
+    store: &dyn Store,
+    identity_id: &str,
+) -> Result<HashMap<String, i64>, MigrateError> {
+    const PAGE: usize = 100;
+    let mut held = HashMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_datasets(identity_id, after.as_deref(), PAGE)
+            .await?;
+        let full = page.len() == PAGE;
+        after = page.last().map(|d| d.name.clone());
+        held.extend(page.into_iter().map(|d| (d.name, d.sync_count)));
+        if !full {
+            return Ok(held);
+        }
+    }
 }
 
 /// An identity as the source holds it: its developer logins, and its datasets, each read
-/// from the stored SyncCount on (all of it when `whole`, or when the store lacks it). With
+/// from the SyncCount `held` has for it on (all of it when `whole`, or when absent). With
 /// the bytes its datasets hold at the source (read or skipped), for the progress.
 async fn read_identity(
     source: &Source,
     pool: &PoolRecord,
     listed: &ListedIdentity,
-    stored: Option<&IdentityCopy>,
+    held: &HashMap<String, i64>,
     since_ms: Option<i64>,
     whole: bool,
 ) -> Result<(IdentityCopy, u64), MigrateError> {
@@ -140,20 +155,11 @@ async fn read_identity(
                 .push((provider.clone(), rules::unlisted_subject(&listed.id)));
         }
     }
-    let held: HashMap<&str, i64> = stored
-        .map(|s| {
-            s.datasets
-                .iter()
-                .filter(|d| d.row.live)
-                .map(|d| (d.row.name.as_str(), d.row.sync_count))
-                .collect()
-        })
-        .unwrap_or_default();
     let mut merged = HashMap::new();
     for listed_ds in source.datasets(&pool.id, &listed.id).await? {
         let name = listed_ds.dataset_name().unwrap_or_default().to_owned();
         storage += u64::try_from(listed_ds.data_storage().unwrap_or(0)).unwrap_or(0);
-        let have = held.get(name.as_str()).copied();
+        let have = held.get(&name).copied();
         let modified = listed_ds
             .last_modified_date()
             .map_or(i64::MAX, source::millis);

@@ -82,7 +82,8 @@ pub async fn export(
                     counts.datasets += 1;
                     counts.records += dataset.records.len() as u64;
                 }
-                progress.identity(copy.datasets.len() as u64, records(&copy));
+                let (datasets, records) = super::counts(&copy);
+                progress.identity(datasets, records);
             }
         }
     }
@@ -90,10 +91,6 @@ pub async fn export(
     out.flush()
         .map_err(|e| MigrateError::Output(e.to_string()))?;
     Ok(counts)
-}
-
-fn records(copy: &IdentityCopy) -> u64 {
-    copy.datasets.iter().map(|d| d.records.len() as u64).sum()
 }
 
 /// Reads an export file into the store, with the same rules as any import: nothing the store
@@ -210,7 +207,7 @@ pub async fn import(
 type Written = Result<(String, IdentityImport, u64, u64), MigrateError>;
 
 async fn write_identity(store: Arc<dyn Store>, copy: IdentityCopy) -> Written {
-    let (datasets, records) = (copy.datasets.len() as u64, records(&copy));
+    let (datasets, records) = super::counts(&copy);
     let id = copy.identity.id.clone();
     let report = store
         .import_identity(copy, Box::new(rules::verdict))

@@ -46,7 +46,7 @@ pub async fn link(
 ) -> Result<(u64, Vec<String>), MigrateError> {
     let (mut linked, mut problems) = (0, Vec::new());
     for l in lines {
-        let Some(held) = store.export_identity(&l.identity_id).await? else {
+        let Some(identity) = store.get_identity(&l.identity_id).await? else {
             problems.push(format!(
                 "login {} {}: no identity {} in the store",
                 l.provider, l.subject, l.identity_id
@@ -54,7 +54,7 @@ pub async fn link(
             continue;
         };
         let copy = IdentityCopy {
-            identity: held.identity,
+            identity,
             logins: vec![(l.provider.clone(), l.subject.clone())],
             datasets: Vec::new(),
             devices: Vec::new(),

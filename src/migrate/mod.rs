@@ -16,7 +16,7 @@ pub mod rules;
 pub mod source;
 pub mod verify;
 
-use crate::store::{IdentityImport, PoolCopy, Store, StoreError};
+use crate::store::{IdentityCopy, IdentityImport, PoolCopy, Store, StoreError};
 
 /// Why an import or export stopped.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +115,12 @@ impl Summary {
         out.extend(self.notes.iter().cloned());
         out
     }
+}
+
+/// An identity copy's (datasets, records), for the progress.
+pub fn counts(copy: &IdentityCopy) -> (u64, u64) {
+    let records = copy.datasets.iter().map(|d| d.records.len() as u64).sum();
+    (copy.datasets.len() as u64, records)
 }
 
 /// Writes a pool with its settings (at a version past the stored one when they differ).
