@@ -96,7 +96,7 @@ impl Metrics {
     /// The metrics, registered, with every gauge at 0 and `bulk_statuses` (the rules' status
     /// words) exported from the start.
     pub fn new(bulk_statuses: &[&'static str]) -> Self {
-        let metrics = Metrics {
+        let mut m = Metrics {
             registry: Registry::with_prefix("cogsync"),
             requests: Family::default(),
             durations: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
@@ -111,7 +111,6 @@ impl Metrics {
             store_operations: Family::new_with_constructor(store_histogram as fn() -> Histogram),
             commit_batches: Histogram::new(BATCH_BUCKETS),
         };
-        let mut m = metrics;
         let r = &mut m.registry;
         r.register(
             "requests",

@@ -51,12 +51,8 @@ pub struct RunningServer {
     dispatcher_stop: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
     tls: Option<Arc<TlsListener>>,
-    /// The admin listener's address and its stop, when it runs.
-    admin: Option<(
-        SocketAddr,
-        oneshot::Sender<()>,
-        JoinHandle<std::io::Result<()>>,
-    )>,
+    /// The admin listener, when it runs.
+    admin: Option<AdminListener>,
 }
 
 impl RunningServer {
@@ -67,7 +63,7 @@ impl RunningServer {
 
     /// The admin listener's address (health, readiness, metrics), when it runs.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().map(|(addr, _, _)| *addr)
+        self.admin.as_ref().map(|a| a.addr)
     }
 
     /// The base URL clients use: `https://…` when serving TLS.
@@ -94,9 +90,9 @@ impl RunningServer {
         let _ = self.dispatcher_stop.send(true);
         let _ = self.dispatcher.await;
         // Health and metrics stay up until the device listener has drained.
-        if let Some((_, stop, task)) = self.admin.take() {
-            let _ = stop.send(());
-            let _ = task.await;
+        if let Some(admin) = self.admin.take() {
+            let _ = admin.stop.send(());
+            let _ = admin.task.await;
         }
         served
     }
@@ -235,19 +231,16 @@ pub async fn start_with_store(
     })
 }
 
+/// The admin listener serving in the background: where, and how to stop it.
+struct AdminListener {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
 /// Binds the admin listener and serves it in the background (plain HTTP/1.1; it is meant
 /// for loopback or a private network).
-async fn start_admin(
-    at: SocketAddr,
-    admin: Arc<Admin>,
-) -> Result<
-    (
-        SocketAddr,
-        oneshot::Sender<()>,
-        JoinHandle<std::io::Result<()>>,
-    ),
-    StartError,
-> {
+async fn start_admin(at: SocketAddr, admin: Arc<Admin>) -> Result<AdminListener, StartError> {
     let bind_error = |source| StartError::Bind { addr: at, source };
     let listener = tokio::net::TcpListener::bind(at)
         .await
@@ -261,7 +254,7 @@ async fn start_admin(
             })
             .await
     });
-    Ok((addr, stop, task))
+    Ok(AdminListener { addr, stop, task })
 }
 
 /// Accepts connections while fewer than `limits.max_connections` are open, serves each

@@ -12,7 +12,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     updates_apply_the_plan_atomically(&*store).await;
     a_refused_update_writes_nothing(&*store).await;
     records_list_in_count_order_with_cursors(&*store).await;
-    pages_follow_the_database_order_of_keys(&*store).await;
+    pages_cut_and_follow_one_order_of_keys(&*store).await;
     delete_keeps_the_counter_and_marks_the_deletion(&*store).await;
     concurrent_updates_on_one_dataset_are_serialised(store.clone()).await;
     deleting_a_pool_removes_everything_under_it(&*store).await;
@@ -318,9 +318,10 @@ async fn records_list_in_count_order_with_cursors(store: &dyn Store) {
 }
 
 /// Paging one record at a time through keys that collations order differently (case,
-/// punctuation, digits, accents) returns each key once: the page's cut, its order and the
-/// next page's cursor all follow the database's own order of keys, whatever its collation.
-pub async fn pages_follow_the_database_order_of_keys(store: &dyn Store) {
+/// punctuation, digits, accents) returns each key once, in the full listing's order: the
+/// page's cut, its order and the next page's cursor all use one order of keys (bytes),
+/// whatever the database's collation.
+pub async fn pages_cut_and_follow_one_order_of_keys(store: &dyn Store) {
     setup(store, "col:01", "col:i1").await;
     let keys = [
         "a", "B", "b", "A", "_x", "10", "9", "\u{e9}", "e", "Z", "a b", "ab",
