@@ -6,6 +6,20 @@ use std::sync::Arc;
 
 use super::*;
 
+/// Writes the secret `name` inside `tx` without committing: the first half of a write that
+/// an engine test then breaks off (a panic, a caller hanging up).
+pub async fn write_half<X: crate::store::sql::Tx>(tx: &mut X, name: &str) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO secrets (name, value) VALUES ($1, $2)",
+        &[
+            crate::store::sql::Param::Text(name),
+            crate::store::sql::Param::Bytes(b"half-written"),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
 pub async fn run_all(store: Arc<dyn Store>) {
     secrets_are_first_writer_wins(&*store).await;
     pools_and_identities_round_trip_and_page(&*store).await;

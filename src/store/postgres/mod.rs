@@ -19,7 +19,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::store::sql::schema;
-use crate::store::sql::{AfterWrite, Engine, Mode, Op, SqlStore};
+use crate::store::sql::{AfterWrite, Engine, Op, SqlStore};
 use crate::store::{StoreError, StoreResult};
 use tx::{db_error, PgTx};
 
@@ -195,12 +195,6 @@ impl PostgresEngine {
         self.round_trips.load(Ordering::Relaxed)
     }
 
-    async fn read<O: Op>(&self, op: &O) -> StoreResult<O::Output> {
-        let client = self.client().await?;
-        op.run(&mut PgTx::new(&client, &self.round_trips, None))
-            .await
-    }
-
     /// One write transaction: its `BEGIN` goes with the operation's first statements, its
     /// `COMMIT` (or `ROLLBACK`) after them. Cancelled in between (a client that hangs up), the
     /// connection is closed, never returned to the pool inside the transaction.
@@ -230,7 +224,7 @@ impl PostgresEngine {
     }
 
     /// Runs a write transaction again after serialization failures, a bounded number of times.
-    async fn write<O: Op>(&self, op: &O) -> StoreResult<O::Output> {
+    async fn write_retried<O: Op>(&self, op: &O) -> StoreResult<O::Output> {
         let mut outcome = self.write_once(op).await;
         for _ in 1..WRITE_ATTEMPTS {
             match outcome {
@@ -246,28 +240,29 @@ impl PostgresEngine {
 }
 
 impl Engine for PostgresEngine {
-    /// Runs `settled` only if the caller waits to the end: other nodes write the same
-    /// database, so nothing here keeps state that a write must correct.
-    async fn write_then<O: Op>(
-        &self,
-        op: O,
-        settled: AfterWrite<O::Output>,
-    ) -> StoreResult<O::Output> {
-        let outcome = self.write(&op).await;
-        settled(outcome.as_ref().ok());
-        outcome
-    }
-
     /// Other nodes write the same database.
     fn sole_writer(&self) -> bool {
         false
     }
 
-    async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
-        match mode {
-            Mode::Read => self.read(&op).await,
-            Mode::Write => self.write(&op).await,
+    async fn read<O: Op>(&self, op: O) -> StoreResult<O::Output> {
+        let client = self.client().await?;
+        op.run(&mut PgTx::new(&client, &self.round_trips, None))
+            .await
+    }
+
+    /// Runs `settled` only if the caller waits to the end: other nodes write the same
+    /// database, so nothing here keeps state that a write must correct.
+    async fn write<O: Op>(
+        &self,
+        op: O,
+        settled: Option<AfterWrite<O::Output>>,
+    ) -> StoreResult<O::Output> {
+        let outcome = self.write_retried(&op).await;
+        if let Some(settled) = settled {
+            settled(outcome.as_ref().ok());
         }
+        outcome
     }
 }
 
@@ -408,11 +403,7 @@ mod tests {
         type Output = ();
 
         async fn run<X: crate::store::sql::Tx>(&self, tx: &mut X) -> StoreResult<()> {
-            tx.execute(
-                "INSERT INTO secrets (name, value) VALUES ('cancelled', $1)",
-                &[crate::store::sql::Param::Bytes(b"half-written")],
-            )
-            .await?;
+            crate::store::conformance::write_half(tx, "cancelled").await?;
             if let Some(done) = self.0.lock().unwrap().take() {
                 let _ = done.send(());
             }
@@ -436,7 +427,7 @@ mod tests {
         let (done, written) = tokio::sync::oneshot::channel();
         let stuck = Stuck(std::sync::Mutex::new(Some(done)));
         tokio::select! {
-            _ = store.engine.run(Mode::Write, stuck) => panic!("the stuck write finished"),
+            _ = store.engine.write(stuck, None) => panic!("the stuck write finished"),
             _ = written => {}
         }
         // The cancelled write is dropped here; the next one commits its own work only.

@@ -430,19 +430,21 @@ pub trait Engine: Send + Sync + 'static {
     /// until it writes otherwise itself).
     fn sole_writer(&self) -> bool;
 
-    fn run<O: Op>(&self, mode: Mode, op: O) -> impl Future<Output = StoreResult<O::Output>> + Send;
+    /// Runs `op` as a read: no locks taken, nothing written.
+    fn read<O: Op>(&self, op: O) -> impl Future<Output = StoreResult<O::Output>> + Send;
+
+    /// Runs `op` as one write transaction, then `settled` (if any) with what it committed
+    /// (None when it committed nothing), once the outcome is final. A [`Engine::sole_writer`]
+    /// engine runs `settled` even when the caller stopped waiting (its write goes on); others
+    /// may not.
+    fn write<O: Op>(
+        &self,
+        op: O,
+        settled: Option<AfterWrite<O::Output>>,
+    ) -> impl Future<Output = StoreResult<O::Output>> + Send;
 
     /// Tells `observer` what the engine itself does (SQLite: each group commit's size).
     fn observe(&self, _observer: std::sync::Arc<dyn crate::store::StoreObserver>) {}
-
-    /// Runs a write as [`Engine::run`] does, then `settled` with what it committed (None when
-    /// it committed nothing), once the outcome is final. A [`Engine::sole_writer`] engine runs
-    /// `settled` even when the caller stopped waiting (its write goes on); others may not.
-    fn write_then<O: Op>(
-        &self,
-        op: O,
-        settled: AfterWrite<O::Output>,
-    ) -> impl Future<Output = StoreResult<O::Output>> + Send;
 }
 
 /// What follows a write once it is settled: given what it committed, if anything.

@@ -47,7 +47,10 @@ impl<E: Engine> SqlStore<E> {
     /// The store operation `name` (a [`Store`] method's), timed.
     async fn run<O: Op>(&self, name: &'static str, mode: Mode, op: O) -> StoreResult<O::Output> {
         let started = Instant::now();
-        let outcome = self.engine.run(mode, op).await;
+        let outcome = match mode {
+            Mode::Read => self.engine.read(op).await,
+            Mode::Write => self.engine.write(op, None).await,
+        };
         self.timed(name, started);
         outcome
     }
@@ -66,7 +69,7 @@ impl<E: Engine> SqlStore<E> {
                 let started = Instant::now();
                 let cache = cache.clone();
                 let settled: AfterWrite<O::Output> = Box::new(move |out| forget(&cache, out));
-                let outcome = self.engine.write_then(op, settled).await;
+                let outcome = self.engine.write(op, Some(settled)).await;
                 self.timed(name, started);
                 outcome
             }

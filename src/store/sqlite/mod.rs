@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rusqlite::Connection;
 
 use crate::store::sql::schema;
-use crate::store::sql::{AfterWrite, Engine, Mode, Op, SqlStore};
+use crate::store::sql::{AfterWrite, Engine, Op, SqlStore};
 use crate::store::{StoreError, StoreObserver, StoreResult};
 use tx::{finish_now, sqlite_error, SqliteTx};
 
@@ -201,7 +201,16 @@ impl SqlStore<SqliteEngine> {
     }
 }
 
-impl SqliteEngine {
+impl Engine for SqliteEngine {
+    /// The writer thread is the only writer of the file.
+    fn sole_writer(&self) -> bool {
+        true
+    }
+
+    fn observe(&self, observer: Arc<dyn StoreObserver>) {
+        let _ = self.observer.set(observer);
+    }
+
     /// Runs `op` on the writer thread inside its own savepoint of a batch transaction, and
     /// answers once the batch is committed (fsync'd). An error rolls back `op`'s changes only.
     async fn write<O: Op>(
@@ -243,7 +252,7 @@ impl SqliteEngine {
     /// Runs `op` on a pooled reader. WAL readers never wait for the writer and these are
     /// small index lookups, so they run in place: a hop to the blocking pool costs more than
     /// the query.
-    fn read<O: Op>(&self, op: O) -> StoreResult<O::Output> {
+    async fn read<O: Op>(&self, op: O) -> StoreResult<O::Output> {
         let pooled = self.readers.lock().ok().and_then(|mut v| v.pop());
         let mut conn = match pooled {
             Some(c) => c,
@@ -256,32 +265,6 @@ impl SqliteEngine {
             }
         }
         result
-    }
-}
-
-impl Engine for SqliteEngine {
-    async fn write_then<O: Op>(
-        &self,
-        op: O,
-        settled: AfterWrite<O::Output>,
-    ) -> StoreResult<O::Output> {
-        self.write(op, Some(settled)).await
-    }
-
-    /// The writer thread is the only writer of the file.
-    fn sole_writer(&self) -> bool {
-        true
-    }
-
-    fn observe(&self, observer: Arc<dyn StoreObserver>) {
-        let _ = self.observer.set(observer);
-    }
-
-    async fn run<O: Op>(&self, mode: Mode, op: O) -> StoreResult<O::Output> {
-        match mode {
-            Mode::Read => self.read(op),
-            Mode::Write => self.write(op, None).await,
-        }
     }
 }
 
@@ -311,11 +294,7 @@ mod tests {
         type Output = ();
 
         async fn run<X: crate::store::sql::Tx>(&self, tx: &mut X) -> StoreResult<()> {
-            tx.execute(
-                "INSERT INTO secrets (name, value) VALUES ('panicked', $1)",
-                &[crate::store::sql::Param::Bytes(b"half")],
-            )
-            .await?;
+            crate::store::conformance::write_half(tx, "panicked").await?;
             panic!("a bug in a write");
         }
     }
@@ -326,7 +305,7 @@ mod tests {
     async fn a_panicking_write_is_undone_and_the_writer_carries_on() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        assert!(store.engine.run(Mode::Write, Panics).await.is_err());
+        assert!(store.engine.write(Panics, None).await.is_err());
         assert_eq!(
             store.secret("after", b"kept".to_vec()).await.unwrap(),
             b"kept"
