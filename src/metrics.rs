@@ -4,7 +4,7 @@
 //! from the operation tables, status codes, error shapes, target kinds, bulk-publish
 //! statuses), never from ids or names a user chose.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,7 +15,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 /// Request latency buckets, in seconds: 0.5 ms to about 8 s.
-const LATENCY_BUCKETS: [f64; 15] = [
+pub const LATENCY_BUCKETS: [f64; 15] = [
     0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048,
     4.096, 8.192,
 ];
@@ -75,8 +75,38 @@ struct VersionLabels {
     version: &'static str,
 }
 
+/// Running totals the console's charts are drawn from (`admin/console/history.rs` samples
+/// them): plain counters, so a request adds a few relaxed increments.
+#[derive(Default)]
+pub struct Tally {
+    pub requests: AtomicU64,
+    /// Answers with a 4xx status.
+    pub client_errors: AtomicU64,
+    /// Answers with a 5xx status.
+    pub server_errors: AtomicU64,
+    /// Requests by latency, one counter per [`LATENCY_BUCKETS`] bound and one past the last.
+    pub latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+}
+
+impl Tally {
+    fn request(&self, status: u16, seconds: f64) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        match status {
+            400..=499 => self.client_errors.fetch_add(1, Ordering::Relaxed),
+            500..=599 => self.server_errors.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
+    pub tally: Tally,
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
     pub durations: Family<OperationLabels, Histogram, fn() -> Histogram>,
@@ -97,6 +127,7 @@ impl Metrics {
     /// words) exported from the start.
     pub fn new(bulk_statuses: &[&'static str]) -> Self {
         let mut m = Metrics {
+            tally: Tally::default(),
             registry: Registry::with_prefix("cogsync"),
             requests: Family::default(),
             durations: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
@@ -200,6 +231,7 @@ impl Metrics {
         seconds: f64,
         error: Option<&'static str>,
     ) {
+        self.tally.request(status, seconds);
         self.requests
             .get_or_create(&RequestLabels {
                 api,

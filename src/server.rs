@@ -14,6 +14,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::admin::console::history::{self, History};
+use crate::admin::console::session::Sessions;
+use crate::admin::console::Console;
 use crate::admin::{self, Admin};
 use crate::api::{self, App};
 use crate::auth::{Authenticator, SessionIssuer};
@@ -190,6 +193,7 @@ pub async fn start_with_store(
     )
     .await?;
     store.observe(app.metrics.clone());
+    let app = Arc::new(app);
     let (dispatcher_stop, stopping) = watch::channel(false);
     let sink = Arc::new(KinesisSink::new(&config.aws));
     let store_for_admin = store.clone();
@@ -206,13 +210,7 @@ pub async fn start_with_store(
         source,
     })?;
     let admin = match config.admin_listen {
-        Some(at) => {
-            let admin = Arc::new(Admin {
-                store: store_for_admin,
-                metrics: app.metrics.clone(),
-            });
-            Some(start_admin(at, admin).await?)
-        }
+        Some(at) => Some(start_admin(at, app.clone(), store_for_admin).await?),
         None => None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
@@ -239,20 +237,48 @@ struct AdminListener {
 }
 
 /// Binds the admin listener and serves it in the background (plain HTTP/1.1; it is meant
-/// for loopback or a private network).
-async fn start_admin(at: SocketAddr, admin: Arc<Admin>) -> Result<AdminListener, StartError> {
+/// for loopback or a private network), with the console's sampler beside it.
+async fn start_admin(
+    at: SocketAddr,
+    app: Arc<App>,
+    store: Arc<dyn Store>,
+) -> Result<AdminListener, StartError> {
     let bind_error = |source| StartError::Bind { addr: at, source };
     let listener = tokio::net::TcpListener::bind(at)
         .await
         .map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
+    let history = Arc::new(History::default());
+    let sampler = {
+        let (store, metrics) = (store.clone(), app.metrics.clone());
+        tokio::spawn(history::sample(
+            history.clone(),
+            metrics.clone(),
+            move || {
+                let (store, metrics) = (store.clone(), metrics.clone());
+                async move { admin::refresh(&*store, &metrics).await }
+            },
+        ))
+    };
+    let admin = Arc::new(Admin {
+        store: store.clone(),
+        metrics: app.metrics.clone(),
+    });
+    let console = Arc::new(Console {
+        sessions: Sessions::new(app.auth.developer().clone()),
+        app,
+        store,
+        history,
+    });
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, admin::router(admin))
+        let served = axum::serve(listener, admin::router(admin, console))
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             })
-            .await
+            .await;
+        sampler.abort();
+        served
     });
     Ok(AdminListener { addr, stop, task })
 }
@@ -264,12 +290,12 @@ async fn start_admin(at: SocketAddr, admin: Arc<Admin>) -> Result<AdminListener,
 async fn serve(
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    app: App,
+    app: Arc<App>,
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let open = app.metrics.connections.clone();
-    let service = TowerToHyperService::new(api::router(Arc::new(app)));
+    let service = TowerToHyperService::new(api::router(app));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)

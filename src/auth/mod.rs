@@ -40,6 +40,11 @@ impl Authenticator {
     }
 
     /// Temporary credentials for an identity (what GetCredentialsForIdentity returns).
+    /// The developer credentials (for the console's sign-in).
+    pub fn developer(&self) -> &DeveloperCredentials {
+        &self.developer
+    }
+
     pub fn issue_credentials(
         &self,
         pool_id: &str,

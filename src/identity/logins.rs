@@ -226,6 +226,12 @@ impl IdentityService {
         Ok((pool, None))
     }
 
+    /// An identity's logins as (provider, subject) pairs: for a developer provider the
+    /// subject is the developer user identifier. For the operator's console.
+    pub async fn logins_of(&self, identity_id: &str) -> IdentityResult<Vec<(String, String)>> {
+        Ok(self.store.logins_of(identity_id).await?)
+    }
+
     /// The distinct providers of an identity's logins.
     pub async fn login_providers(&self, identity_id: &str) -> IdentityResult<Vec<String>> {
         let mut providers: Vec<String> = self

@@ -158,6 +158,8 @@ async fn pools_and_identities_round_trip_and_page(store: &dyn Store) {
         store.get_identity("r:a2").await.unwrap(),
         Some(identity("r:a2", "r:01"))
     );
+    assert_eq!(store.count_identities("r:01").await.unwrap(), 2);
+    assert_eq!(store.count_identities("r:03").await.unwrap(), 0);
     let ids = store.list_identities("r:01", None, 10).await.unwrap();
     assert_eq!(
         ids.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),

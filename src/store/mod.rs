@@ -65,6 +65,8 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<IdentityRecord>>;
+    /// How many identities a pool has (for the console's pool list).
+    async fn count_identities(&self, pool_id: &str) -> StoreResult<i64>;
 
     /// A dataset's row, live or deleted.
     async fn get_dataset(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>>;

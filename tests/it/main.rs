@@ -10,6 +10,7 @@ mod auth;
 mod bench_smoke;
 mod body_hash;
 mod config_file;
+mod console;
 mod crash;
 mod fuzz_corpus;
 mod identity_api;

@@ -279,6 +279,14 @@ impl<E: Engine> Store for SqlStore<E> {
         .await
     }
 
+    async fn count_identities(&self, pool_id: &str) -> StoreResult<i64> {
+        const SQL: &str = "SELECT COUNT(*) FROM identities WHERE pool_id = $1";
+        let found = self
+            .read("count_identities", SQL, vec![pool_id.into()])
+            .await?;
+        Ok(rows::opt(found, rows::int)?.unwrap_or(0))
+    }
+
     async fn get_dataset(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>> {
         let found = self
             .read(

@@ -7,6 +7,9 @@
 //!   back).
 //! - `GET /metrics`: the Prometheus (OpenMetrics) text of [`Metrics`], with the outbox and
 //!   bulk-publish gauges read from the store at each scrape.
+//! - `/console/`: the web console ([`console`]).
+
+pub mod console;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,12 +33,13 @@ pub struct Admin {
     pub metrics: Arc<Metrics>,
 }
 
-pub fn router(admin: Arc<Admin>) -> axum::Router {
+pub fn router(admin: Arc<Admin>, console: Arc<console::Console>) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .with_state(admin)
+        .merge(console::router(console))
 }
 
 async fn ready(State(admin): State<Arc<Admin>>) -> Response {
@@ -55,7 +59,7 @@ async fn ready(State(admin): State<Arc<Admin>>) -> Response {
 }
 
 async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
-    refresh(&admin).await;
+    refresh(&*admin.store, &admin.metrics).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -68,11 +72,9 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
 
 /// The gauges the store holds the truth of. A store that does not answer leaves them as they
 /// were (readiness says why).
-async fn refresh(admin: &Admin) {
-    let m = &admin.metrics;
+pub async fn refresh(store: &dyn Store, m: &Metrics) {
     let now_ms = crate::timeutil::now_ms();
-    if let Ok(Ok(targets)) = tokio::time::timeout(STORE_TIMEOUT, admin.store.outbox_targets()).await
-    {
+    if let Ok(Ok(targets)) = tokio::time::timeout(STORE_TIMEOUT, store.outbox_targets()).await {
         for kind in TARGET_KINDS {
             let (mut count, mut oldest) = (0, None::<i64>);
             for (target, n, first) in &targets {
@@ -90,8 +92,7 @@ async fn refresh(admin: &Admin) {
                 .set(age);
         }
     }
-    if let Ok(Ok(statuses)) = tokio::time::timeout(STORE_TIMEOUT, admin.store.bulk_statuses()).await
-    {
+    if let Ok(Ok(statuses)) = tokio::time::timeout(STORE_TIMEOUT, store.bulk_statuses()).await {
         for status in BulkStatus::ALL {
             let word = status.as_str();
             let count = statuses
