@@ -52,8 +52,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080", env = "COGSYNC_LISTEN")]
         listen: SocketAddr,
-        /// Address of the admin listener (/healthz, /readyz, /metrics), or `off`. Keep it off
-        /// the internet-facing network.
+        /// Address of the admin listener (/healthz, /readyz, /metrics and the web console at
+        /// /console/), or `off`. Keep it off the internet-facing network.
         #[arg(long, default_value = "127.0.0.1:8081", env = "COGSYNC_ADMIN_LISTEN", value_parser = admin_address)]
         admin_listen: AdminAddress,
         /// Directory for the embedded database and generated credentials.

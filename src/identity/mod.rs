@@ -214,6 +214,12 @@ impl IdentityService {
         Ok((ids, next))
     }
 
+    /// How many identities a pool has.
+    pub async fn count_identities(&self, pool_id: &str) -> IdentityResult<i64> {
+        validate::aws_id(pool_id, "identityPoolId")?;
+        Ok(self.store.count_identities(pool_id).await?)
+    }
+
     pub async fn describe_identity(&self, identity_id: &str) -> IdentityResult<IdentityRecord> {
         validate::aws_id(identity_id, "identityId")?;
         self.store

@@ -39,9 +39,9 @@ pub async fn list(
             Ok(u) => u,
             Err(e) => return refused(&me, e),
         };
-        let identities = match console.store.count_identities(&pool.id).await {
+        let identities = match app.identity.count_identities(&pool.id).await {
             Ok(n) => n,
-            Err(e) => return refused(&me, crate::sync::SyncError::from(e)),
+            Err(e) => return refused(&me, e),
         };
         rows.push((pool, identities, usage));
     }
@@ -103,7 +103,10 @@ pub async fn show(
         Ok(found) => found,
         Err(e) => return refused(&me, e),
     };
-    let identities = console.store.count_identities(&pool_id).await.unwrap_or(0);
+    let identities = match app.identity.count_identities(&pool_id).await {
+        Ok(n) => n,
+        Err(e) => return refused(&me, e),
+    };
     let extra: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&pool.extra_json).unwrap_or_default();
     let push = config.push_sync.unwrap_or_default();
