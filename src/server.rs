@@ -256,7 +256,7 @@ async fn start_admin(
             metrics.clone(),
             move || {
                 let (store, metrics) = (store.clone(), metrics.clone());
-                async move { admin::refresh(&*store, &metrics).await }
+                async move { admin::gauges(&*store, &metrics).await }
             },
         ))
     };

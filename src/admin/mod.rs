@@ -107,6 +107,31 @@ pub async fn refresh(store: &dyn Store, m: &Metrics) {
     }
 }
 
+/// The store's gauges as the console's history keeps them, refreshed first: outbox backlog
+/// per target kind (in [`TARGET_KINDS`] order), bulk jobs per status (in [`BulkStatus::ALL`]
+/// order).
+pub async fn gauges(store: &dyn Store, m: &Metrics) -> console::history::Gauges {
+    refresh(store, m).await;
+    console::history::Gauges {
+        outbox: TARGET_KINDS
+            .iter()
+            .map(|&target| {
+                m.outbox_pending
+                    .get_or_create(&TargetLabels { target })
+                    .get()
+            })
+            .collect(),
+        bulk: BulkStatus::ALL
+            .iter()
+            .map(|s| {
+                m.bulk_jobs
+                    .get_or_create(&StatusLabels { status: s.as_str() })
+                    .get()
+            })
+            .collect(),
+    }
+}
+
 fn kind_of(stored: &str) -> Option<&'static str> {
     OutboxTarget::decode(stored).map(|t| t.kind())
 }

@@ -257,12 +257,30 @@ async fn an_operator_finds_a_user_edits_a_record_and_signs_out_in_a_real_browser
 
     sign_in(&b, &admin, ACCESS_KEY, SECRET_KEY).await;
     assert_eq!(text_of(&b, "h1").await, "Overview");
+    let mut charts = Vec::new();
+    for title in b
+        .find_all(Locator::Css("figure.chart figcaption strong"))
+        .await
+        .unwrap()
+    {
+        charts.push(title.text().await.unwrap());
+    }
+    assert_eq!(
+        charts,
+        [
+            "Request rate",
+            "Error rate",
+            "p99 latency",
+            "Outbox backlog",
+            "Bulk publish jobs"
+        ]
+    );
     assert_eq!(
         b.find_all(Locator::Css("figure.chart svg"))
             .await
             .unwrap()
             .len(),
-        4
+        5
     );
     screenshot(&b, "overview").await;
 

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::layout::{bytes, crumb, date, page, respond, seg, Crumb};
 use super::session::{Current, Flash};
-use super::{done, forged, refused, Console, Signed};
+use super::{done, refused, with_csrf, Console, Csrf, Posted, Signed};
 use crate::store::RecordRow;
 use crate::sync::{DatasetRef, ListRecordsInput, Patch, PatchOp, SyncError, UpdateRecordsInput};
 
@@ -163,14 +162,10 @@ pub struct EditForm {
 }
 
 pub async fn edit(
-    Signed(me): Signed,
     State(console): State<Arc<Console>>,
     Path((pool_id, identity_id, name)): Path<(String, String, String)>,
-    Form(form): Form<EditForm>,
+    Posted(me, form): Posted<EditForm>,
 ) -> Response {
-    if !me.allows(&form.csrf) {
-        return forged(&me);
-    }
     let r = reference(pool_id, identity_id, name);
     let (op, value) = match form.action.as_str() {
         "remove" => (PatchOp::Remove, None),
@@ -258,20 +253,11 @@ pub async fn confirm_delete(
     )
 }
 
-#[derive(Deserialize)]
-pub struct DeleteForm {
-    csrf: String,
-}
-
 pub async fn delete(
-    Signed(me): Signed,
     State(console): State<Arc<Console>>,
     Path((pool_id, identity_id, name)): Path<(String, String, String)>,
-    Form(form): Form<DeleteForm>,
+    Posted(me, _): Posted<Csrf>,
 ) -> Response {
-    if !me.allows(&form.csrf) {
-        return forged(&me);
-    }
     let r = reference(pool_id, identity_id, name);
     let identity_page = format!(
         "/console/pools/{}/identities/{}",
@@ -284,3 +270,5 @@ pub async fn delete(
     };
     done(&console, &me, flash, &identity_page)
 }
+
+with_csrf!(EditForm);

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::metrics::{Metrics, Tally, LATENCY_BUCKETS, TARGET_KINDS};
+use crate::metrics::{Metrics, Tally, LATENCY_BUCKETS};
 
 /// How often a point is taken.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
@@ -52,10 +52,19 @@ pub struct Point {
     pub p99_ms: Option<f64>,
     /// Undelivered outbox events per target kind, in [`TARGET_KINDS`] order.
     pub outbox: Vec<i64>,
+    /// Bulk-publish jobs per status, in the order of the statuses the metrics were given.
+    pub bulk: Vec<i64>,
+}
+
+/// The store's gauges at one moment: outbox backlog per target, bulk jobs per status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gauges {
+    pub outbox: Vec<i64>,
+    pub bulk: Vec<i64>,
 }
 
 /// The figures of the interval from `before` to `after`, `seconds` long.
-pub fn point(before: &Totals, after: &Totals, seconds: f64, at_ms: i64, outbox: Vec<i64>) -> Point {
+pub fn point(before: &Totals, after: &Totals, seconds: f64, at_ms: i64, gauges: Gauges) -> Point {
     let requests = after.requests.saturating_sub(before.requests);
     let share = |now: u64, then: u64| {
         (requests > 0).then(|| now.saturating_sub(then) as f64 * 100.0 / requests as f64)
@@ -76,7 +85,8 @@ pub fn point(before: &Totals, after: &Totals, seconds: f64, at_ms: i64, outbox: 
         client_error_percent: share(after.client_errors, before.client_errors),
         server_error_percent: share(after.server_errors, before.server_errors),
         p99_ms: p99_ms(&in_bucket),
-        outbox,
+        outbox: gauges.outbox,
+        bulk: gauges.bulk,
     }
 }
 
@@ -126,11 +136,11 @@ impl History {
 }
 
 /// Takes a point every [`SAMPLE_EVERY`] until dropped (the admin listener aborts it when it
-/// stops). `refresh` brings the store's gauges up to date first.
-pub async fn sample<F, Fut>(history: Arc<History>, metrics: Arc<Metrics>, refresh: F)
+/// stops). `gauges` reads the store's gauges.
+pub async fn sample<F, Fut>(history: Arc<History>, metrics: Arc<Metrics>, gauges: F)
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: std::future::Future<Output = Gauges>,
 {
     let mut before = Totals::read(&metrics.tally);
     let mut ticks = tokio::time::interval(SAMPLE_EVERY);
@@ -139,25 +149,16 @@ where
     let mut last = tokio::time::Instant::now();
     loop {
         ticks.tick().await;
-        refresh().await;
+        let gauges = gauges().await;
         let after = Totals::read(&metrics.tally);
         let now = tokio::time::Instant::now();
-        let outbox = TARGET_KINDS
-            .iter()
-            .map(|&target| {
-                metrics
-                    .outbox_pending
-                    .get_or_create(&crate::metrics::TargetLabels { target })
-                    .get()
-            })
-            .collect();
         let seconds = now.duration_since(last).as_secs_f64();
         history.push(point(
             &before,
             &after,
             seconds,
             crate::timeutil::now_ms(),
-            outbox,
+            gauges,
         ));
         before = after;
         last = now;
@@ -196,12 +197,12 @@ mod tests {
     fn a_point_holds_the_interval_not_the_totals() {
         let before = totals(100, 10, 0, vec![100]);
         let after = totals(300, 30, 20, vec![300]);
-        let p = point(&before, &after, 10.0, 7, vec![3, 0]);
+        let p = point(&before, &after, 10.0, 7, Gauges::default());
         assert_eq!(p.requests_per_second, 20.0);
         assert_eq!(p.client_error_percent, Some(10.0));
         assert_eq!(p.server_error_percent, Some(10.0));
         assert_eq!(p.p99_ms, Some(0.5));
-        let idle = point(&after, &after, 10.0, 8, vec![0, 0]);
+        let idle = point(&after, &after, 10.0, 8, Gauges::default());
         assert_eq!(idle.requests_per_second, 0.0);
         assert_eq!(idle.server_error_percent, None);
         assert_eq!(idle.p99_ms, None);
@@ -216,7 +217,7 @@ mod tests {
                 &Totals::default(),
                 10.0,
                 i,
-                vec![],
+                Gauges::default(),
             ));
         }
         let points = h.points();

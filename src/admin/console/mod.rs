@@ -18,7 +18,7 @@ pub mod session;
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -103,6 +103,50 @@ impl FromRequestParts<Arc<Console>> for Signed {
             .current(&parts.headers)
             .map(Signed)
             .ok_or_else(|| layout::see_other("/console/sign-in"))
+    }
+}
+
+/// A signed-in form POST that carries its session's CSRF token: the session and the form.
+/// Without a session the request goes to the sign-in page; with another token, or a form
+/// that does not parse, it gets a page saying so and nothing is done.
+pub struct Posted<T>(pub Current, pub T);
+
+/// A form with the CSRF token every console form carries.
+pub trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+macro_rules! with_csrf {
+    ($($form:ty),+) => {
+        $(impl $crate::admin::console::WithCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })+
+    };
+}
+use with_csrf;
+
+impl<T> FromRequest<Arc<Console>> for Posted<T>
+where
+    T: serde::de::DeserializeOwned + WithCsrf + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        console: &Arc<Console>,
+    ) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Signed(me) = Signed::from_request_parts(&mut parts, console).await?;
+        let req = axum::extract::Request::from_parts(parts, body);
+        let Form(form) = Form::<T>::from_request(req, console)
+            .await
+            .map_err(|e| failed(&me, StatusCode::BAD_REQUEST, &e.body_text()))?;
+        if !me.allows(form.csrf()) {
+            return Err(forged(&me));
+        }
+        Ok(Posted(me, form))
     }
 }
 
@@ -191,20 +235,14 @@ async fn sign_in(State(console): State<Arc<Console>>, Form(form): Form<SignIn>) 
     }
 }
 
-/// The CSRF token every form carries.
+/// A form with nothing but the CSRF token.
 #[derive(Deserialize)]
-struct Csrf {
+pub struct Csrf {
     csrf: String,
 }
+with_csrf!(Csrf);
 
-async fn sign_out(
-    Signed(me): Signed,
-    State(console): State<Arc<Console>>,
-    Form(form): Form<Csrf>,
-) -> Response {
-    if !me.allows(&form.csrf) {
-        return forged(&me);
-    }
+async fn sign_out(State(console): State<Arc<Console>>, Posted(me, _): Posted<Csrf>) -> Response {
     console.sessions.sign_out(&me.token);
     let mut resp = layout::see_other("/console/sign-in");
     if let Ok(v) = session::clear_cookie().parse() {

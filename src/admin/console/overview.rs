@@ -42,6 +42,15 @@ pub async fn show(Signed(me): Signed, State(console): State<Arc<Console>>) -> Re
         .enumerate()
         .map(|(i, kind)| series(kind, &points, move |p| p.outbox.get(i).map(|n| *n as f64)))
         .collect();
+    let bulk: Vec<Series<'_>> = BulkStatus::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, status)| {
+            series(status.as_str(), &points, move |p| {
+                p.bulk.get(i).map(|n| *n as f64)
+            })
+        })
+        .collect();
     let body = html! {
         p class="lede" {
             "cogsync " (env!("CARGO_PKG_VERSION")) ". Charts cover the last hour of this process \
@@ -53,6 +62,7 @@ pub async fn show(Signed(me): Signed, State(console): State<Arc<Console>>) -> Re
             (line_chart("Error rate", "%", &errors, now))
             (line_chart("p99 latency", "ms", &latency, now))
             (line_chart("Outbox backlog", "", &outbox, now))
+            (line_chart("Bulk publish jobs", "", &bulk, now))
         }
         div class="columns" {
             section {

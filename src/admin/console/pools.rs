@@ -8,13 +8,12 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use maud::html;
 use serde::Deserialize;
 
 use super::layout::{bytes, crumb, date, page, respond, seg};
 use super::session::Flash;
-use super::{done, forged, refused, Console, Signed};
+use super::{done, refused, with_csrf, Console, Posted, Signed};
 use crate::identity::PoolSpec;
 use crate::sync::pool_admin::{CognitoStreams, PushSync, SYNC_TRIGGER};
 
@@ -211,14 +210,10 @@ pub struct IdentityPoolForm {
 }
 
 pub async fn save_identity_pool(
-    Signed(me): Signed,
     State(console): State<Arc<Console>>,
     Path(pool_id): Path<String>,
-    Form(form): Form<IdentityPoolForm>,
+    Posted(me, form): Posted<IdentityPoolForm>,
 ) -> Response {
-    if !me.allows(&form.csrf) {
-        return forged(&me);
-    }
     let identity = &console.app.identity;
     let current = match identity.describe_pool(&pool_id).await {
         Ok(p) => p,
@@ -262,14 +257,10 @@ fn filled(s: &str) -> Option<String> {
 }
 
 pub async fn save_sync(
-    Signed(me): Signed,
     State(console): State<Arc<Console>>,
     Path(pool_id): Path<String>,
-    Form(form): Form<SyncForm>,
+    Posted(me, form): Posted<SyncForm>,
 ) -> Response {
-    if !me.allows(&form.csrf) {
-        return forged(&me);
-    }
     let sync = &console.app.sync;
     let back = format!("/console/pools/{}", seg(&pool_id));
     let (config, events) =
@@ -344,3 +335,5 @@ pub async fn save_sync(
     };
     done(&console, &me, flash, &back)
 }
+
+with_csrf!(IdentityPoolForm, SyncForm);
