@@ -21,6 +21,8 @@ pub mod server;
 pub mod signals;
 pub mod store;
 pub mod sync;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timeutil;

@@ -91,6 +91,17 @@ enum Command {
     /// Write the store (or some pools) to an export file: a backup, or the way to move a
     /// store to another engine.
     Export(cogsync::migrate::cli::ExportArgs),
+    /// Ask a running server's admin listener whether it is alive (exit status 0) or not (1):
+    /// a container's HEALTHCHECK, with no tool besides this binary.
+    Healthcheck {
+        /// The admin listener's address, as the server was given it (0.0.0.0 is probed on
+        /// 127.0.0.1).
+        #[arg(long, default_value = "127.0.0.1:8081", env = "COGSYNC_ADMIN_LISTEN", value_parser = admin_address)]
+        admin_listen: AdminAddress,
+        /// Ask /readyz (store reachable, schema current) instead of /healthz.
+        #[arg(long)]
+        ready: bool,
+    },
 }
 
 /// TLS on the listener (see docs/security.md).
@@ -187,6 +198,25 @@ fn main() -> ExitCode {
             signals,
             "export interrupted; the file is incomplete (it has no end line)",
         )),
+        Command::Healthcheck {
+            admin_listen,
+            ready,
+        } => {
+            let Some(at) = admin_listen.0 else {
+                eprintln!(
+                    "cogsync healthcheck: the admin listener is off (COGSYNC_ADMIN_LISTEN=off)"
+                );
+                return ExitCode::FAILURE;
+            };
+            let path = if ready { "/readyz" } else { "/healthz" };
+            match runtime.block_on(cogsync::admin::probe::probe(at, path)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cogsync healthcheck: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

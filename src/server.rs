@@ -84,6 +84,18 @@ impl RunningServer {
         }
     }
 
+    /// Tells the server to stop, without waiting for it (from a `Drop`): it stops accepting,
+    /// and its tasks end once their work is done.
+    pub fn stop_soon(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.dispatcher_stop.send(true);
+        if let Some(admin) = self.admin.take() {
+            let _ = admin.stop.send(());
+        }
+    }
+
     /// Stops accepting, lets in-flight requests finish, and waits.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {

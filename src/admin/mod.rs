@@ -10,6 +10,7 @@
 //! - `/console/`: the web console ([`console`]).
 
 pub mod console;
+pub mod probe;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -305,3 +305,42 @@ async fn readiness_follows_the_database() {
     }
     assert!(recovered, "/readyz stayed 503 after the database came back");
 }
+
+/// `cogsync healthcheck` (the container image's HEALTHCHECK): exit status 0 while the admin
+/// listener answers, 1 with the reason once it is gone; `--ready` follows /readyz.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_healthcheck_command_follows_the_admin_listener() {
+    let s = TestServer::start_custom(admin_on).await;
+    let admin = s.admin.clone().unwrap();
+    let bound = admin.trim_start_matches("http://").to_owned();
+    // Bound on 0.0.0.0, the command asks loopback: the port is what matters.
+    let wildcard = format!("0.0.0.0:{}", bound.rsplit_once(':').unwrap().1);
+    let check = |at: String, ready: bool| {
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cogsync"));
+            cmd.args(["healthcheck", "--admin-listen", &at]);
+            if ready {
+                cmd.arg("--ready");
+            }
+            cmd.env_remove("COGSYNC_ADMIN_LISTEN").output().unwrap()
+        })
+    };
+    for (at, ready) in [
+        (bound.clone(), false),
+        (wildcard, false),
+        (bound.clone(), true),
+    ] {
+        let out = check(at, ready).await.unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    s.stop().await;
+    let out = check(bound, false).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/healthz"));
+    let off = check("off".into(), false).await.unwrap();
+    assert_eq!(off.status.code(), Some(1));
+}
