@@ -160,27 +160,6 @@ async fn value_of(c: &cs::Client, pool: &str, id: &str, key: &str) -> Option<Str
         .and_then(|r| r.value().map(str::to_owned))
 }
 
-async fn new_pool(endpoint: &str) -> (String, String) {
-    let ident = identity_client(endpoint, ACCESS_KEY, SECRET_KEY);
-    let pool = ident
-        .create_identity_pool()
-        .identity_pool_name("container")
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    let id = ident
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
-    (pool, id)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_image_serves_devices_as_a_non_root_user_and_keeps_data_across_restarts() {
     if !docker_ready("container image test") {
@@ -191,7 +170,7 @@ async fn the_image_serves_devices_as_a_non_root_user_and_keeps_data_across_resta
     let (node, endpoint, _) = run(&image, Some(&volume), &[]);
     healthy(&node).await;
 
-    let (pool, id) = new_pool(&endpoint).await;
+    let (pool, id) = pool_and_identity_at(&endpoint).await;
     let sync = sync_client(&endpoint, ACCESS_KEY, SECRET_KEY, None);
     push(
         &sync,
@@ -271,7 +250,7 @@ async fn two_containers_share_postgresql_as_the_compose_file_runs_them() {
             .unwrap();
         assert_eq!(ready.status(), 200);
     }
-    let (pool, id) = new_pool(&first).await;
+    let (pool, id) = pool_and_identity_at(&first).await;
     push(
         &sync_client(&first, ACCESS_KEY, SECRET_KEY, None),
         &pool,

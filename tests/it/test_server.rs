@@ -36,22 +36,7 @@ async fn another_project_starts_cogsync_creates_a_pool_and_syncs_a_record() {
             .build(),
     );
 
-    let pool = identity
-        .create_identity_pool()
-        .identity_pool_name("my app")
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    let id = identity
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let (pool, id) = crate::common::pool_and_identity_via(&identity).await;
     let session = sync
         .list_records()
         .identity_pool_id(&pool)
