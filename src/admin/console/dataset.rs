@@ -187,20 +187,18 @@ pub async fn edit(
         .sync
         .update_records(&console.caller(), &r, input)
         .await;
+    let count = |written: Vec<RecordRow>| written.first().map_or(form.sync_count, |w| w.sync_count);
     let flash = match (outcome, op) {
-        (Ok(written), _) => {
-            let count = written.first().map_or(form.sync_count, |w| w.sync_count);
-            match op {
-                PatchOp::Remove => Flash::Done(format!(
-                    "Removed “{}” (its SyncCount is now {count}).",
-                    form.key
-                )),
-                PatchOp::Replace => Flash::Done(format!(
-                    "Saved “{}”: its SyncCount is now {count}.",
-                    form.key
-                )),
-            }
-        }
+        (Ok(written), PatchOp::Remove) => Flash::Done(format!(
+            "Removed “{}” (its SyncCount is now {}).",
+            form.key,
+            count(written)
+        )),
+        (Ok(written), PatchOp::Replace) => Flash::Done(format!(
+            "Saved “{}”: its SyncCount is now {}.",
+            form.key,
+            count(written)
+        )),
         (Err(SyncError::Conflict { key, stored, sent }), _) => Flash::Refused(format!(
             "Not saved: “{key}” was changed by someone else since this page was loaded \
              (this page showed SyncCount {sent}, it is now {stored}). The page below shows \

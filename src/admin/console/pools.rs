@@ -15,7 +15,7 @@ use super::layout::{bytes, crumb, date, page, respond, seg};
 use super::session::Flash;
 use super::{done, refused, with_csrf, Console, Posted, Signed};
 use crate::identity::PoolSpec;
-use crate::sync::pool_admin::{CognitoStreams, PushSync, SYNC_TRIGGER};
+use crate::sync::pool_admin::{CognitoStreams, PoolConfiguration, PushSync, SYNC_TRIGGER};
 
 #[derive(Deserialize)]
 pub struct Paging {
@@ -108,10 +108,9 @@ pub async fn show(
     };
     let extra: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&pool.extra_json).unwrap_or_default();
-    let push = config.push_sync.unwrap_or_default();
-    let streams = config.cognito_streams.unwrap_or_default();
+    let (push, streams) = as_form(config);
     let arns = push.application_arns.unwrap_or_default().join("\n");
-    let enabled = streams.streaming_status.as_deref() == Some("ENABLED");
+    let enabled = streams.streaming_status.as_deref() == Some(ENABLED);
     let base = format!("/console/pools/{}", seg(&pool_id));
     let body = html! {
         p class="lede" {
@@ -251,6 +250,31 @@ pub struct SyncForm {
     sync_trigger: String,
 }
 
+const ENABLED: &str = "ENABLED";
+
+fn streaming(enabled: bool) -> String {
+    if enabled { ENABLED } else { "DISABLED" }.to_owned()
+}
+
+/// A pool's Sync configuration as the form shows it: a part never set as empty fields, the
+/// streaming status as ENABLED or DISABLED. A submitted form is compared with this, field by
+/// field, to know what it changed.
+fn as_form(config: PoolConfiguration) -> (PushSync, CognitoStreams) {
+    let push = config.push_sync.unwrap_or_default();
+    let streams = config.cognito_streams.unwrap_or_default();
+    let enabled = streams.streaming_status.as_deref() == Some(ENABLED);
+    (
+        PushSync {
+            application_arns: Some(push.application_arns.unwrap_or_default()),
+            role_arn: push.role_arn,
+        },
+        CognitoStreams {
+            streaming_status: Some(streaming(enabled)),
+            ..streams
+        },
+    )
+}
+
 fn filled(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_owned())
@@ -275,29 +299,12 @@ pub async fn save_sync(
     let streams = CognitoStreams {
         stream_name: filled(&form.stream_name),
         role_arn: filled(&form.stream_role_arn),
-        streaming_status: Some(
-            if form.streaming_enabled.is_some() {
-                "ENABLED"
-            } else {
-                "DISABLED"
-            }
-            .to_owned(),
-        ),
+        streaming_status: Some(streaming(form.streaming_enabled.is_some())),
     };
     // Only what the form changed is sent, as a careful API caller would.
-    let push_changed = config
-        .push_sync
-        .clone()
-        .unwrap_or_default()
-        .application_arns
-        .unwrap_or_default()
-        != push.application_arns.clone().unwrap_or_default()
-        || config.push_sync.clone().unwrap_or_default().role_arn != push.role_arn;
-    let streams_changed = config.cognito_streams.clone().unwrap_or_default() != streams
-        && !(config.cognito_streams.is_none()
-            && streams.stream_name.is_none()
-            && streams.role_arn.is_none()
-            && form.streaming_enabled.is_none());
+    let (shown_push, shown_streams) = as_form(config);
+    let push_changed = push != shown_push;
+    let streams_changed = streams != shown_streams;
     let trigger = form.sync_trigger.trim().to_owned();
     let trigger_changed = events.get(SYNC_TRIGGER).cloned().unwrap_or_default() != trigger;
     if push_changed || streams_changed {
