@@ -4,7 +4,14 @@
 //! is in the hands of one node at a time, and a node that dies mid-delivery only delays it.
 //! Delivery is at least once. A Kinesis stream that no longer exists is not retried: it turns
 //! Cognito Streams off for the pool and its pending stream events are dropped.
+//!
+//! A stream event goes out only while its pool still streams to that stream, checked against
+//! the pool's settings as stored when the event is taken for delivery (not as they were when
+//! the write decided to publish): a write that read the settings before streaming was turned
+//! off (by the developer, or by a deleted stream) and committed after leaves an event that is
+//! dropped here, on whichever node claims it.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +22,7 @@ use tokio::task::JoinSet;
 use crate::metrics::Metrics;
 use crate::store::{OutboxEvent, SettingsDecider, Store, StoreResult};
 use crate::sync::ports::{PushError, PushService, StreamError, StreamSink};
-use crate::sync::{bulk_rules, turn_off_deleted_stream, OutboxTarget};
+use crate::sync::{bulk_rules, streams, turn_off_deleted_stream, OutboxTarget};
 use crate::timeutil::now_ms;
 
 /// How long a claim lasts before another node may take the event over.
@@ -47,6 +54,9 @@ enum Failure {
     Retry(String),
     /// Kinesis answered that the event's stream does not exist: it was deleted.
     StreamGone { stream: String, reason: String },
+    /// The event's pool no longer streams to its stream (Cognito Streams was switched off,
+    /// or pointed at another stream, after the write that made the event read the settings).
+    StreamOff { stream: String },
 }
 
 /// What became of a handled event.
@@ -54,9 +64,14 @@ enum Failure {
 enum Handled {
     /// Delivered, or recorded for a later attempt.
     Done,
-    /// Its stream was deleted: the pool's other events for that stream left the outbox too.
+    /// Its stream was deleted, or its pool no longer streams to it: the pool's other events
+    /// for that stream left the outbox too.
     StreamGone,
 }
+
+/// The stream each pool of a round's Kinesis events publishes to now (None: Cognito Streams
+/// off), or why that could not be read.
+type CurrentStreams = HashMap<String, Result<Option<String>, String>>;
 
 /// Delay before the next attempt after `attempts` failures.
 pub fn backoff_ms(attempts: i64) -> i64 {
@@ -117,7 +132,7 @@ impl Dispatcher {
     }
 
     /// One claim-and-deliver round; returns how many events it handled.
-    async fn round(self: Arc<Self>) -> usize {
+    pub(crate) async fn round(self: Arc<Self>) -> usize {
         let events = match self
             .store
             .claim_outbox(&self.node, now_ms(), LEASE_MS, BATCH)
@@ -130,10 +145,10 @@ impl Dispatcher {
             }
         };
         let n = events.len();
+        let current = Arc::new(self.current_streams(&events).await);
         // One task per target (a stream, a device endpoint): targets in parallel, each
         // target's events one after another.
-        let mut by_target: std::collections::BTreeMap<String, Vec<OutboxEvent>> =
-            Default::default();
+        let mut by_target: BTreeMap<String, Vec<OutboxEvent>> = BTreeMap::new();
         for event in events {
             by_target
                 .entry(event.event.target.clone())
@@ -142,17 +157,17 @@ impl Dispatcher {
         }
         let mut tasks = JoinSet::new();
         for (_, group) in by_target {
-            let me = self.clone();
+            let (me, current) = (self.clone(), current.clone());
             tasks.spawn(async move {
-                // Pools whose stream turned out deleted: their events still in hand here were
-                // dropped from the outbox with it.
-                let mut gone = std::collections::HashSet::new();
+                // Pools whose stream turned out deleted or switched off: their events still
+                // in hand here were dropped from the outbox with it.
+                let mut gone = HashSet::new();
                 for event in group {
                     if gone.contains(&event.event.pool_id) {
                         continue;
                     }
                     let pool = event.event.pool_id.clone();
-                    if me.handle(event).await == Handled::StreamGone {
+                    if me.handle(event, &current).await == Handled::StreamGone {
                         gone.insert(pool);
                     }
                 }
@@ -162,9 +177,26 @@ impl Dispatcher {
         n
     }
 
-    async fn handle(&self, e: OutboxEvent) -> Handled {
+    /// The stream each pool with a Kinesis event among `events` publishes to, as stored now.
+    async fn current_streams(&self, events: &[OutboxEvent]) -> CurrentStreams {
+        let mut current = CurrentStreams::new();
+        for e in events {
+            let pool = &e.event.pool_id;
+            if current.contains_key(pool) || !e.event.target.starts_with("kinesis:") {
+                continue;
+            }
+            let stream = match self.store.get_pool_settings(pool).await {
+                Ok(settings) => Ok(streams::stream_of(&settings)),
+                Err(err) => Err(format!("cannot read the pool's settings: {err}")),
+            };
+            current.insert(pool.clone(), stream);
+        }
+        current
+    }
+
+    async fn handle(&self, e: OutboxEvent, current: &CurrentStreams) -> Handled {
         let now = now_ms();
-        let result = match self.deliver(&e).await {
+        let result = match self.deliver(&e, current).await {
             Ok(()) => {
                 self.store
                     .complete_outbox(e.id, bulk_rules::progress(now))
@@ -179,6 +211,13 @@ impl Dispatcher {
                     }
                 }
             }
+            Err(Failure::StreamOff { stream }) => match self.stream_off(&e, &stream, now).await {
+                Ok(()) => return Handled::StreamGone,
+                Err(err) => {
+                    let error = format!("cannot drop the events of a pool that stopped streaming to {stream}: {err}");
+                    self.failed(&e, now, &error).await
+                }
+            },
             Err(Failure::Retry(error)) => self.failed(&e, now, &error).await,
         };
         if let Err(err) = result {
@@ -250,9 +289,44 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn deliver(&self, e: &OutboxEvent) -> Result<(), Failure> {
+    /// The event's pool no longer streams to `stream`: in one store transaction (ordered
+    /// with settings writes by the pool's lock) its pending events for the stream are
+    /// dropped, and its bulk publish, if any of them were the job's, ends failed. Its
+    /// settings are left as they are.
+    async fn stream_off(&self, e: &OutboxEvent, stream: &str, now: i64) -> StoreResult<()> {
+        let keep: SettingsDecider = Box::new(|_| None);
+        let message = format!("Cognito Streams no longer publishes this pool to {stream}");
+        let pool = e.event.pool_id.as_str();
+        let gone = self
+            .store
+            .stream_target_gone(
+                pool,
+                &e.event.target,
+                &message,
+                keep,
+                bulk_rules::progress(now),
+            )
+            .await?;
+        tracing::info!(pool, stream, dropped = gone.dropped, bulk_publish_failed = gone.job_failed,
+            "the pool no longer streams to this Kinesis stream: its undelivered stream events dropped");
+        Ok(())
+    }
+
+    async fn deliver(&self, e: &OutboxEvent, current: &CurrentStreams) -> Result<(), Failure> {
         match OutboxTarget::decode(&e.event.target) {
-            Some(OutboxTarget::Kinesis { stream }) => self.deliver_record(e, &stream).await,
+            Some(OutboxTarget::Kinesis { stream }) => {
+                match current.get(&e.event.pool_id) {
+                    Some(Ok(now)) if now.as_deref() == Some(stream.as_str()) => {}
+                    Some(Ok(_)) => return Err(Failure::StreamOff { stream }),
+                    Some(Err(error)) => return Err(Failure::Retry(error.clone())),
+                    None => {
+                        return Err(Failure::Retry(
+                            "the pool's streaming settings were not read".into(),
+                        ))
+                    }
+                }
+                self.deliver_record(e, &stream).await
+            }
             Some(OutboxTarget::Sns { endpoint_arn }) => self
                 .deliver_push(e, &endpoint_arn)
                 .await

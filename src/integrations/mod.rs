@@ -7,3 +7,6 @@ pub mod dispatcher;
 pub mod kinesis;
 pub mod sns;
 pub mod trigger_invoker;
+
+#[cfg(test)]
+mod stream_race_tests;
