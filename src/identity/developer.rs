@@ -36,10 +36,15 @@ impl IdentityService {
         let others: Vec<(String, String)> =
             logins.iter().filter(|(p, _)| *p != dev).cloned().collect();
         let others = self.verify_all(&pool, &others)?;
+        // The token is issued for the developer user and the other logins presented, and
+        // outlives no cogsync token among them.
+        let now_s = now_ms() / 1000;
+        let expires_s = login_rules::token_expiry(&others, ttl, now_s);
         if let Some(wanted) = identity_id {
             validate::aws_id(wanted, "identityId")?;
         }
         let user: LoginKey = (dev, user);
+        let token_logins = login_rules::token_logins(&others, Some(&user));
         let query = login_rules::query_for(
             &others,
             &identity_id.into_iter().collect::<Vec<_>>(),
@@ -68,9 +73,14 @@ impl IdentityService {
             .await?;
         let target = plan.identity_id;
         let providers = self.login_providers(&target).await?;
-        let token = self
-            .openid
-            .issue(&pool.id, &target, &providers, ttl, now_ms() / 1000);
+        let token = self.openid.issue(
+            &pool.id,
+            &target,
+            &providers,
+            &token_logins,
+            expires_s - now_s,
+            now_s,
+        );
         Ok(OpenIdToken {
             identity_id: target,
             token,

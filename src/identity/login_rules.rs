@@ -15,10 +15,74 @@ use crate::store::{
 /// A login whose token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verified {
-    /// A cogsync-issued OpenID token: proves one identity directly.
-    Cognito { identity_id: String },
+    /// A cogsync-issued OpenID token: proves one identity directly, while that identity still
+    /// has the logins the token was issued for (`logins`, as [`login_digest`]s), or, for a
+    /// token issued without logins, while it has none.
+    Cognito {
+        identity_id: String,
+        logins: Vec<String>,
+        /// When the token expires (epoch seconds): a token minted from it expires no later.
+        expires_s: i64,
+    },
     /// A provider's user, linkable to one identity.
     Linked { provider: String, subject: String },
+}
+
+/// How a cogsync OpenID token names a login it was issued for: a digest, so that the token
+/// (which a device may hand to third parties) does not disclose developer user identifiers.
+pub fn login_digest(key: &LoginKey) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(key.0.as_bytes());
+    h.update([0]);
+    h.update(key.1.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The logins a token minted on the strength of `verified` (and `also`, such as the
+/// developer user a developer token is for) is issued for: every provider login presented,
+/// and the logins of every cogsync token presented, so a token can lend no more than it has.
+pub fn token_logins(verified: &[Verified], also: Option<&LoginKey>) -> Vec<String> {
+    let mut logins: Vec<String> = also.map(login_digest).into_iter().collect();
+    for v in verified {
+        match v {
+            Verified::Cognito { logins: theirs, .. } => logins.extend(theirs.iter().cloned()),
+            Verified::Linked { provider, subject } => {
+                logins.push(login_digest(&(provider.clone(), subject.clone())))
+            }
+        }
+    }
+    logins.sort();
+    logins.dedup();
+    logins
+}
+
+/// When a token minted at `now_s` on the strength of `verified` expires, given the lifetime
+/// `ttl_s` it would have on its own: never after a cogsync token it was minted from.
+pub fn token_expiry(verified: &[Verified], ttl_s: i64, now_s: i64) -> i64 {
+    verified
+        .iter()
+        .filter_map(|v| match v {
+            Verified::Cognito { expires_s, .. } => Some(*expires_s),
+            Verified::Linked { .. } => None,
+        })
+        .fold(now_s + ttl_s, i64::min)
+}
+
+/// Whether `identity_id`, with the logins the snapshot read for it, still qualifies for a
+/// cogsync token issued for `logins`: it still has each of them, or (a token issued without
+/// logins) it has none. Whether its pool still allows guests is checked where the token is
+/// verified, against the pool.
+fn still_qualifies(snapshot: &LoginSnapshot, identity_id: &str, logins: &[String]) -> bool {
+    let current = snapshot
+        .logins
+        .get(identity_id)
+        .map_or(&[][..], Vec::as_slice);
+    if logins.is_empty() {
+        return current.is_empty();
+    }
+    let held: Vec<String> = current.iter().map(login_digest).collect();
+    logins.iter().all(|l| held.contains(l))
 }
 
 impl Verified {
@@ -42,7 +106,7 @@ pub fn query_for(
     };
     for v in verified {
         match v {
-            Verified::Cognito { identity_id } => query.identities.push(identity_id.clone()),
+            Verified::Cognito { identity_id, .. } => query.identities.push(identity_id.clone()),
             Verified::Linked { provider, subject } => {
                 query.logins.push((provider.clone(), subject.clone()))
             }
@@ -65,8 +129,16 @@ fn owners(
     verified
         .iter()
         .map(|v| match v {
-            Verified::Cognito { identity_id } => match in_pool(snapshot, pool_id, identity_id) {
-                Some(i) => Ok(Some(i.id.clone())),
+            Verified::Cognito {
+                identity_id,
+                logins,
+                ..
+            } => match in_pool(snapshot, pool_id, identity_id) {
+                Some(i) if still_qualifies(snapshot, identity_id, logins) => Ok(Some(i.id.clone())),
+                Some(_) => Err(Rejection::NotAuthorized(
+                    "Invalid login token. The logins it was issued for are no longer linked to its identity."
+                        .into(),
+                )),
                 None => Err(Rejection::NotAuthorized(
                     "Invalid login token. Its identity no longer exists.".into(),
                 )),
@@ -390,6 +462,8 @@ mod tests {
             login("p", "alice"),
             Verified::Cognito {
                 identity_id: "proven".into(),
+                logins: Vec::new(),
+                expires_s: 100,
             },
         ];
         let plan = plan_get_id(POOL, &logins, &s, &identity("new", 9)).unwrap();
@@ -401,9 +475,72 @@ mod tests {
     fn a_cogsync_token_of_a_vanished_identity_is_refused() {
         let logins = [Verified::Cognito {
             identity_id: "gone".into(),
+            logins: Vec::new(),
+            expires_s: 100,
         }];
         let refused = plan_get_id(POOL, &logins, &snapshot(&[]), &identity("n", 1));
         assert!(matches!(refused, Err(Rejection::NotAuthorized(_))));
+    }
+
+    #[test]
+    fn a_cogsync_token_proves_its_identity_only_while_it_keeps_the_logins_it_was_issued_for() {
+        let dev = key("dev", "u1");
+        let token = |logins: Vec<String>| Verified::Cognito {
+            identity_id: "a".into(),
+            logins,
+            expires_s: 100,
+        };
+        let issued_for_dev = token(token_logins(&[], Some(&dev)));
+        let s = snapshot(&[(dev.clone(), "a", 1), (key("p", "alice"), "a", 1)]);
+        assert!(plan_authorize(
+            POOL,
+            "a",
+            std::slice::from_ref(&issued_for_dev),
+            false,
+            true,
+            &s
+        )
+        .is_ok());
+        // The developer user unlinked: the token no longer proves anything.
+        let unlinked = snapshot(&[(key("p", "alice"), "a", 1)]);
+        let refused = plan_authorize(POOL, "a", &[issued_for_dev], false, true, &unlinked);
+        assert!(matches!(refused, Err(Rejection::NotAuthorized(_))));
+        // A guest's token stops proving its identity once the identity has a login.
+        let guest_token = token(Vec::new());
+        let mut guest = LoginSnapshot::default();
+        guest.identities.insert("a".into(), identity("a", 1));
+        assert!(plan_authorize(
+            POOL,
+            "a",
+            std::slice::from_ref(&guest_token),
+            false,
+            true,
+            &guest
+        )
+        .is_ok());
+        let refused = plan_authorize(POOL, "a", &[guest_token], false, true, &unlinked);
+        assert!(matches!(refused, Err(Rejection::NotAuthorized(_))));
+    }
+
+    #[test]
+    fn a_token_minted_from_tokens_is_issued_for_no_more_than_they_were() {
+        let google = key("accounts.google.com", "s1");
+        let from_token = Verified::Cognito {
+            identity_id: "a".into(),
+            logins: vec![login_digest(&google)],
+            expires_s: 1_060,
+        };
+        assert_eq!(
+            token_logins(std::slice::from_ref(&from_token), None),
+            vec![login_digest(&google)]
+        );
+        // Ten minutes on its own, but the token it came from has one left.
+        assert_eq!(token_expiry(&[from_token], 600, 1_000), 1_060);
+        assert_eq!(token_expiry(&[login("p", "alice")], 600, 1_000), 1_600);
+        let both = token_logins(&[login("p", "alice")], Some(&google));
+        assert_eq!(both.len(), 2);
+        assert!(both.contains(&login_digest(&key("p", "alice"))));
+        assert_ne!(login_digest(&key("ab", "c")), login_digest(&key("a", "bc")));
     }
 
     #[test]

@@ -20,6 +20,15 @@ const OPENID_TTL_S: i64 = 600;
 /// Default TokenDuration of GetOpenIdTokenForDeveloperIdentity (the AWS value: fifteen minutes).
 pub(super) const DEVELOPER_TOKEN_TTL_S: i64 = 900;
 
+/// An unsigned per-identity call, authenticated: the identity's pool, its login providers,
+/// and the logins the call presented (all verified; none for a guest).
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    pub pool: PoolRecord,
+    pub providers: Vec<String>,
+    pub verified: Vec<Verified>,
+}
+
 /// An identity id with an OpenID token for it.
 #[derive(Debug, Clone)]
 pub struct OpenIdToken {
@@ -60,16 +69,28 @@ impl IdentityService {
         token: &str,
     ) -> IdentityResult<Verified> {
         if provider == COGNITO_PROVIDER {
-            let (pool_id, identity_id) = self
+            let token = self
                 .openid
-                .verify(token)
+                .verify(token, now_ms() / 1000)
                 .map_err(|e| not_authorized(format!("Invalid login token. {e}")))?;
-            if pool_id != pool.id {
+            if token.pool_id != pool.id {
                 return Err(not_authorized(
                     "Invalid login token. It was issued for another identity pool.",
                 ));
             }
-            return Ok(Verified::Cognito { identity_id });
+            // A token issued without logins is a guest's: it proves nothing once the pool
+            // stops allowing guests. (That its identity still has no login, or still has the
+            // logins a token was issued for, is the login rules' to check in the snapshot.)
+            if token.logins.is_empty() && !pool.allow_unauthenticated {
+                return Err(not_authorized(
+                    "Unauthenticated access is not supported for this identity pool.",
+                ));
+            }
+            return Ok(Verified::Cognito {
+                identity_id: token.identity_id,
+                logins: token.logins,
+                expires_s: token.expires_s,
+            });
         }
         if pool.developer_provider_name.as_deref() == Some(provider) {
             return Err(not_authorized(format!(
@@ -169,31 +190,40 @@ impl IdentityService {
     /// Authenticates an unsigned call made for one identity. Without logins the identity must
     /// be unauthenticated and the pool must allow that; with logins each must prove this
     /// identity, or (when `link_new`) be linked to it now, merging any identity that owned it.
-    /// Returns the pool and the identity's login providers.
+    /// Returns the pool, the identity's login providers and the logins the call proved.
     pub async fn authorize_identity(
         &self,
         identity_id: &str,
         logins: &[(String, String)],
         link_new: bool,
-    ) -> IdentityResult<(PoolRecord, Vec<String>)> {
+    ) -> IdentityResult<Authorized> {
         let (pool, verified) = self.identity_and_logins(identity_id, logins).await?;
         // An unauthenticated identity has no logins, hence no providers: nothing more to read.
         let Some(verified) = verified else {
-            return Ok((pool, Vec::new()));
+            return Ok(Authorized {
+                pool,
+                providers: Vec::new(),
+                verified: Vec::new(),
+            });
         };
         let query = login_rules::query_for(&verified, &[identity_id], &[]);
         let (pool_id, id) = (pool.id.clone(), identity_id.to_owned());
         let guests = pool.allow_unauthenticated;
+        let proved = verified.clone();
         self.login_transaction(
             &pool.id,
             query,
             Box::new(move |snapshot| {
-                login_rules::plan_authorize(&pool_id, &id, &verified, link_new, guests, snapshot)
+                login_rules::plan_authorize(&pool_id, &id, &proved, link_new, guests, snapshot)
             }),
         )
         .await?;
         let providers = self.login_providers(identity_id).await?;
-        Ok((pool, providers))
+        Ok(Authorized {
+            pool,
+            providers,
+            verified,
+        })
     }
 
     /// The identity's pool, and its verified logins; None when there are no logins, which
@@ -245,19 +275,23 @@ impl IdentityService {
         Ok(providers)
     }
 
-    /// GetOpenIdToken.
+    /// GetOpenIdToken: a token issued for the logins the call proved, expiring no later than
+    /// a cogsync token among them.
     pub async fn open_id_token(
         &self,
         identity_id: &str,
         logins: &[(String, String)],
     ) -> IdentityResult<OpenIdToken> {
-        let (pool, providers) = self.authorize_identity(identity_id, logins, true).await?;
+        let a = self.authorize_identity(identity_id, logins, true).await?;
+        let now_s = now_ms() / 1000;
+        let expires_s = login_rules::token_expiry(&a.verified, OPENID_TTL_S, now_s);
         let token = self.openid.issue(
-            &pool.id,
+            &a.pool.id,
             identity_id,
-            &providers,
-            OPENID_TTL_S,
-            now_ms() / 1000,
+            &a.providers,
+            &login_rules::token_logins(&a.verified, None),
+            expires_s - now_s,
+            now_s,
         );
         Ok(OpenIdToken {
             identity_id: identity_id.to_owned(),

@@ -22,6 +22,7 @@ mod logins;
 mod malformed;
 mod migrate;
 mod multi_node;
+mod openid_tokens;
 mod overload;
 mod pg_connection_loss;
 mod pg_round_trips;

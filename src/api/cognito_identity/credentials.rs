@@ -15,16 +15,19 @@ pub async fn get_credentials_for_identity(app: &App, body: &Object) -> Result<Va
     if let Some(arn) = json::opt_str(body, "CustomRoleArn")? {
         crate::validate::length(&arn, "customRoleArn", 20, 2048)?;
     }
-    let (pool, _) = app
+    let authorized = app
         .identity
         .authorize_identity(&id, &logins(body)?, true)
         .await?;
-    let creds = app.auth.issue_credentials(&pool.id, &id).map_err(|e| {
-        ApiError::new(
-            ErrorCode::InternalError,
-            format!("cannot issue credentials: {e}"),
-        )
-    })?;
+    let creds = app
+        .auth
+        .issue_credentials(&authorized.pool.id, &id)
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::InternalError,
+                format!("cannot issue credentials: {e}"),
+            )
+        })?;
     Ok(json!({
         "IdentityId": id,
         "Credentials": {
