@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls_listener::TlsFiles>,
     /// Where the admin listener (health, readiness, metrics) binds; None runs none.
     pub admin_listen: Option<SocketAddr>,
+    /// Host names the admin listener answers to besides addresses and `localhost`.
+    pub admin_hosts: Vec<String>,
 }
 
 /// Bounds that keep one client (or many) from exhausting the server.
@@ -81,6 +83,36 @@ pub struct Rate {
     pub burst: NonZeroU32,
 }
 
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.per_second, self.burst)
+    }
+}
+
+/// A rate limit that may be switched off: a [`Rate`], or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateOrOff(pub Option<Rate>);
+
+impl std::fmt::Display for RateOrOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(rate) => rate.fmt(f),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+impl std::str::FromStr for RateOrOff {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().eq_ignore_ascii_case("off") {
+            return Ok(RateOrOff(None));
+        }
+        s.parse::<Rate>().map(|r| RateOrOff(Some(r)))
+    }
+}
+
 impl std::str::FromStr for Rate {
     type Err = String;
 
@@ -102,13 +134,45 @@ impl std::str::FromStr for Rate {
     }
 }
 
-/// Request-rate limits; `None` means unlimited.
-#[derive(Debug, Clone, Default)]
+/// Request-rate limits; `None` means unlimited (see `api::throttle` for who is charged).
+#[derive(Debug, Clone)]
 pub struct ThrottleSettings {
-    /// Requests per second one identity may make (keyed by the identity id in the request).
+    /// Requests per second one identity may make with its credentials.
     pub per_identity: Option<Rate>,
     /// Requests per second all callers together may make against one identity pool.
     pub per_pool: Option<Rate>,
+    /// Unsigned Cognito Identity calls and failed authentications per second from one address.
+    pub per_address: Option<Rate>,
+    /// Failed authentications one address may make before it is locked out for a while.
+    pub auth_failures: Option<Rate>,
+    /// Proxies whose `X-Forwarded-For` names the client's address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `N:B` with compile-time constants.
+const fn rate(per_second: u32, burst: u32) -> Rate {
+    match (NonZeroU32::new(per_second), NonZeroU32::new(burst)) {
+        (Some(per_second), Some(burst)) => Rate { per_second, burst },
+        _ => panic!("rates are positive"),
+    }
+}
+
+/// Default of `--address-rate-limit`: generous for many devices behind one NAT, a bound for
+/// one flooding client.
+pub const DEFAULT_ADDRESS_RATE: Rate = rate(100, 200);
+/// Default of `--auth-failure-limit`.
+pub const DEFAULT_AUTH_FAILURES: Rate = rate(5, 20);
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        ThrottleSettings {
+            per_identity: None,
+            per_pool: None,
+            per_address: Some(DEFAULT_ADDRESS_RATE),
+            auth_failures: Some(DEFAULT_AUTH_FAILURES),
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -130,6 +194,7 @@ impl ServerConfig {
             throttle: ThrottleSettings::default(),
             tls: None,
             admin_listen: None,
+            admin_hosts: Vec::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod config_file;
 pub mod fuzzing;
 pub mod identity;
 pub mod integrations;
+pub mod lockout;
 pub mod metrics;
 pub mod migrate;
 pub mod private_fs;

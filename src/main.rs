@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use cogsync::auth::credentials::{CredentialSource, DeveloperCredentials};
-use cogsync::config::ServerConfig;
+use cogsync::config::{RateOrOff, ServerConfig};
 use cogsync::identity::oidc_verify::OidcProvider;
 use cogsync::signals::Signals;
 use cogsync::tls_listener::TlsFiles;
@@ -56,6 +56,15 @@ enum Command {
         /// /console/), or `off`. Keep it off the internet-facing network.
         #[arg(long, default_value = "127.0.0.1:8081", env = "COGSYNC_ADMIN_LISTEN", value_parser = admin_address)]
         admin_listen: AdminAddress,
+        /// A host name the admin listener answers to (repeatable, or comma-separated in the
+        /// environment), besides IP addresses and `localhost`: the name a scraper or an
+        /// operator's browser uses for it. Other names are refused (DNS rebinding).
+        #[arg(
+            long = "admin-host",
+            env = "COGSYNC_ADMIN_HOSTS",
+            value_delimiter = ','
+        )]
+        admin_hosts: Vec<String>,
         /// Directory for the embedded database and generated credentials.
         #[arg(long, default_value = "./cogsync-data", env = "COGSYNC_DATA_DIR")]
         data_dir: PathBuf,
@@ -164,6 +173,7 @@ fn main() -> ExitCode {
         Command::Serve {
             listen,
             admin_listen,
+            admin_hosts,
             data_dir,
             database_url,
             db_pool_size,
@@ -177,6 +187,7 @@ fn main() -> ExitCode {
             Options {
                 listen,
                 admin_listen: admin_listen.0,
+                admin_hosts,
                 data_dir,
                 database_url,
                 db_pool_size: usize::from(db_pool_size),
@@ -276,6 +287,26 @@ struct LimitArgs {
     /// Requests per second one identity pool may receive: `N` or `N:BURST`. Off when unset.
     #[arg(long, env = "COGSYNC_POOL_RATE_LIMIT")]
     pool_rate_limit: Option<cogsync::config::Rate>,
+    /// Unsigned Cognito Identity calls and failed authentications per second from one client
+    /// address: `N`, `N:BURST` or `off`.
+    #[arg(long, default_value_t = RateOrOff(Some(cogsync::config::DEFAULT_ADDRESS_RATE)), env = "COGSYNC_ADDRESS_RATE_LIMIT")]
+    address_rate_limit: RateOrOff,
+    /// Failed authentications one client address may make (`N` a second, bursts of `BURST`)
+    /// before further requests from it are refused unverified for a while; or `off`.
+    #[arg(long, default_value_t = RateOrOff(Some(cogsync::config::DEFAULT_AUTH_FAILURES)), env = "COGSYNC_AUTH_FAILURE_LIMIT")]
+    auth_failure_limit: RateOrOff,
+    /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For header
+    /// names the client address the address limits apply to.
+    #[arg(long, env = "COGSYNC_TRUSTED_PROXIES", value_delimiter = ',', value_parser = network)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// An address or a CIDR network.
+fn network(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s}: not an address or a network such as 10.0.0.0/8"))
 }
 
 impl LimitArgs {
@@ -287,6 +318,9 @@ impl LimitArgs {
         config.http.shutdown_grace = Duration::from_secs(self.shutdown_grace.into());
         config.throttle.per_identity = self.identity_rate_limit;
         config.throttle.per_pool = self.pool_rate_limit;
+        config.throttle.per_address = self.address_rate_limit.0;
+        config.throttle.auth_failures = self.auth_failure_limit.0;
+        config.throttle.trusted_proxies = self.trusted_proxies.clone();
     }
 }
 
@@ -307,6 +341,7 @@ fn admin_address(s: &str) -> Result<AdminAddress, String> {
 struct Options {
     listen: SocketAddr,
     admin_listen: Option<SocketAddr>,
+    admin_hosts: Vec<String>,
     data_dir: PathBuf,
     database_url: Option<String>,
     db_pool_size: usize,
@@ -360,6 +395,7 @@ async fn start(o: Options) -> Result<cogsync::server::RunningServer, ExitCode> {
     let Options {
         listen,
         admin_listen,
+        admin_hosts,
         data_dir,
         database_url,
         db_pool_size,
@@ -430,6 +466,7 @@ async fn start(o: Options) -> Result<cogsync::server::RunningServer, ExitCode> {
     limits.apply(&mut config);
     config.tls = tls;
     config.admin_listen = admin_listen;
+    config.admin_hosts = admin_hosts;
     cogsync::server::start_with_store(config, store)
         .await
         .map_err(|e| {

@@ -10,6 +10,7 @@
 //! - `/console/`: the web console ([`console`]).
 
 pub mod console;
+pub mod host;
 pub mod probe;
 
 use std::sync::Arc;
@@ -34,13 +35,19 @@ pub struct Admin {
     pub metrics: Arc<Metrics>,
 }
 
-pub fn router(admin: Arc<Admin>, console: Arc<console::Console>) -> axum::Router {
+/// Every route of the admin listener, behind the `Host` check of [`host`].
+pub fn router(
+    admin: Arc<Admin>,
+    console: Arc<console::Console>,
+    hosts: host::Allowed,
+) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .with_state(admin)
         .merge(console::router(console))
+        .layer(axum::middleware::from_fn_with_state(hosts, host::check))
 }
 
 async fn ready(State(admin): State<Arc<Admin>>) -> Response {

@@ -15,10 +15,22 @@ pub fn object(body: &[u8]) -> Result<Object, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(ApiError::invalid("The request body must be a JSON object")),
-        Err(e) => Err(ApiError::invalid(format!(
-            "The request body is not valid JSON: {e}"
-        ))),
+        Err(e) => Err(ApiError::invalid(not_json(&e))),
     }
+}
+
+/// Where and how a body is not JSON, in words of our own (the parser's name their internals).
+fn not_json(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "it ends too early",
+        _ if e.to_string().starts_with("recursion limit exceeded") => "it nests too deeply",
+        _ => "it has a syntax error",
+    };
+    format!(
+        "The request body is not valid JSON: {what} (line {}, column {})",
+        e.line(),
+        e.column()
+    )
 }
 
 fn present<'a>(obj: &'a Object, name: &str) -> Option<&'a Value> {

@@ -5,6 +5,7 @@
 //! log, body limits, and telling the two APIs apart; the rules live in the services.
 
 mod body;
+pub mod client_addr;
 mod cognito_identity;
 mod cognito_sync;
 pub mod error;
@@ -44,8 +45,10 @@ pub struct App {
     pub auth: Authenticator,
     /// Shown as LastModifiedBy for writes made with developer credentials.
     pub account_id: String,
-    /// Request-rate limits per identity and pool.
+    /// Request-rate limits per identity, pool and address.
     pub throttle: throttle::Throttle,
+    /// Proxies whose `X-Forwarded-For` names the client's address (for the address limits).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How long a client may take to send a request body.
     pub body_read_timeout: Duration,
     /// What every request adds to the exported metrics.
@@ -100,6 +103,8 @@ async fn serve(
     req: Request,
 ) -> (Result<Response, ApiError>, &'static str, &'static str) {
     let (parts, raw_body) = req.into_parts();
+    let peer = parts.extensions.get::<client_addr::Peer>().copied();
+    let from = client_addr::client_ip(peer, &parts.headers, &app.trusted_proxies);
     let target = cognito_identity::target(&parts.method, parts.uri.path(), &parts.headers);
     let (protocol, api) = match target {
         Some(_) => (Protocol::AwsJson, "cognito-identity"),
@@ -120,8 +125,8 @@ async fn serve(
         body: &body,
     };
     let (result, op) = match target {
-        Some(target) => cognito_identity::serve(app, &target, &view).await,
-        None => cognito_sync::serve(app, &view).await,
+        Some(target) => cognito_identity::serve(app, &target, &view, from).await,
+        None => cognito_sync::serve(app, &view, from).await,
     };
     (result, api, op)
 }

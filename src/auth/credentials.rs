@@ -12,6 +12,10 @@ use crate::store::Store;
 pub const ACCESS_KEY_ENV: &str = "COGSYNC_ACCESS_KEY_ID";
 pub const SECRET_KEY_ENV: &str = "COGSYNC_SECRET_ACCESS_KEY";
 const FILE_NAME: &str = "developer-credentials.json";
+/// The shortest developer secret accepted from the environment or a file: the secret is all
+/// that stands between the internet and every pool (generated ones have 40 characters, as
+/// AWS's do).
+pub const MIN_SECRET_CHARS: usize = 16;
 const STORE_SECRET_NAME: &str = "developer-credentials";
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -58,23 +62,39 @@ impl DeveloperCredentials {
         })
     }
 
-    fn from_env() -> Option<Self> {
-        let id = std::env::var(ACCESS_KEY_ENV)
-            .ok()
-            .filter(|v| !v.is_empty())?;
-        let secret = std::env::var(SECRET_KEY_ENV)
-            .ok()
-            .filter(|v| !v.is_empty())?;
-        Some(DeveloperCredentials {
+    fn from_env() -> std::io::Result<Option<Self>> {
+        let id = std::env::var(ACCESS_KEY_ENV).ok().filter(|v| !v.is_empty());
+        let secret = std::env::var(SECRET_KEY_ENV).ok().filter(|v| !v.is_empty());
+        let (Some(id), Some(secret)) = (id, secret) else {
+            return Ok(None);
+        };
+        let creds = DeveloperCredentials {
             access_key_id: id,
             secret_access_key: secret,
-        })
+        };
+        creds.strong_enough(SECRET_KEY_ENV)?;
+        Ok(Some(creds))
+    }
+
+    /// Refuses a secret short enough to guess; `from` says where it was read.
+    fn strong_enough(&self, from: &str) -> std::io::Result<()> {
+        let chars = self.secret_access_key.chars().count();
+        if chars >= MIN_SECRET_CHARS {
+            return Ok(());
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "the developer secret in {from} has {chars} characters; at least {MIN_SECRET_CHARS} are required, \
+                 because it alone lets anyone on the network administer every pool (unset it to have a 40-character one generated)"
+            ),
+        ))
     }
 
     /// For a shared database: the environment first, else the pair kept in the database
     /// (the first node to start generates it), so every node accepts the same credentials.
     pub async fn resolve_shared(store: &dyn Store) -> std::io::Result<(Self, CredentialSource)> {
-        if let Some(creds) = Self::from_env() {
+        if let Some(creds) = Self::from_env()? {
             return Ok((creds, CredentialSource::Environment));
         }
         let fresh = Self::generate()?;
@@ -93,18 +113,19 @@ impl DeveloperCredentials {
 
     /// Environment first, then the stored file, else a new pair written to the file.
     pub fn resolve(data_dir: &Path) -> std::io::Result<(Self, CredentialSource)> {
-        if let Some(creds) = Self::from_env() {
+        if let Some(creds) = Self::from_env()? {
             return Ok((creds, CredentialSource::Environment));
         }
         let path = data_dir.join(FILE_NAME);
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let creds = serde_json::from_slice(&bytes).map_err(|e| {
+                let creds: Self = serde_json::from_slice(&bytes).map_err(|e| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         format!("{} is not valid: {e}", path.display()),
                     )
                 })?;
+                creds.strong_enough(&path.display().to_string())?;
                 Ok((creds, CredentialSource::Stored))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -160,5 +181,26 @@ mod tests {
         assert_eq!(src, CredentialSource::Stored);
         assert_eq!(again, first);
         assert!(!format!("{first:?}").contains(&first.secret_access_key));
+    }
+
+    #[test]
+    fn a_short_secret_in_the_file_is_refused_with_the_reason() {
+        if std::env::var(ACCESS_KEY_ENV).is_ok() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let short = DeveloperCredentials {
+            access_key_id: "AKCSSHORT".into(),
+            secret_access_key: "fifteen-chars!!".into(),
+        };
+        write_private(
+            &dir.path().join(FILE_NAME),
+            &serde_json::to_vec(&short).unwrap(),
+        )
+        .unwrap();
+        let refused = DeveloperCredentials::resolve(dir.path()).unwrap_err();
+        let message = refused.to_string();
+        assert!(message.contains("15 characters"), "{message}");
+        assert!(message.contains("at least 16"), "{message}");
     }
 }

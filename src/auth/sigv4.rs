@@ -210,6 +210,44 @@ fn parse(req: &RequestView<'_>, query: &[(String, String)]) -> Result<Parsed, Au
     })
 }
 
+/// The headers that say what a request is must be signed, or a captured signature could be
+/// replayed as another request: `host` always (another server, another name), and
+/// `x-amz-target` whenever the request carries it (it names the Cognito Identity operation:
+/// a signature for DescribeIdentityPool must not delete the pool). Every AWS SDK signs both.
+fn check_signed_headers(headers: &HeaderMap, signed: &[String]) -> Result<(), AuthError> {
+    if !signed.iter().any(|h| h == "host") {
+        return Err(AuthError::Incomplete(
+            "'Host' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        ));
+    }
+    if headers.contains_key("x-amz-target") && !signed.iter().any(|h| h == "x-amz-target") {
+        return Err(AuthError::Incomplete(
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization when the request carries it."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Any region is served (a client configured for any region reaches this one server, and
+/// the region is part of what is signed, so a signature cannot be moved to another), but it
+/// must look like one: lowercase letters, digits and dashes.
+fn check_region(region: &str) -> Result<(), AuthError> {
+    let valid = !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidSignature(format!(
+            "Credential should be scoped to a valid region, not '{}'.",
+            region.chars().take(40).collect::<String>()
+        )))
+    }
+}
+
 fn parse_amz_date(s: &str) -> Option<OffsetDateTime> {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     PrimitiveDateTime::parse(s, format)
@@ -383,12 +421,14 @@ pub fn verify(
             "Credential should be scoped to correct service: '{service}'."
         )));
     }
+    check_region(&p.region)?;
     check_time(&p, now)?;
-    let secret = secret_for(&p.access_key_id, p.session_token.as_deref())?;
     let mut signed_headers = p.signed_headers.clone();
     signed_headers
         .iter_mut()
         .for_each(|h| *h = h.to_ascii_lowercase());
+    check_signed_headers(req.headers, &signed_headers)?;
+    let secret = secret_for(&p.access_key_id, p.session_token.as_deref())?;
     let headers = canonical_headers(req.headers, &signed_headers)?;
     let payload_hash = payload_hash(req)?;
     let query = canonical_query(&query, p.presigned_expires.is_some());

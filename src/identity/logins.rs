@@ -109,7 +109,7 @@ impl IdentityService {
             )));
         };
         let subject = oidc
-            .verify(token)
+            .verify(token, now_ms() / 1000)
             .map_err(|e| not_authorized(format!("Invalid login token. {e}")))?;
         Ok(Verified::Linked {
             provider: provider.to_owned(),

@@ -39,6 +39,10 @@ pub struct OidcProvider {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    #[serde(default)]
+    exp: Option<i64>,
+    #[serde(default)]
+    nbf: Option<i64>,
 }
 
 impl OidcProvider {
@@ -87,32 +91,75 @@ impl OidcProvider {
             .collect()
     }
 
-    /// The token's subject, if it is a valid, unexpired ID token of this provider for one of
-    /// its audiences.
-    pub fn verify(&self, token: &str) -> Result<String, String> {
-        let header = decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
+    /// The token's subject, if it is a valid, current ID token of this provider for one of
+    /// its audiences; why not, in words fit for the client (never the JWT library's).
+    pub fn verify(&self, token: &str, now_s: i64) -> Result<String, String> {
+        const UNVERIFIABLE: &str = "Couldn't verify signed token.";
+        let header = decode_header(token).map_err(|_| NOT_A_TOKEN.to_owned())?;
         let jwk = match &header.kid {
             Some(kid) => self.jwks.find(kid),
             None if self.jwks.keys.len() == 1 => self.jwks.keys.first(),
             None => None,
         }
-        .ok_or("no signing key matches the token")?;
+        .ok_or(UNVERIFIABLE)?;
         if matches!(
             header.alg,
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
         ) {
-            return Err("symmetric algorithms are not accepted for OIDC tokens".into());
+            return Err(UNVERIFIABLE.into());
         }
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable signing key: {e}"))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|_| UNVERIFIABLE.to_owned())?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&self.audiences);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = decode::<Claims>(token, &key, &validation)
-            .map_err(|e| format!("token rejected: {e}"))?;
-        if data.claims.sub.is_empty() {
-            return Err("token rejected: empty sub".into());
+        // Times are checked below, with this module's leeway and in the client's words.
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["iss", "aud", "sub"]);
+        let claims = decode::<Claims>(token, &key, &validation)
+            .map_err(|e| rejection(e.kind()))?
+            .claims;
+        check_times(claims.exp, claims.nbf, now_s)?;
+        if claims.sub.is_empty() {
+            return Err("The token has an empty subject (sub).".into());
         }
-        Ok(data.claims.sub)
+        Ok(claims.sub)
+    }
+}
+
+/// What a token that is not a JWT at all is told.
+const NOT_A_TOKEN: &str = "Not a valid OpenId Connect identity token.";
+
+/// Clock difference allowed between a provider and this server, either way, in seconds.
+pub const LEEWAY_S: i64 = 5;
+
+/// A token is current from its `nbf` (if any) until its `exp`, give or take [`LEEWAY_S`].
+fn check_times(exp: Option<i64>, nbf: Option<i64>, now_s: i64) -> Result<(), String> {
+    let exp = exp.ok_or("The token has no expiry (exp).")?;
+    if now_s >= exp + LEEWAY_S {
+        return Err(format!("Token expired: {now_s} >= {exp}"));
+    }
+    if let Some(nbf) = nbf {
+        if now_s + LEEWAY_S < nbf {
+            return Err(format!("Token is not valid yet: {now_s} < {nbf}"));
+        }
+    }
+    Ok(())
+}
+
+/// The JWT library's refusal, in the client's words.
+fn rejection(kind: &jsonwebtoken::errors::ErrorKind) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match kind {
+        ErrorKind::InvalidIssuer => "The token's issuer (iss) is not this provider.".into(),
+        ErrorKind::InvalidAudience => "Incorrect token audience.".into(),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            format!("The token has no {claim} claim.")
+        }
+        ErrorKind::InvalidSignature
+        | ErrorKind::InvalidAlgorithm
+        | ErrorKind::InvalidKeyFormat
+        | ErrorKind::InvalidEcdsaKey
+        | ErrorKind::InvalidRsaKey(_) => "Couldn't verify signed token.".into(),
+        _ => NOT_A_TOKEN.into(),
     }
 }

@@ -66,10 +66,15 @@ pub struct ImportArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
-    /// The file to write (`-` for standard output). Holds every secret and all user data:
-    /// created readable by its owner only.
+    /// The file to write (`-` for standard output). Holds every secret and all user data: a
+    /// new file is created readable by its owner only. An existing file or a symbolic link is
+    /// refused without --force; a device or FIFO (/dev/null, a pipe) is written as it is.
     #[arg(long)]
     pub output: PathBuf,
+    /// Overwrite an existing file (its mode is kept; a warning says if others can read it), or
+    /// write through a symbolic link.
+    #[arg(long)]
+    pub force: bool,
     /// Only this identity pool (repeatable); default all.
     #[arg(long = "pool")]
     pub pools: Vec<String>,
@@ -219,9 +224,14 @@ pub async fn export(a: ExportArgs) -> ExitCode {
     let mut out: Box<dyn Write> = if a.output.as_os_str() == "-" {
         Box::new(std::io::BufWriter::new(std::io::stdout()))
     } else {
-        match crate::private_fs::create_private_file(&a.output) {
-            Ok(f) => Box::new(std::io::BufWriter::new(f)),
-            Err(e) => return fail(format!("{}: {e}", a.output.display())),
+        match crate::private_fs::open_for_export(&a.output, a.force) {
+            Ok(out) => {
+                if let Some(warning) = out.warning {
+                    eprintln!("cogsync export: warning: {warning}");
+                }
+                Box::new(std::io::BufWriter::new(out.file))
+            }
+            Err(e) => return fail(e.to_string()),
         }
     };
     let progress = Progress::new("export", None);

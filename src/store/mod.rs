@@ -233,6 +233,9 @@ pub trait Store: Send + Sync {
     /// From now on, tells `observer` what each operation took (once; later calls are ignored).
     fn observe(&self, observer: std::sync::Arc<dyn StoreObserver>);
 
+    /// File descriptors the store holds at most, for the process's descriptor budget.
+    fn descriptors(&self) -> usize;
+
     /// The schema version the database is at (what readiness compares with the binary's).
     async fn schema_version(&self) -> StoreResult<i64>;
     /// Undelivered outbox events by stored target: (target, count, oldest `created_ms`).

@@ -658,6 +658,18 @@ impl OidcFixture {
         jsonwebtoken::encode(&header, &claims, &self.keys[i]).unwrap()
     }
 
+    /// A token from provider `i` with `claims` over its issuer and the test audience.
+    pub fn token_with(&self, i: usize, claims: serde_json::Value) -> String {
+        let p = &self.providers[i];
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(format!("{}-key", p.name));
+        let mut all = serde_json::json!({"iss": p.issuer, "aud": OIDC_AUDIENCE});
+        for (k, v) in claims.as_object().unwrap() {
+            all[k] = v.clone();
+        }
+        jsonwebtoken::encode(&header, &all, &self.keys[i]).unwrap()
+    }
+
     /// Provider `i`'s Logins key.
     pub fn name(&self, i: usize) -> &str {
         &self.providers[i].name

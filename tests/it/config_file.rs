@@ -33,6 +33,10 @@ fn sample(flag: &str, dir: &std::path::Path) -> String {
         "shutdown-grace" => "2".into(),
         "identity-rate-limit" => "\"100:200\"".into(),
         "pool-rate-limit" => "\"1000\"".into(),
+        "address-rate-limit" => "\"off\"".into(),
+        "auth-failure-limit" => "\"50:100\"".into(),
+        "trusted-proxies" => "\"10.0.0.0/8\"".into(),
+        "admin-host" => "\"cogsync.internal\"".into(),
         "log-format" => "\"json\"".into(),
         other => panic!("no sample value for --{other}: add one"),
     }

@@ -43,8 +43,21 @@ fn parse_response(text: &str) -> (u16, serde_json::Value, String) {
 }
 
 async fn list_datasets_works(s: &TestServer, pool: &str, id: &str) {
-    let out = s
-        .sync()
+    // The SDK's standard retries, as a real client has them: a connection refused for a
+    // moment (503) is tried again.
+    let conf = aws_sdk_cognitosync::Config::builder()
+        .behavior_version(aws_sdk_cognitosync::config::BehaviorVersion::latest())
+        .region(aws_sdk_cognitosync::config::Region::new("us-east-1"))
+        .endpoint_url(&s.endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            ACCESS_KEY, SECRET_KEY, None, None, "t",
+        ))
+        .retry_config(
+            aws_sdk_cognitosync::config::retry::RetryConfig::standard().with_max_attempts(10),
+        )
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    let out = aws_sdk_cognitosync::Client::from_conf(conf)
         .list_datasets()
         .identity_pool_id(pool)
         .identity_id(id)
@@ -81,6 +94,31 @@ async fn a_flood_of_idle_and_slow_connections_does_not_lock_out_a_real_client() 
         let (_, closed) = read_until_closed(c, Duration::from_secs(10)).await;
         assert!(closed, "an idle connection was kept open");
     }
+    list_datasets_works(&s, &pool, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_past_the_cap_is_refused_at_once_with_a_503_not_left_in_the_backlog() {
+    let s = TestServer::start_custom(|c| c.http.max_connections = 5).await;
+    let (pool, id) = s.pool_and_identity().await;
+    let addr = addr_of(&s);
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    let mut extra = TcpStream::connect(&addr).await.unwrap();
+    extra
+        .write_all(b"GET /identitypools HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (text, closed) = read_until_closed(&mut extra, Duration::from_secs(10)).await;
+    assert!(closed);
+    let (status, json, head) = parse_response(&text);
+    assert_eq!(status, 503, "{text}");
+    assert_eq!(json["__type"], "ServiceUnavailableException");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    // Once slots are free (the server sees the closes soon after), a client is served.
+    drop(held);
     list_datasets_works(&s, &pool, &id).await;
 }
 

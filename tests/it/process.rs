@@ -10,6 +10,16 @@ pub struct Proc {
     pub stdout: Vec<String>,
 }
 
+impl Proc {
+    /// The admin listener's base URL, as the server printed it.
+    pub fn admin(&self) -> Option<String> {
+        self.stdout.iter().find_map(|l| {
+            l.strip_prefix("cogsync admin (health, metrics) on ")
+                .map(str::to_owned)
+        })
+    }
+}
+
 /// Starts `cogsync serve` on a free port with `extra` arguments; `creds` None leaves the
 /// credential variables unset. Returns once the server has printed its address.
 pub fn spawn(data_dir: &Path, creds: Option<(&str, &str)>, extra: &[&str]) -> Proc {
@@ -34,7 +44,39 @@ pub fn spawn_logging(
     env: &[(&str, &str)],
     log: Option<&Path>,
 ) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cogsync"));
+    spawn_command(
+        Command::new(env!("CARGO_BIN_EXE_cogsync")),
+        data_dir,
+        creds,
+        extra,
+        env,
+        log,
+    )
+}
+
+/// [`spawn`] under an open-file limit of `nofile` (soft and hard), as `ulimit -n` sets it.
+pub fn spawn_with_open_files(
+    data_dir: &Path,
+    creds: Option<(&str, &str)>,
+    extra: &[&str],
+    nofile: u32,
+) -> Proc {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_cogsync"));
+    spawn_command(cmd, data_dir, creds, extra, &[], None)
+}
+
+/// Runs `cmd` (the binary, or a shell that execs it) with `serve` and the arguments.
+fn spawn_command(
+    mut cmd: Command,
+    data_dir: &Path,
+    creds: Option<(&str, &str)>,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    log: Option<&Path>,
+) -> Proc {
     cmd.envs(env.iter().copied());
     cmd.args([
         "serve",

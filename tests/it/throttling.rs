@@ -1,5 +1,7 @@
 //! Request-rate limits per identity and per pool: 429 TooManyRequestsException, which the
-//! SDKs retry; off by default.
+//! SDKs retry; off by default. A request counts toward what its signature proved: identity
+//! credentials toward their identity and pool, developer credentials toward the pool they
+//! name; unsigned calls toward their address only.
 
 use std::num::NonZeroU32;
 
@@ -23,13 +25,17 @@ async fn an_identity_over_its_rate_gets_429_and_others_do_not() {
     let s = TestServer::start_custom(|c| c.throttle.per_identity = rate(1, 3)).await;
     let pool = s.new_pool(true).await;
     let (a, b) = (s.new_identity(&pool).await, s.new_identity(&pool).await);
-    let c = s.sync();
+    let a_creds = credentials_for(&s, &a, &[]).await.unwrap();
+    let device_a = sync_as(&s.endpoint, a_creds.clone());
+    let device_b = sync_as(&s.endpoint, credentials_for(&s, &b, &[]).await.unwrap());
     for _ in 0..3 {
-        try_list(&c, &pool, &a).await.unwrap();
+        try_list(&device_a, &pool, &a).await.unwrap();
     }
-    let (code, message) = try_list(&c, &pool, &a).await.unwrap_err();
+    let (code, message) = try_list(&device_a, &pool, &a).await.unwrap_err();
     assert_eq!(code, "TooManyRequestsException", "{message}");
-    try_list(&c, &pool, &b).await.unwrap();
+    try_list(&device_b, &pool, &b).await.unwrap();
+    // The developer, acting on identity a, is not a's caller: not limited as a.
+    try_list(&s.sync(), &pool, &a).await.unwrap();
 
     // The wire form: 429 with the AWS error shape.
     let r = raw(
@@ -42,7 +48,12 @@ async fn an_identity_over_its_rate_gets_429_and_others_do_not() {
         ),
         &[],
         b"",
-        Some(Sign::default()),
+        Some(Sign {
+            key: a_creds.access_key_id(),
+            secret: a_creds.secret_access_key(),
+            token: a_creds.session_token(),
+            ..Sign::default()
+        }),
     )
     .await;
     assert_aws_error(&r, 429, "TooManyRequestsException");
@@ -78,15 +89,24 @@ async fn a_pool_limit_is_shared_by_its_identities_and_covers_the_identity_api() 
     let s = TestServer::start_custom(|c| c.throttle.per_pool = rate(1, 4)).await;
     let pool = s.new_pool(true).await; // CreateIdentityPool names no pool yet: not counted.
     let other = s.new_pool(true).await;
-    let (a, b) = (s.new_identity(&pool).await, s.new_identity(&pool).await); // 2 of 4
-    let c = s.sync();
-    try_list(&c, &pool, &a).await.unwrap();
-    try_list(&c, &pool, &b).await.unwrap(); // 4 of 4
-    let (code, _) = try_list(&c, &pool, &a).await.unwrap_err();
+    // GetId and GetCredentialsForIdentity are unsigned: they count toward the address.
+    let (a, b) = (s.new_identity(&pool).await, s.new_identity(&pool).await);
+    let device_a = sync_as(&s.endpoint, credentials_for(&s, &a, &[]).await.unwrap());
+    let device_b = sync_as(&s.endpoint, credentials_for(&s, &b, &[]).await.unwrap());
+    try_list(&device_a, &pool, &a).await.unwrap();
+    try_list(&device_b, &pool, &b).await.unwrap();
+    try_list(&s.sync(), &pool, &a).await.unwrap(); // the developer counts too: 3 of 4
+    s.identity()
+        .describe_identity_pool()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap(); // 4 of 4
+    let (code, _) = try_list(&device_a, &pool, &a).await.unwrap_err();
     assert_eq!(code, "TooManyRequestsException");
     let e = s
         .identity()
-        .get_id()
+        .describe_identity_pool()
         .identity_pool_id(&pool)
         .send()
         .await
@@ -96,9 +116,17 @@ async fn a_pool_limit_is_shared_by_its_identities_and_covers_the_identity_api() 
         Some("TooManyRequestsException")
     );
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(429));
+    // Nobody can spend the pool's allowance without proving they belong to it: unsigned
+    // calls naming it still pass.
+    s.identity()
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
     // Another pool is not affected.
     let id = s.new_identity(&other).await;
-    try_list(&c, &other, &id).await.unwrap();
+    try_list(&s.sync(), &other, &id).await.unwrap();
 }
 
 #[tokio::test]

@@ -140,9 +140,13 @@ where
         let (mut parts, body) = req.into_parts();
         let Signed(me) = Signed::from_request_parts(&mut parts, console).await?;
         let req = axum::extract::Request::from_parts(parts, body);
-        let Form(form) = Form::<T>::from_request(req, console)
-            .await
-            .map_err(|e| failed(&me, StatusCode::BAD_REQUEST, &e.body_text()))?;
+        let Form(form) = Form::<T>::from_request(req, console).await.map_err(|_| {
+            failed(
+                &me,
+                StatusCode::BAD_REQUEST,
+                "The form arrived incomplete or malformed; reload the page and try again.",
+            )
+        })?;
         if !me.allows(form.csrf()) {
             return Err(forged(&me));
         }
@@ -208,10 +212,15 @@ struct SignIn {
     secret: String,
 }
 
-async fn sign_in(State(console): State<Arc<Console>>, Form(form): Form<SignIn>) -> Response {
+async fn sign_in(
+    State(console): State<Arc<Console>>,
+    peer: Option<axum::Extension<crate::api::client_addr::Peer>>,
+    Form(form): Form<SignIn>,
+) -> Response {
+    let from = peer.map(|axum::Extension(p)| p.0.ip());
     match console
         .sessions
-        .sign_in(form.access_key.trim(), &form.secret)
+        .sign_in(from, form.access_key.trim(), &form.secret)
     {
         Ok(token) => {
             let mut resp = layout::see_other("/console/");
@@ -229,7 +238,7 @@ async fn sign_in(State(console): State<Arc<Console>>, Form(form): Form<SignIn>) 
         Err(Refusal::TooMany) => respond(
             StatusCode::TOO_MANY_REQUESTS,
             layout::sign_in(Some(
-                "Too many failed sign-ins in the last minute. Wait a minute and try again.",
+                "Too many failed sign-ins lately: sign-in is locked for a while. Wait a minute and try again.",
             )),
         ),
     }

@@ -1,21 +1,25 @@
 //! Console sign-in: the developer credentials checked in constant time, sessions kept in this
 //! process's memory (a sign-out or a restart ends them), a CSRF token per session, and a
-//! limit on failed sign-ins.
+//! lock-out after failed sign-ins (per client address, and for all addresses together) that
+//! is consulted before the credentials are: while it lasts even the right ones are refused,
+//! so a guesser learns nothing.
 //!
 //! The cookie is `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's page
 //! sends it) and scoped to `/console`; it expires with the session.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::Quota;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::auth::credentials::DeveloperCredentials;
+use crate::lockout::Lockout;
 
 pub const COOKIE: &str = "cogsync_console";
 /// A session ends this long after sign-in, whatever happens.
@@ -24,9 +28,11 @@ pub const LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
 pub const IDLE: Duration = Duration::from_secs(60 * 60);
 /// Sessions kept at most; signing in past it ends the oldest.
 const MAX_SESSIONS: usize = 256;
-/// Failed sign-ins allowed per minute (all callers together): enough for typos, too few to
-/// guess a 40-character secret.
+/// Failed sign-ins allowed per minute from one address: enough for typos, too few to guess a
+/// 40-character secret.
 const FAILURES_PER_MINUTE: u32 = 10;
+/// Failed sign-ins allowed per minute from all addresses together (a guesser with many).
+const ALL_FAILURES_PER_MINUTE: u32 = 30;
 
 /// A message shown once, on the next page the session sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +58,10 @@ pub struct Current {
 pub struct Sessions {
     credentials: DeveloperCredentials,
     live: Mutex<HashMap<String, Session>>,
-    failures: DefaultDirectRateLimiter,
+    /// Failed sign-ins by client address (None: the address is unknown).
+    failures: Lockout<Option<IpAddr>>,
+    /// Failed sign-ins from everywhere.
+    all_failures: Lockout<()>,
 }
 
 /// Why a sign-in was refused.
@@ -79,24 +88,39 @@ fn same(a: &str, b: &str) -> bool {
 
 impl Sessions {
     pub fn new(credentials: DeveloperCredentials) -> Self {
-        let quota =
-            Quota::per_minute(NonZeroU32::new(FAILURES_PER_MINUTE).unwrap_or(NonZeroU32::MIN));
+        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         Sessions {
             credentials,
             live: Mutex::new(HashMap::new()),
-            failures: RateLimiter::direct(quota),
+            failures: Lockout::with_quota(per_minute(FAILURES_PER_MINUTE)),
+            all_failures: Lockout::with_quota(per_minute(ALL_FAILURES_PER_MINUTE)),
         }
     }
 
-    /// Checks the pair and opens a session: its cookie token.
-    pub fn sign_in(&self, access_key: &str, secret: &str) -> Result<String, Refusal> {
+    /// Checks the pair sent from `from` and opens a session: its cookie token. While `from`
+    /// (or everyone) is locked out for failing too often, refused without looking at the pair.
+    pub fn sign_in(
+        &self,
+        from: Option<IpAddr>,
+        access_key: &str,
+        secret: &str,
+    ) -> Result<String, Refusal> {
+        if self.failures.locked(&from).is_some() || self.all_failures.locked(&()).is_some() {
+            return Err(Refusal::TooMany);
+        }
         // Both compared, always: the time taken says nothing about which one was wrong.
         let key_ok = same(access_key, &self.credentials.access_key_id);
         let secret_ok = same(secret, &self.credentials.secret_access_key);
         if !(key_ok & secret_ok) {
-            return Err(match self.failures.check() {
-                Ok(()) => Refusal::Wrong,
-                Err(_) => Refusal::TooMany,
+            // Both counted (no short-circuit): a failure spends the global allowance too.
+            let locked = self.failures.failed(&from) | self.all_failures.failed(&());
+            if locked {
+                tracing::warn!(address = ?from, "console: too many failed sign-ins; locked out for a while");
+            }
+            return Err(if locked {
+                Refusal::TooMany
+            } else {
+                Refusal::Wrong
             });
         }
         let (token, csrf) = random_token().zip(random_token()).ok_or(Refusal::Wrong)?;
@@ -216,12 +240,14 @@ mod tests {
         h
     }
 
+    const HOME: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+
     #[test]
     fn only_the_developer_pair_signs_in_and_a_sign_out_ends_the_session() {
         let s = sessions();
-        assert_eq!(s.sign_in("AKCSKEY", "wrong"), Err(Refusal::Wrong));
-        assert_eq!(s.sign_in("wrong", "secret"), Err(Refusal::Wrong));
-        let token = s.sign_in("AKCSKEY", "secret").unwrap();
+        assert_eq!(s.sign_in(HOME, "AKCSKEY", "wrong"), Err(Refusal::Wrong));
+        assert_eq!(s.sign_in(HOME, "wrong", "secret"), Err(Refusal::Wrong));
+        let token = s.sign_in(HOME, "AKCSKEY", "secret").unwrap();
         let current = s.current(&with_cookie(&token)).unwrap();
         assert!(current.allows(&current.csrf));
         assert!(!current.allows("forged"));
@@ -233,7 +259,7 @@ mod tests {
     #[test]
     fn a_flash_is_shown_once() {
         let s = sessions();
-        let token = s.sign_in("AKCSKEY", "secret").unwrap();
+        let token = s.sign_in(HOME, "AKCSKEY", "secret").unwrap();
         s.flash(&token, Flash::Done("saved".into()));
         let headers = with_cookie(&token);
         assert_eq!(
@@ -244,14 +270,23 @@ mod tests {
     }
 
     #[test]
-    fn repeated_failures_are_refused_for_a_while_even_with_the_right_pair_wrongly_typed() {
+    fn after_repeated_failures_an_address_is_locked_out_even_with_the_right_pair() {
         let s = sessions();
         let refusals: Vec<_> = (0..FAILURES_PER_MINUTE + 1)
-            .map(|_| s.sign_in("AKCSKEY", "guess").unwrap_err())
+            .map(|_| s.sign_in(HOME, "AKCSKEY", "guess").unwrap_err())
             .collect();
         assert_eq!(refusals.last(), Some(&Refusal::TooMany));
-        // The right pair still signs in: the limit slows guessing, it does not lock out.
-        assert!(s.sign_in("AKCSKEY", "secret").is_ok());
+        // During the lock-out the right pair tells the guesser nothing.
+        assert_eq!(s.sign_in(HOME, "AKCSKEY", "secret"), Err(Refusal::TooMany));
+        // Another address is not locked out by this one's failures...
+        let away: Option<IpAddr> = "192.0.2.7".parse().ok();
+        assert!(s.sign_in(away, "AKCSKEY", "secret").is_ok());
+        // ...until the failures from everywhere together pass the global allowance.
+        for i in 0..ALL_FAILURES_PER_MINUTE {
+            let from: Option<IpAddr> = format!("198.51.100.{i}").parse().ok();
+            let _ = s.sign_in(from, "AKCSKEY", "guess");
+        }
+        assert_eq!(s.sign_in(away, "AKCSKEY", "secret"), Err(Refusal::TooMany));
     }
 
     #[test]

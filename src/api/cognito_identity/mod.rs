@@ -1,7 +1,7 @@
 //! Cognito Identity (awsJson1.1): `POST /` with `X-Amz-Target: AWSCognitoIdentityService.<Op>`.
 //! What each operation is (name, signed or not, handler) is one row of [`table::OPERATIONS`];
-//! this file runs a request through the rows: authenticate when signed, throttle, check
-//! access, handle.
+//! this file runs a request through the rows: authenticate when signed, throttle (signed
+//! calls by what the signature proved, unsigned ones by their address), check access, handle.
 
 mod credentials;
 mod developer;
@@ -42,19 +42,33 @@ pub async fn serve(
     app: &App,
     target: &str,
     view: &RequestView<'_>,
+    from: Option<std::net::IpAddr>,
 ) -> (Result<Response, ApiError>, &'static str) {
     let op = table::find(target);
     let result = async {
         let principal = match table::access(op) {
-            IdentityAccess::Unsigned => None,
-            IdentityAccess::Developer => Some(app.auth.authenticate(view, "cognito-identity")?),
+            // Unsigned calls name any pool and identity they like: they count toward their
+            // address only.
+            IdentityAccess::Unsigned => {
+                app.throttle.admit_unsigned(from)?;
+                None
+            }
+            IdentityAccess::Developer => {
+                app.throttle.before_verifying(from)?;
+                match app.auth.authenticate(view, "cognito-identity") {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        return Err(app.throttle.authentication_failed(from).unwrap_or(e.into()))
+                    }
+                }
+            }
         };
-        if app.throttle.is_enabled() {
-            let (pool, identity) = throttle_keys(view.body);
-            // Unsigned calls name any identity they like: they count toward the pool only, so
-            // nobody can spend another identity's allowance.
-            let identity = identity.filter(|_| principal.is_some());
-            app.throttle.admit(pool.as_deref(), identity.as_deref())?;
+        if let Some(principal) = &principal {
+            let pool = match app.throttle.limits_pools() {
+                true => named_pool(view.body),
+                false => None,
+            };
+            app.throttle.admit(principal, pool.as_deref())?;
         }
         run(app, target, op, principal.as_ref(), view.body).await
     };
@@ -125,14 +139,13 @@ fn handler(target: &str, op: Option<&IdentityOperation>) -> Result<IdentityHandl
     })
 }
 
-/// The pool and identity a request names, for rate limiting (either may be absent; a body
-/// that is not a JSON object names neither and fails later with its own error).
-fn throttle_keys(body: &[u8]) -> (Option<String>, Option<String>) {
-    let Ok(obj) = json::object(body) else {
-        return (None, None);
-    };
-    let pick = |name: &str| obj.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    (pick("IdentityPoolId"), pick("IdentityId"))
+/// The pool a developer's request names, for rate limiting (None in a body that is not a
+/// JSON object, which fails later with its own error).
+fn named_pool(body: &[u8]) -> Option<String> {
+    let obj = json::object(body).ok()?;
+    obj.get("IdentityPoolId")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
 }
 
 fn ok_json(body: Value) -> Response {

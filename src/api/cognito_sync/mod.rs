@@ -1,6 +1,7 @@
 //! Cognito Sync (restJson1): routed by HTTP method and path. What each operation is (name,
 //! method, path, who may call it, handler) is one row of [`table::OPERATIONS`]; this file
-//! runs a request through the rows: route, authenticate, throttle, check access, handle.
+//! runs a request through the rows: route, authenticate, throttle (by what the signature
+//! proved), check access, handle.
 
 mod access;
 mod bulk_publish;
@@ -51,15 +52,19 @@ impl SyncCall<'_> {
 pub async fn serve(
     app: &App,
     view: &RequestView<'_>,
+    from: Option<std::net::IpAddr>,
 ) -> (Result<Response, ApiError>, &'static str) {
     let route = match route::route(view.method, view.raw_path) {
         Ok(r) => r,
         Err(e) => return (Err(e), "-"),
     };
     let result = async {
-        let principal = app.auth.authenticate(view, "cognito-sync")?;
-        app.throttle
-            .admit(Some(&route.pool_id), Some(&route.identity_id))?;
+        app.throttle.before_verifying(from)?;
+        let principal = match app.auth.authenticate(view, "cognito-sync") {
+            Ok(p) => p,
+            Err(e) => return Err(app.throttle.authentication_failed(from).unwrap_or(e.into())),
+        };
+        app.throttle.admit(&principal, Some(&route.pool_id))?;
         dispatch(app, &principal, &route, view.raw_query, view.body).await
     };
     (result.await, route.op.name)

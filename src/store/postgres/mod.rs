@@ -245,6 +245,11 @@ impl Engine for PostgresEngine {
         false
     }
 
+    /// One socket per pooled connection, and one for a connection being replaced.
+    fn descriptors(&self) -> usize {
+        self.pool.status().max_size + 1
+    }
+
     async fn read<O: Op>(&self, op: O) -> StoreResult<O::Output> {
         let client = self.client().await?;
         op.run(&mut PgTx::new(&client, &self.round_trips, None))

@@ -445,6 +445,9 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Tells `observer` what the engine itself does (SQLite: each group commit's size).
     fn observe(&self, _observer: std::sync::Arc<dyn crate::store::StoreObserver>) {}
+
+    /// File descriptors the engine holds at most (its connections and their files).
+    fn descriptors(&self) -> usize;
 }
 
 /// What follows a write once it is settled: given what it committed, if anything.

@@ -708,6 +708,10 @@ impl<E: Engine> Store for SqlStore<E> {
         let _ = self.observer.set(observer);
     }
 
+    fn descriptors(&self) -> usize {
+        self.engine.descriptors()
+    }
+
     async fn schema_version(&self) -> StoreResult<i64> {
         struct Version;
         impl Op for Version {

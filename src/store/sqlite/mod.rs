@@ -22,9 +22,12 @@ pub use crate::store::sql::schema::SCHEMA_VERSION;
 /// The store on SQLite.
 pub type SqliteStore = SqlStore<SqliteEngine>;
 
-/// Readers kept open for reuse (opening one costs far more than a query); more are opened on
-/// demand under load.
-const IDLE_READERS: usize = 256;
+/// Reader connections, all opened at start (opening one costs far more than a query, and a
+/// process out of descriptors could not open one later): reads run in place on the runtime's
+/// threads, so a few cover them; a read finding none free waits for one.
+const READERS: usize = 8;
+/// Descriptors one connection holds: the database, its WAL and its shared-memory index.
+const FILES_PER_CONNECTION: usize = 3;
 /// Most writes one transaction (one fsync) carries.
 const MAX_BATCH: usize = 256;
 /// Prepared statements kept per connection: more than the store has (see [`prepare_once`]).
@@ -40,7 +43,9 @@ pub struct SqliteEngine {
     path: std::path::PathBuf,
     /// The queue of the writer thread, which owns the writing connection.
     writer: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// The idle readers, and a permit for each.
     readers: Mutex<Vec<Connection>>,
+    free_readers: tokio::sync::Semaphore,
     /// Told each group commit's size, once someone listens (shared with the writer thread).
     observer: Arc<Watcher>,
 }
@@ -192,10 +197,15 @@ impl SqlStore<SqliteEngine> {
             .name("cogsync-sqlite-writer".into())
             .spawn(move || writer_loop(writer, queue, watching))
             .map_err(backend)?;
+        let readers = (0..READERS)
+            .map(|_| open_reader(&path))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
         Ok(SqlStore::new(SqliteEngine {
             path,
             writer: Mutex::new(jobs),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(readers),
+            free_readers: tokio::sync::Semaphore::new(READERS),
             observer,
         }))
     }
@@ -253,18 +263,28 @@ impl Engine for SqliteEngine {
     /// small index lookups, so they run in place: a hop to the blocking pool costs more than
     /// the query.
     async fn read<O: Op>(&self, op: O) -> StoreResult<O::Output> {
+        let _permit = self
+            .free_readers
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Backend("the SQLite readers are closed".into()))?;
         let pooled = self.readers.lock().ok().and_then(|mut v| v.pop());
+        // A permit guarantees an idle reader; should the pool's lock have been poisoned, a
+        // fresh one does the read.
         let mut conn = match pooled {
             Some(c) => c,
             None => open_reader(&self.path).map_err(sqlite_error)?,
         };
         let result = finish_now(op.run(&mut SqliteTx::new(&mut conn)));
         if let Ok(mut idle) = self.readers.lock() {
-            if idle.len() < IDLE_READERS {
-                idle.push(conn);
-            }
+            idle.push(conn);
         }
         result
+    }
+
+    /// The writer and every reader.
+    fn descriptors(&self) -> usize {
+        (READERS + 1) * FILES_PER_CONNECTION
     }
 }
 

@@ -1,26 +1,22 @@
-//! Starting and stopping the HTTP server: bind, open the store, serve (over TLS when a
-//! certificate is configured) until told to stop, then finish in-flight requests within a
-//! bound. The accept loop caps concurrent connections and every connection has handshake,
-//! header, idle and size limits (see [`HttpLimits`]).
+//! Starting and stopping the server: assemble the application over the store, start the
+//! outbox dispatcher, bind the device listener (over TLS when a certificate is configured)
+//! and the admin listener, serve until told to stop, then finish in-flight requests within a
+//! bound. The accept loop is [`accept`]; the admin listener [`admin_listener`].
 
-use std::future::Future;
+mod accept;
+pub mod admin_listener;
+mod descriptors;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::sync::{oneshot, watch, Notify, Semaphore};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::task::JoinHandle;
 
-use crate::admin::console::history::{self, History};
-use crate::admin::console::session::Sessions;
-use crate::admin::console::Console;
-use crate::admin::{self, Admin};
 use crate::api::{self, App};
 use crate::auth::{Authenticator, SessionIssuer};
-use crate::config::{HttpLimits, ServerConfig};
+use crate::config::ServerConfig;
 use crate::identity::IdentityService;
 use crate::integrations::{
     dispatcher::Dispatcher, kinesis::KinesisSink, sns::SnsPush, trigger_invoker::Triggers,
@@ -55,7 +51,7 @@ pub struct RunningServer {
     dispatcher: JoinHandle<()>,
     tls: Option<Arc<TlsListener>>,
     /// The admin listener, when it runs.
-    admin: Option<AdminListener>,
+    admin: Option<admin_listener::AdminListener>,
 }
 
 impl RunningServer {
@@ -149,6 +145,7 @@ pub async fn build_app(
         ),
         account_id: config.account_id.clone(),
         throttle: api::throttle::Throttle::new(&config.throttle),
+        trusted_proxies: config.throttle.trusted_proxies.clone(),
         body_read_timeout: config.http.body_read_timeout,
         metrics: Arc::new(Metrics::new(&BulkStatus::ALL.map(BulkStatus::as_str))),
     })
@@ -209,6 +206,7 @@ pub async fn start_with_store(
     let (dispatcher_stop, stopping) = watch::channel(false);
     let sink = Arc::new(KinesisSink::new(&config.aws));
     let store_for_admin = store.clone();
+    let store_descriptors = store.descriptors();
     let dispatcher = Dispatcher::new(store, sink, push, signal).with_metrics(app.metrics.clone());
     let dispatcher = tokio::spawn(dispatcher.run(stopping));
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -221,15 +219,46 @@ pub async fn start_with_store(
         addr: config.listen,
         source,
     })?;
+    // Descriptors: the soft limit raised, the store's and the admin listener's set aside,
+    // the device port capped to the rest.
+    let open_files = descriptors::raise_soft_limit();
+    let admin_reserve = match config.admin_listen {
+        Some(_) => admin_listener::MAX_CONNECTIONS,
+        None => 0,
+    };
+    let mut http = config.http.clone();
+    http.max_connections = descriptors::connection_cap(
+        http.max_connections,
+        open_files,
+        store_descriptors + admin_reserve,
+    );
     let admin = match config.admin_listen {
-        Some(at) => Some(start_admin(at, app.clone(), store_for_admin).await?),
+        Some(at) => Some(
+            admin_listener::start(
+                at,
+                app.clone(),
+                store_for_admin,
+                &config.http,
+                config.admin_hosts.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let acceptor = tls.as_ref().map(|t| t.acceptor());
-    let task = tokio::spawn(serve(listener, acceptor, app, config.http.clone(), async {
-        let _ = stopped.await;
-    }));
+    let open = app.metrics.connections.clone();
+    let router = api::router(app);
+    let task = tokio::spawn(accept::serve(
+        listener,
+        acceptor,
+        router,
+        http,
+        Some(open),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     Ok(RunningServer {
         addr,
         stop: Some(stop),
@@ -239,169 +268,4 @@ pub async fn start_with_store(
         tls,
         admin,
     })
-}
-
-/// The admin listener serving in the background: where, and how to stop it.
-struct AdminListener {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-/// Binds the admin listener and serves it in the background (plain HTTP/1.1; it is meant
-/// for loopback or a private network), with the console's sampler beside it.
-async fn start_admin(
-    at: SocketAddr,
-    app: Arc<App>,
-    store: Arc<dyn Store>,
-) -> Result<AdminListener, StartError> {
-    let bind_error = |source| StartError::Bind { addr: at, source };
-    let listener = tokio::net::TcpListener::bind(at)
-        .await
-        .map_err(bind_error)?;
-    let addr = listener.local_addr().map_err(bind_error)?;
-    let history = Arc::new(History::default());
-    let sampler = {
-        let (store, metrics) = (store.clone(), app.metrics.clone());
-        tokio::spawn(history::sample(
-            history.clone(),
-            metrics.clone(),
-            move || {
-                let (store, metrics) = (store.clone(), metrics.clone());
-                async move { admin::gauges(&*store, &metrics).await }
-            },
-        ))
-    };
-    let admin = Arc::new(Admin {
-        store: store.clone(),
-        metrics: app.metrics.clone(),
-    });
-    let console = Arc::new(Console {
-        sessions: Sessions::new(app.auth.developer().clone()),
-        app,
-        store,
-        history,
-    });
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, admin::router(admin, console))
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-        sampler.abort();
-        served
-    });
-    Ok(AdminListener { addr, stop, task })
-}
-
-/// Accepts connections while fewer than `limits.max_connections` are open, serves each
-/// with HTTP/1.1 (over TLS when `tls` is set) under the header limits and timeouts, and on
-/// `shutdown` stops accepting, lets in-flight requests finish for up to
-/// `limits.shutdown_grace`, then cuts the rest.
-async fn serve(
-    listener: tokio::net::TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    app: Arc<App>,
-    limits: HttpLimits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let open = app.metrics.connections.clone();
-    let service = TowerToHyperService::new(api::router(app));
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_headers(limits.max_headers)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .max_header_size(limits.max_header_bytes);
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
-    let mut connections = JoinSet::new();
-    let mut saturated = false;
-    tokio::pin!(shutdown);
-    loop {
-        // Forget connections that have closed, so the set holds only open ones.
-        while connections.try_join_next().is_some() {}
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
-            _ = &mut shutdown => break,
-        };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = &mut shutdown => break,
-        };
-        let (stream, _peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: pause rather than spin.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let (http, service, watcher) = (http.clone(), service.clone(), graceful.watcher());
-        let open = Open::new(&open);
-        match tls.clone() {
-            None => {
-                let connection =
-                    watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-                connections.spawn(async move {
-                    let _ = connection.await;
-                    drop((slot, open));
-                });
-            }
-            Some(acceptor) => {
-                // The handshake runs in the connection's task, bounded like the headers, so
-                // a slow client holds only its own slot.
-                let handshake_timeout = limits.header_read_timeout;
-                connections.spawn(async move {
-                    let handshake =
-                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
-                    if let Ok(Ok(stream)) = handshake {
-                        let connection =
-                            watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-                        let _ = connection.await;
-                    }
-                    drop((slot, open));
-                });
-            }
-        }
-        let full = slots.available_permits() == 0;
-        if full && !saturated {
-            tracing::warn!(
-                max = limits.max_connections,
-                "connection limit reached; new clients wait until one closes"
-            );
-        }
-        saturated = full;
-    }
-    drop(listener);
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            grace_secs = limits.shutdown_grace.as_secs_f64(),
-            "in-flight requests did not finish in time; closing their connections"
-        );
-    }
-    connections.shutdown().await;
-    Ok(())
-}
-
-/// One open connection, counted in `cogsync_connections_open` until dropped.
-struct Open(prometheus_client::metrics::gauge::Gauge);
-
-impl Open {
-    fn new(gauge: &prometheus_client::metrics::gauge::Gauge) -> Self {
-        gauge.inc();
-        Open(gauge.clone())
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
 }
