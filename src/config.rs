@@ -9,6 +9,10 @@ use crate::auth::DeveloperCredentials;
 use crate::integrations::aws::AwsSettings;
 use crate::sync::SyncSettings;
 
+/// Default of `--store-timeout`: a few seconds below the shortest common client timeout (the
+/// mobile SDKs' 15 s), with room for looking up a lost commit's outcome.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Shown as LastModifiedBy for writes made with developer credentials (AWS shows the
 /// account id there).
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
@@ -21,6 +25,9 @@ pub struct ServerConfig {
     pub database_url: Option<String>,
     /// PostgreSQL connections kept open by this node.
     pub db_pool_size: usize,
+    /// How long a request's store work may take before it is given up (nothing written, or a
+    /// commit's outcome looked up): PostgreSQL's `statement_timeout` and each round trip.
+    pub store_timeout: Duration,
     /// Prefix of new pool and identity ids (`REGION:uuid`).
     pub region: String,
     pub account_id: String,
@@ -176,6 +183,16 @@ impl Default for ThrottleSettings {
 }
 
 impl ServerConfig {
+    /// Where the configured store is.
+    pub fn store_location(&self) -> crate::store::StoreLocation {
+        crate::store::StoreLocation {
+            database_url: self.database_url.clone(),
+            data_dir: self.data_dir.clone(),
+            pool_size: self.db_pool_size,
+            timeout: self.store_timeout,
+        }
+    }
+
     /// A configuration with the documented defaults for everything but the essentials.
     pub fn new(listen: SocketAddr, data_dir: PathBuf, credentials: DeveloperCredentials) -> Self {
         ServerConfig {
@@ -183,6 +200,7 @@ impl ServerConfig {
             data_dir,
             database_url: None,
             db_pool_size: usize::from(crate::store::postgres::DEFAULT_POOL_SIZE),
+            store_timeout: DEFAULT_STORE_TIMEOUT,
             region: "us-east-1".into(),
             account_id: DEFAULT_ACCOUNT_ID.into(),
             credentials,

@@ -281,6 +281,10 @@ struct LimitArgs {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, default_value_t = 10, env = "COGSYNC_SHUTDOWN_GRACE")]
     shutdown_grace: u32,
+    /// Seconds a request's store work may take; past it the request is answered (nothing
+    /// written, or a commit's outcome looked up) and its database connection dropped.
+    #[arg(long, default_value_t = cogsync::config::DEFAULT_STORE_TIMEOUT.as_secs() as u32, env = "COGSYNC_STORE_TIMEOUT", value_parser = clap::value_parser!(u32).range(1..=600))]
+    store_timeout: u32,
     /// Requests per second one identity may make: `N` or `N:BURST`. Off when unset.
     #[arg(long, env = "COGSYNC_IDENTITY_RATE_LIMIT")]
     identity_rate_limit: Option<cogsync::config::Rate>,
@@ -316,6 +320,7 @@ impl LimitArgs {
         config.http.header_read_timeout = Duration::from_secs(self.header_timeout.into());
         config.http.body_read_timeout = Duration::from_secs(self.body_timeout.into());
         config.http.shutdown_grace = Duration::from_secs(self.shutdown_grace.into());
+        config.store_timeout = Duration::from_secs(self.store_timeout.into());
         config.throttle.per_identity = self.identity_rate_limit;
         config.throttle.per_pool = self.pool_rate_limit;
         config.throttle.per_address = self.address_rate_limit.0;
@@ -415,14 +420,19 @@ async fn start(o: Options) -> Result<cogsync::server::RunningServer, ExitCode> {
         },
         None => Vec::new(),
     };
-    let store =
-        match cogsync::server::open_store(database_url.as_deref(), db_pool_size, &data_dir).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("cogsync: {e}");
-                return Err(ExitCode::FAILURE);
-            }
-        };
+    let location = cogsync::store::StoreLocation {
+        database_url: database_url.clone(),
+        data_dir: data_dir.clone(),
+        pool_size: db_pool_size,
+        timeout: std::time::Duration::from_secs(limits.store_timeout.into()),
+    };
+    let store = match cogsync::store::open(&location).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cogsync: cannot open the store: {e}");
+            return Err(ExitCode::FAILURE);
+        }
+    };
     let (resolved, kept_in) = match &database_url {
         Some(_) => (
             DeveloperCredentials::resolve_shared(&*store).await,

@@ -129,7 +129,17 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub protocol: Protocol,
+    /// What the log says beside the message (an internal failure's cause); never sent.
+    pub detail: Option<String>,
 }
+
+/// The message of an internal failure that changed nothing.
+pub const NOTHING_CHANGED: &str =
+    "An internal error occurred; nothing was changed. Retry the request.";
+/// The message of a write whose commit could not be confirmed either way.
+pub const OUTCOME_UNKNOWN: &str =
+    "An internal error occurred while the change was being committed: \
+     it may or may not have been applied. Read the data again before retrying.";
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -137,6 +147,35 @@ impl ApiError {
             code,
             message: message.into(),
             protocol: Protocol::RestJson,
+            detail: None,
+        }
+    }
+
+    /// An internal failure that changed nothing; `detail` goes to the log only.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        ApiError {
+            detail: Some(detail.into()),
+            ..Self::new(ErrorCode::InternalError, NOTHING_CHANGED)
+        }
+    }
+
+    /// A write that may or may not have been applied; `detail` goes to the log only.
+    pub fn outcome_unknown(detail: impl Into<String>) -> Self {
+        ApiError {
+            detail: Some(detail.into()),
+            ..Self::new(ErrorCode::InternalError, OUTCOME_UNKNOWN)
+        }
+    }
+
+    /// Contention: the client is told to retry (every SDK retries 429 with backoff); the
+    /// details go to the log only.
+    fn busy(detail: String) -> Self {
+        ApiError {
+            detail: Some(detail),
+            ..Self::new(
+                ErrorCode::TooManyRequests,
+                "Too many concurrent requests for this data; retry the request",
+            )
         }
     }
 
@@ -175,13 +214,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The answer to a write the store could not get through contention in time: the details stay
-/// in the log, the client is told to retry (every SDK retries 429 with backoff).
-fn busy_message(detail: &str) -> String {
-    tracing::warn!(%detail, "store busy; answered 429");
-    "Too many concurrent requests for this data; retry the request".to_owned()
-}
-
 impl From<SyncError> for ApiError {
     fn from(e: SyncError) -> Self {
         let code = match &e {
@@ -197,18 +229,11 @@ impl From<SyncError> for ApiError {
             SyncError::LambdaThrottled(_) => ErrorCode::LambdaThrottled,
             SyncError::LambdaTimeout(_) => ErrorCode::LambdaSocketTimeout,
             SyncError::AlreadyStreamed(_) => ErrorCode::AlreadyStreamed,
-            SyncError::Busy(_) => ErrorCode::TooManyRequests,
-            SyncError::Internal(_) => ErrorCode::InternalError,
+            SyncError::Busy(detail) => return ApiError::busy(detail.clone()),
+            SyncError::Internal(detail) => return ApiError::internal(detail.clone()),
+            SyncError::OutcomeUnknown(detail) => return ApiError::outcome_unknown(detail.clone()),
         };
-        let message = match e {
-            SyncError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                "An internal error occurred; the request was not applied".to_owned()
-            }
-            SyncError::Busy(detail) => busy_message(&detail),
-            other => other.to_string(),
-        };
-        ApiError::new(code, message)
+        ApiError::new(code, e.to_string())
     }
 }
 
@@ -222,18 +247,17 @@ impl From<IdentityError> for ApiError {
             IdentityError::DeveloperUserAlreadyRegistered(_) => {
                 ErrorCode::DeveloperUserAlreadyRegistered
             }
-            IdentityError::Busy(_) => ErrorCode::TooManyRequests,
-            IdentityError::Internal(_) => ErrorCode::InternalError,
-        };
-        let message = match e {
-            IdentityError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                "An internal error occurred; the request was not applied".to_owned()
+            IdentityError::Busy(detail) => {
+                return ApiError::busy(detail.clone()).with_protocol(Protocol::AwsJson)
             }
-            IdentityError::Busy(detail) => busy_message(&detail),
-            other => other.to_string(),
+            IdentityError::Internal(detail) => {
+                return ApiError::internal(detail.clone()).with_protocol(Protocol::AwsJson)
+            }
+            IdentityError::OutcomeUnknown(detail) => {
+                return ApiError::outcome_unknown(detail.clone()).with_protocol(Protocol::AwsJson)
+            }
         };
-        ApiError::new(code, message).with_protocol(Protocol::AwsJson)
+        ApiError::new(code, e.to_string()).with_protocol(Protocol::AwsJson)
     }
 }
 

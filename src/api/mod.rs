@@ -9,6 +9,7 @@ pub mod client_addr;
 mod cognito_identity;
 mod cognito_sync;
 pub mod error;
+pub mod error_log;
 mod json;
 #[cfg(test)]
 mod model_operations;
@@ -53,6 +54,10 @@ pub struct App {
     pub body_read_timeout: Duration,
     /// What every request adds to the exported metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The failed requests' log lines, a few per kind of failure (see [`error_log`]).
+    pub error_log: error_log::ErrorLog,
+    /// How long a request's store work may take (see [`crate::deadline`]).
+    pub store_timeout: Duration,
 }
 
 /// The axum service: every request goes through [`handle`].
@@ -65,20 +70,14 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let (result, api, op) = serve(&app, req).await;
+    let deadline = tokio::time::Instant::now() + app.store_timeout;
+    let (result, api, op) = crate::deadline::within(deadline, serve(&app, req)).await;
     let mut error = None;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => {
             error = Some(e.code.shape());
-            let status = e.status();
-            if status.is_server_error() && status != axum::http::StatusCode::NOT_IMPLEMENTED {
-                tracing::error!(%request_id, %method, %path, op, code = e.code.shape(), message = %e.message, "request failed");
-            } else if e.code == ErrorCode::ResourceConflict {
-                tracing::debug!(%request_id, op, message = %e.message, "sync conflict");
-            } else {
-                tracing::warn!(%request_id, %method, %path, op, code = e.code.shape(), message = %e.message, "request refused");
-            }
+            log_failure(&app, &e, &request_id, &method, &path, op);
             e.into_response()
         }
     };
@@ -94,6 +93,34 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         micros = elapsed.as_micros() as u64, "request"
     );
     resp
+}
+
+/// The one log line of a failed request (unless its kind was logged moments ago; see
+/// [`error_log`]): server errors at ERROR, refusals at WARN, sync conflicts at DEBUG.
+fn log_failure(
+    app: &App,
+    e: &ApiError,
+    request_id: &str,
+    method: &axum::http::Method,
+    path: &str,
+    op: &'static str,
+) {
+    let status = e.status();
+    let code = e.code.shape();
+    if e.code == ErrorCode::ResourceConflict {
+        tracing::debug!(%request_id, op, reason = %e.message, "sync conflict");
+        return;
+    }
+    let severe = status.is_server_error() && status != axum::http::StatusCode::NOT_IMPLEMENTED;
+    if app.error_log.admit(op, code, severe) == error_log::Verdict::Count {
+        return;
+    }
+    let detail = e.detail.as_deref().unwrap_or("");
+    if severe {
+        tracing::error!(%request_id, %method, %path, op, status = status.as_u16(), code, reason = %e.message, detail, "request failed");
+    } else {
+        tracing::warn!(%request_id, %method, %path, op, status = status.as_u16(), code, reason = %e.message, detail, "request refused");
+    }
 }
 
 /// Reads the body (bounded) and hands the request to its API. Returns the API's and the

@@ -33,8 +33,12 @@ pub enum IdentityError {
     /// Contention the store could not resolve in time; the client should retry.
     #[error("{0}")]
     Busy(String),
+    /// Failed, nothing changed (the detail is for the log).
     #[error("{0}")]
     Internal(String),
+    /// A write that may or may not have been applied (the detail is for the log).
+    #[error("{0}")]
+    OutcomeUnknown(String),
 }
 
 impl From<Violation> for IdentityError {
@@ -64,6 +68,7 @@ impl From<StoreError> for IdentityError {
                 IdentityError::Internal(format!("unexpected duplicate in the store: {what}"))
             }
             StoreError::Backend(detail) => IdentityError::Internal(detail),
+            StoreError::OutcomeUnknown(detail) => IdentityError::OutcomeUnknown(detail),
         }
     }
 }

@@ -94,13 +94,10 @@ fn parse_time(s: &str) -> Result<i64, String> {
 }
 
 async fn open(store: &StoreArgs) -> Result<Arc<dyn Store>, String> {
-    crate::server::open_store(
-        store.database_url.as_deref(),
-        usize::from(crate::store::postgres::DEFAULT_POOL_SIZE),
-        &store.data_dir,
-    )
-    .await
-    .map_err(|e| e.to_string())
+    let at = crate::store::StoreLocation::new(store.database_url.clone(), store.data_dir.clone());
+    crate::store::open(&at)
+        .await
+        .map_err(|e| format!("cannot open the store: {e}"))
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {

@@ -8,7 +8,6 @@ pub mod admin_listener;
 mod descriptors;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::{oneshot, watch, Notify};
@@ -22,7 +21,7 @@ use crate::integrations::{
     dispatcher::Dispatcher, kinesis::KinesisSink, sns::SnsPush, trigger_invoker::Triggers,
 };
 use crate::metrics::Metrics;
-use crate::store::{postgres::PostgresStore, sqlite::SqliteStore, Store};
+use crate::store::Store;
 use crate::sync::bulk_rules::BulkStatus;
 use crate::sync::ports::{PushService, TriggerInvoker};
 use crate::sync::SyncService;
@@ -148,36 +147,16 @@ pub async fn build_app(
         trusted_proxies: config.throttle.trusted_proxies.clone(),
         body_read_timeout: config.http.body_read_timeout,
         metrics: Arc::new(Metrics::new(&BulkStatus::ALL.map(BulkStatus::as_str))),
+        error_log: api::error_log::ErrorLog::default(),
+        store_timeout: config.store_timeout,
     })
-}
-
-/// Opens the store: PostgreSQL when a database URL is given (with up to `db_pool_size`
-/// connections), else SQLite in `data_dir`.
-pub async fn open_store(
-    database_url: Option<&str>,
-    db_pool_size: usize,
-    data_dir: &Path,
-) -> Result<Arc<dyn Store>, StartError> {
-    let failed = |e: crate::store::StoreError| StartError::Store(e.to_string());
-    let store: Arc<dyn Store> = match database_url {
-        Some(url) => Arc::new(
-            PostgresStore::connect_with_pool(url, db_pool_size)
-                .await
-                .map_err(failed)?,
-        ),
-        None => Arc::new(SqliteStore::open(data_dir).map_err(failed)?),
-    };
-    Ok(store)
 }
 
 /// Opens the configured store, binds, and serves in the background.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
-    let store = open_store(
-        config.database_url.as_deref(),
-        config.db_pool_size,
-        &config.data_dir,
-    )
-    .await?;
+    let store = crate::store::open(&config.store_location())
+        .await
+        .map_err(|e| StartError::Store(e.to_string()))?;
     start_with_store(config, store).await
 }
 
@@ -204,6 +183,19 @@ pub async fn start_with_store(
     store.observe(app.metrics.clone());
     let app = Arc::new(app);
     let (dispatcher_stop, stopping) = watch::channel(false);
+    // The counts of failures left out of the log, logged as each window ends.
+    tokio::spawn({
+        let (app, mut stop) = (app.clone(), stopping.clone());
+        async move {
+            let mut tick = tokio::time::interval(api::error_log::WINDOW);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => app.error_log.flush(),
+                    _ = stop.changed() => break,
+                }
+            }
+        }
+    });
     let sink = Arc::new(KinesisSink::new(&config.aws));
     let store_for_admin = store.clone();
     let store_descriptors = store.descriptors();

@@ -1,6 +1,7 @@
 //! Persistence. The [`Store`] trait is all the services see; SQLite is the embedded default.
 //! Every backend must pass the shared conformance suite in [`conformance`].
 
+mod open;
 mod transfer;
 mod types;
 
@@ -11,6 +12,7 @@ pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod conformance;
 
+pub use open::{open, StoreLocation};
 pub use transfer::*;
 pub use types::*;
 
@@ -23,11 +25,17 @@ pub enum StoreError {
     Rejected(Rejection),
     #[error("already exists: {0}")]
     AlreadyExists(String),
+    /// The store failed, or did not answer in time, and nothing was written: whatever the
+    /// operation was, it did not commit.
     #[error("storage backend failed: {0}")]
     Backend(String),
     /// Contention the backend could not resolve within its retries; the client may retry.
     #[error("storage backend too busy: {0}")]
     Busy(String),
+    /// A write's commit was sent but its outcome could not be learned (the connection was
+    /// lost with the reply, and asking again failed): it may or may not have been applied.
+    #[error("commit outcome unknown: {0}")]
+    OutcomeUnknown(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -80,8 +80,12 @@ pub enum SyncError {
     /// Contention the store could not resolve in time; the client should retry.
     #[error("{0}")]
     Busy(String),
+    /// Failed, nothing changed (the detail is for the log).
     #[error("{0}")]
     Internal(String),
+    /// A write that may or may not have been applied (the detail is for the log).
+    #[error("{0}")]
+    OutcomeUnknown(String),
 }
 
 impl From<Violation> for SyncError {
@@ -115,6 +119,7 @@ impl From<StoreError> for SyncError {
                 SyncError::Internal(format!("unexpected duplicate in the store: {what}"))
             }
             StoreError::Backend(detail) => SyncError::Internal(detail),
+            StoreError::OutcomeUnknown(detail) => SyncError::OutcomeUnknown(detail),
         }
     }
 }

@@ -31,6 +31,7 @@ fn sample(flag: &str, dir: &std::path::Path) -> String {
         "header-timeout" => "20".into(),
         "body-timeout" => "30".into(),
         "shutdown-grace" => "2".into(),
+        "store-timeout" => "8".into(),
         "identity-rate-limit" => "\"100:200\"".into(),
         "pool-rate-limit" => "\"1000\"".into(),
         "address-rate-limit" => "\"off\"".into(),
@@ -223,16 +224,92 @@ async fn log_format_json_writes_one_json_object_a_line() {
         "json",
     ];
     let server = serve_logging(&args, &[("RUST_LOG", "info")], &log).unwrap();
+    // A refused request: its one log line names the operation and the reason.
+    let refused = reqwest::get(format!(
+        "{}/identitypools/p/identities/i/datasets",
+        server.endpoint
+    ))
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 403);
     drop(server);
     let text = std::fs::read_to_string(log.path()).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
     assert!(!lines.is_empty(), "no log lines");
+    let mut failures = 0;
     for line in lines {
-        let entry: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        // A parser that refuses duplicate keys, as some log pipelines do (others keep the
+        // last, and lose the first).
+        serde_json::from_str::<strict::Json>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(
             entry["level"].is_string() && entry["fields"].is_object(),
             "{line}"
         );
+        if entry["fields"]["message"] == "request refused" {
+            failures += 1;
+            assert_eq!(entry["fields"]["op"], "ListDatasets", "{line}");
+            assert_eq!(
+                entry["fields"]["code"], "MissingAuthenticationTokenException",
+                "{line}"
+            );
+            assert!(entry["fields"]["reason"].is_string(), "{line}");
+        }
+    }
+    assert_eq!(failures, 1, "one line per failed request:\n{text}");
+}
+
+/// JSON that is valid only without duplicate keys in any object.
+mod strict {
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+
+    pub struct Json;
+
+    impl<'de> Deserialize<'de> for Json {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Strict)
+        }
+    }
+
+    struct Strict;
+
+    impl<'de> Visitor<'de> for Strict {
+        type Value = Json;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(A::Error::custom(format!("duplicate key {key:?}")));
+                }
+                map.next_value::<Json>()?;
+            }
+            Ok(Json)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+            while seq.next_element::<Json>()?.is_some() {}
+            Ok(Json)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Json, E> {
+            Ok(Json)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Json, E> {
+            Ok(Json)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Json, E> {
+            Ok(Json)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Json, E> {
+            Ok(Json)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Json, E> {
+            Ok(Json)
+        }
+        fn visit_unit<E>(self) -> Result<Json, E> {
+            Ok(Json)
+        }
     }
 }

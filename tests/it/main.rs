@@ -28,6 +28,7 @@ mod multi_node;
 mod openid_tokens;
 mod overload;
 mod pg_connection_loss;
+mod pg_faults;
 mod pg_round_trips;
 mod pg_tls;
 mod pki;

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::members::logins;
-use crate::api::error::{ApiError, ErrorCode};
+use crate::api::error::ApiError;
 use crate::api::json::{self, Object};
 use crate::api::App;
 use crate::timeutil::ms_to_epoch_seconds;
@@ -22,12 +22,7 @@ pub async fn get_credentials_for_identity(app: &App, body: &Object) -> Result<Va
     let creds = app
         .auth
         .issue_credentials(&authorized.pool.id, &id)
-        .map_err(|e| {
-            ApiError::new(
-                ErrorCode::InternalError,
-                format!("cannot issue credentials: {e}"),
-            )
-        })?;
+        .map_err(|e| ApiError::internal(format!("cannot issue credentials: {e}")))?;
     Ok(json!({
         "IdentityId": id,
         "Credentials": {

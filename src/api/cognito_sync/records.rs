@@ -64,10 +64,12 @@ struct UpdateRecordsJson<'a> {
 fn serialized(body: &impl Serialize) -> Result<Body, ApiError> {
     serde_json::to_string(body)
         .map(Body::Serialized)
-        .map_err(|e| {
-            ApiError::new(
+        .map_err(|e| ApiError {
+            // After a write, the write stands: this says nothing of it.
+            detail: Some(format!("cannot encode the answer: {e}")),
+            ..ApiError::new(
                 ErrorCode::InternalError,
-                format!("cannot encode the answer: {e}"),
+                "An internal error occurred while encoding the answer",
             )
         })
 }

@@ -16,12 +16,14 @@ mod tx;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::time::{timeout_at, Instant};
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::store::sql::schema;
 use crate::store::sql::{AfterWrite, Engine, Op, SqlStore};
 use crate::store::{StoreError, StoreResult};
-use tx::{db_error, PgTx};
+use tx::{db_error, rolled_back, Mark, PgTx};
 
 pub use crate::store::sql::schema::SCHEMA_VERSION;
 
@@ -32,11 +34,28 @@ pub type PostgresStore = SqlStore<PostgresEngine>;
 pub const DEFAULT_POOL_SIZE: u16 = 16;
 /// Attempts of a write transaction that hits a serialization failure or deadlock.
 const WRITE_ATTEMPTS: usize = 5;
+/// How a write transaction begins: at the isolation level its operations are written for,
+/// said rather than left to the server's default (which another database may set otherwise).
+const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
 
 pub struct PostgresEngine {
     pool: Pool,
     /// See [`PostgresEngine::round_trips`].
     round_trips: AtomicU64,
+    /// How long an operation may take outside a request (inside one, the request's deadline
+    /// applies; see [`crate::deadline`]).
+    timeout: Duration,
+}
+
+/// How long, past the deadline, a write whose COMMIT went unanswered may spend finding out
+/// whether it committed.
+const RESOLVE_FOR: Duration = Duration::from_secs(2);
+
+/// A store operation past its deadline: given up, nothing written.
+fn too_late(what: &str) -> StoreError {
+    StoreError::Backend(format!(
+        "the database did not answer in time ({what}); the connection was dropped"
+    ))
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
@@ -96,12 +115,26 @@ impl SqlStore<PostgresEngine> {
 
     /// [`Self::connect`], keeping up to `pool_size` connections open.
     pub async fn connect_with_pool(url: &str, pool_size: usize) -> StoreResult<Self> {
+        Self::connect_with(url, pool_size, crate::config::DEFAULT_STORE_TIMEOUT).await
+    }
+
+    /// [`Self::connect_with_pool`], with `timeout` as each statement's limit on the server
+    /// (`statement_timeout`) and an operation's outside a request.
+    pub async fn connect_with(url: &str, pool_size: usize, timeout: Duration) -> StoreResult<Self> {
         let bad_url = |e: String| StoreError::Backend(format!("bad database URL: {e}"));
         let (url, tls) = tls::split(url).map_err(bad_url)?;
         let connector = tls.connector().map_err(bad_url)?;
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| bad_url(e.to_string()))?;
+        // The server gives up a statement by itself too, so one stuck behind a lock or a
+        // stall does not outlive the request that sent it.
+        let limit = format!("-c statement_timeout={}", timeout.as_millis());
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {limit}"),
+            None => limit,
+        };
+        config.options(&options);
         let manager = Manager::from_config(
             config,
             connector,
@@ -120,6 +153,7 @@ impl SqlStore<PostgresEngine> {
         let engine = PostgresEngine {
             pool,
             round_trips: AtomicU64::new(0),
+            timeout,
         };
         let mut last = String::new();
         // Nodes starting together may race on CREATE TABLE IF NOT EXISTS; a retry settles it.
@@ -196,41 +230,132 @@ impl PostgresEngine {
     }
 
     /// One write transaction: its `BEGIN` goes with the operation's first statements, its
-    /// `COMMIT` (or `ROLLBACK`) after them. Cancelled in between (a client that hangs up), the
-    /// connection is closed, never returned to the pool inside the transaction.
-    async fn write_once<O: Op>(&self, op: &O) -> StoreResult<O::Output> {
-        let mut held = Held::open(self.client().await?);
-        let client = held.client()?;
-        let mut tx = PgTx::new(client, &self.round_trips, Some("BEGIN"));
-        let outcome = op.run(&mut tx).await;
-        if !tx.begun() {
-            held.settled();
-            return outcome;
-        }
+    /// `COMMIT` (or `ROLLBACK`) after them, all before `deadline`. Cancelled or out of time in
+    /// between, the connection is closed, never returned to the pool inside the transaction
+    /// (the server then rolls it back). A `COMMIT` whose answer is lost is looked up.
+    async fn write_once<O: Op>(&self, op: &O, deadline: Instant) -> StoreResult<O::Output> {
+        let client = timeout_at(deadline, self.client())
+            .await
+            .map_err(|_| too_late("waiting for a connection"))??;
+        let mut held = Held::open(client);
+        let (outcome, mark) = {
+            let client = held.client()?;
+            let mut tx = PgTx::new(client, &self.round_trips, Some(BEGIN));
+            let outcome = timeout_at(deadline, op.run(&mut tx))
+                .await
+                .map_err(|_| too_late("during the transaction"))?;
+            if !tx.begun() {
+                held.settled();
+                return outcome;
+            }
+            (outcome, tx.mark())
+        };
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         let end = if outcome.is_ok() {
             "COMMIT"
         } else {
             "ROLLBACK"
         };
-        match client.batch_execute(end).await {
-            Ok(()) => {
+        let ended = timeout_at(deadline, held.client()?.batch_execute(end)).await;
+        match ended {
+            Ok(Ok(())) => {
                 held.settled();
                 outcome
             }
-            // Its transaction state is unknown: the connection leaves the pool (on drop).
-            Err(e) => outcome.and(Err(db_error(e))),
+            // Not committing anyway: the connection leaves the pool (on drop), the error stands.
+            _ if outcome.is_err() => outcome,
+            // The server answered the COMMIT with a refusal that means "rolled back".
+            Ok(Err(e)) if rolled_back(&e) => Err(db_error(e)),
+            // Sent, and its answer lost (connection gone, or no answer in time): find out.
+            Ok(Err(e)) => {
+                drop(held);
+                self.resolve(mark, outcome, &e.to_string()).await
+            }
+            Err(_) => {
+                drop(held);
+                self.resolve(mark, outcome, "no answer in time").await
+            }
         }
     }
 
-    /// Runs a write transaction again after serialization failures, a bounded number of times.
+    /// What became of a transaction whose COMMIT was sent but not answered: asked of the
+    /// server on another connection (`txid_status`), within [`RESOLVE_FOR`]. Committed: the
+    /// operation's output. Aborted: nothing written. Still in progress (its process has not
+    /// yet seen the connection go): asked again, and, half-way through, its process is ended
+    /// so the answer settles. Unanswerable: the outcome is unknown.
+    async fn resolve<T>(
+        &self,
+        mark: Option<Mark>,
+        output: StoreResult<T>,
+        lost: &str,
+    ) -> StoreResult<T> {
+        let unknown = |why: &str| {
+            StoreError::OutcomeUnknown(format!("the COMMIT's answer was lost ({lost}) and {why}"))
+        };
+        let Some(mark) = mark else {
+            return Err(unknown("the transaction's id was not known"));
+        };
+        let give_up = Instant::now() + RESOLVE_FOR;
+        let halfway = Instant::now() + RESOLVE_FOR / 2;
+        let mut ended_it = false;
+        loop {
+            let status = timeout_at(
+                give_up,
+                self.txid_status(mark, !ended_it && Instant::now() >= halfway),
+            )
+            .await;
+            match status {
+                Ok(Ok((Some(s), _))) if s == "committed" => {
+                    tracing::warn!(txid = mark.txid, %lost, "a COMMIT's answer was lost; it had committed");
+                    return output;
+                }
+                Ok(Ok((Some(s), _))) if s == "aborted" => {
+                    return Err(StoreError::Backend(format!(
+                        "the COMMIT's answer was lost ({lost}); the transaction did not commit"
+                    )))
+                }
+                Ok(Ok((_, ended))) => {
+                    ended_it |= ended;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(Err(e)) => return Err(unknown(&format!("asking the database failed: {e}"))),
+                Err(_) => return Err(unknown("the database did not say in time")),
+            }
+        }
+    }
+
+    /// `txid_status` of the mark's transaction (None: unknown to the server), on a pooled
+    /// connection; with `end`, its server process is ended first. Whether it was ended.
+    async fn txid_status(&self, mark: Mark, end: bool) -> StoreResult<(Option<String>, bool)> {
+        let client = self.client().await?;
+        let mut ended = false;
+        if end {
+            ended = client
+                .query_one("SELECT pg_terminate_backend($1)", &[&mark.backend_pid])
+                .await
+                .map_err(db_error)?
+                .try_get::<_, bool>(0)
+                .unwrap_or(false);
+        }
+        let status = client
+            .query_one("SELECT txid_status($1)", &[&mark.txid])
+            .await
+            .map_err(db_error)?
+            .try_get::<_, Option<String>>(0)
+            .map_err(db_error)?;
+        Ok((status, ended))
+    }
+
+    /// Runs a write transaction again after serialization failures, a bounded number of
+    /// times, all before the deadline.
     async fn write_retried<O: Op>(&self, op: &O) -> StoreResult<O::Output> {
-        let mut outcome = self.write_once(op).await;
+        let deadline = crate::deadline::for_work(self.timeout);
+        let mut outcome = self.write_once(op, deadline).await;
         for _ in 1..WRITE_ATTEMPTS {
             match outcome {
-                Err(StoreError::Busy(_)) => {
+                Err(StoreError::Busy(_)) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(5)).await;
-                    outcome = self.write_once(op).await;
+                    outcome = self.write_once(op, deadline).await;
                 }
                 _ => break,
             }
@@ -250,10 +375,25 @@ impl Engine for PostgresEngine {
         self.pool.status().max_size + 1
     }
 
+    /// Runs `op` on a pooled connection before the deadline; out of time, the connection is
+    /// dropped rather than returned (an answer may still be on its way on it).
     async fn read<O: Op>(&self, op: O) -> StoreResult<O::Output> {
-        let client = self.client().await?;
-        op.run(&mut PgTx::new(&client, &self.round_trips, None))
+        let deadline = crate::deadline::for_work(self.timeout);
+        let client = timeout_at(deadline, self.client())
             .await
+            .map_err(|_| too_late("waiting for a connection"))??;
+        let answered = timeout_at(
+            deadline,
+            op.run(&mut PgTx::new(&client, &self.round_trips, None)),
+        )
+        .await;
+        match answered {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(too_late("during a read"))
+            }
+        }
     }
 
     /// Runs `settled` only if the caller waits to the end: other nodes write the same

@@ -17,6 +17,17 @@ use tokio_postgres::Statement;
 use crate::store::sql::{Dialect, Lock, Outcome, Param, Row, Sql, Tx, Value, POSTGRES};
 use crate::store::{StoreError, StoreResult};
 
+/// Which transaction a write is, on which server process: what is asked, on another
+/// connection, when its `COMMIT`'s answer is lost (`txid_status`).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    pub txid: i64,
+    pub backend_pid: i32,
+}
+
+/// Read with the `BEGIN` of a write transaction, in the same round trip.
+const MARK: &str = "SELECT txid_current(), pg_backend_pid()";
+
 /// A transaction (or, for reads, a pooled connection) on PostgreSQL.
 pub struct PgTx<'c> {
     client: &'c Client,
@@ -24,6 +35,8 @@ pub struct PgTx<'c> {
     round_trips: &'c AtomicU64,
     /// `BEGIN`, until it is sent with the first batch.
     begin: Option<&'static str>,
+    /// The transaction's id and server process, once it has begun.
+    mark: Option<Mark>,
 }
 
 impl<'c> PgTx<'c> {
@@ -37,12 +50,18 @@ impl<'c> PgTx<'c> {
             client,
             round_trips,
             begin,
+            mark: None,
         }
     }
 
     /// Whether the transaction has begun (its `BEGIN` was sent).
     pub fn begun(&self) -> bool {
         self.begin.is_none()
+    }
+
+    /// The transaction's id and server process, when it has begun.
+    pub fn mark(&self) -> Option<Mark> {
+        self.mark
     }
 
     /// The prepared statement for `sql`: from the connection's cache, or prepared (a round trip).
@@ -54,6 +73,18 @@ impl<'c> PgTx<'c> {
         }
         Ok(statement)
     }
+}
+
+/// Whether the server answered a COMMIT with a refusal that means the transaction rolled
+/// back (a serialization failure or deadlock, a constraint checked at commit, a bad state).
+/// Anything else (no answer, the connection ended, the server shutting down) leaves the
+/// outcome to be looked up.
+pub fn rolled_back(e: &tokio_postgres::Error) -> bool {
+    let Some(code) = e.code() else {
+        return false;
+    };
+    let class = &code.code()[..2];
+    matches!(class, "40" | "23" | "25" | "22" | "42")
 }
 
 pub fn db_error(e: tokio_postgres::Error) -> StoreError {
@@ -173,36 +204,59 @@ impl Tx for PgTx<'_> {
     /// Sends the batch (after a pending `BEGIN`) without waiting between statements: the
     /// server runs them in order and the answers come back together.
     async fn statements(&mut self, batch: &[Sql<'_>]) -> StoreResult<Vec<Outcome>> {
+        let begin = self.begin.take();
+        // A write transaction learns its id with its BEGIN, in the same round trip.
+        let mark = match begin {
+            Some(_) => Some(self.prepare(MARK).await?),
+            None => None,
+        };
         let mut prepared = Vec::with_capacity(batch.len());
         for sql in batch {
             prepared.push(self.prepare(sql.text).await?);
         }
         let client = self.client;
-        let mut pending: Vec<Pending<'_>> = Vec::with_capacity(batch.len() + 1);
-        let begin = self.begin.take();
-        if let Some(begin) = begin {
+        let mut pending: Vec<Pending<'_>> = Vec::with_capacity(batch.len() + 2);
+        if let (Some(begin), Some(mark)) = (begin, &mark) {
             pending.push(Box::pin(async move {
                 client.batch_execute(begin).await.map_err(db_error)?;
                 Ok(Outcome::Changed(0))
             }));
+            pending.push(Box::pin(run(
+                client,
+                mark,
+                Sql {
+                    text: MARK,
+                    params: &[],
+                    rows: true,
+                },
+            )));
         }
         for (sql, statement) in batch.iter().zip(&prepared) {
             pending.push(Box::pin(run(client, statement, *sql)));
         }
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         // join_all polls in order, so the requests leave in order.
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for (index, outcome) in futures_util::future::join_all(pending)
-            .await
-            .into_iter()
-            .enumerate()
-        {
-            if index == 0 && begin.is_some() {
-                outcome?;
-            } else {
-                outcomes.push(outcome?);
-            }
+        let mut answers = futures_util::future::join_all(pending).await.into_iter();
+        if mark.is_some() {
+            answers.next().transpose()?;
+            let found = answers.next().transpose()?;
+            self.mark = read_mark(found);
         }
-        Ok(outcomes)
+        answers.collect()
+    }
+}
+
+/// The mark's row, as [`MARK`] reads it.
+fn read_mark(found: Option<Outcome>) -> Option<Mark> {
+    let Some(Outcome::Rows(rows)) = found else {
+        return None;
+    };
+    let mut c = rows.into_iter().next()?.0.into_iter();
+    match (c.next(), c.next()) {
+        (Some(Value::Int(txid)), Some(Value::Int(pid))) => Some(Mark {
+            txid,
+            backend_pid: i32::try_from(pid).ok()?,
+        }),
+        _ => None,
     }
 }

@@ -34,7 +34,26 @@ const MAX_BATCH: usize = 256;
 const STATEMENT_CACHE: usize = 128;
 
 /// Delivers a write's outcome once its batch is committed.
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Completion = Box<dyn FnOnce(Result<(), BatchFailure>) + Send>;
+
+/// Why a batch of writes was not committed, and whether that much is certain.
+#[derive(Debug, Clone)]
+enum BatchFailure {
+    /// Rolled back: none of its writes took effect.
+    RolledBack(String),
+    /// The COMMIT failed writing to the disk (an I/O error, an fsync that failed): its
+    /// frames may have reached the WAL, where the next open would find them committed.
+    Unknown(String),
+}
+
+impl BatchFailure {
+    fn into_store_error(self) -> StoreError {
+        match self {
+            BatchFailure::RolledBack(e) => StoreError::Backend(e),
+            BatchFailure::Unknown(e) => StoreError::OutcomeUnknown(e),
+        }
+    }
+}
 /// A write: runs inside a savepoint (or, given no connection, is answered with its batch's
 /// failure without running); says whether to keep its changes.
 type Job = Box<dyn FnOnce(Option<&mut Connection>) -> (bool, Completion) + Send>;
@@ -152,8 +171,11 @@ fn run_batch(
     conn: &mut Connection,
     pending: &mut std::collections::VecDeque<Job>,
     completions: &mut Vec<Completion>,
-) -> Result<(), String> {
-    let step = |conn: &Connection, sql: &str| conn.execute_batch(sql).map_err(|e| e.to_string());
+) -> Result<(), BatchFailure> {
+    let step = |conn: &Connection, sql: &str| {
+        conn.execute_batch(sql)
+            .map_err(|e| BatchFailure::RolledBack(e.to_string()))
+    };
     step(conn, "BEGIN IMMEDIATE")?;
     while !pending.is_empty() {
         // Taken from the queue only once its savepoint exists: a write this batch never ran
@@ -179,7 +201,13 @@ fn run_batch(
         }
         step(conn, "RELEASE write")?;
     }
-    step(conn, "COMMIT")
+    conn.execute_batch("COMMIT").map_err(|e| match &e {
+        // A full disk fails the commit before anything is written (SQLite rolls back).
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::SystemIoFailure => {
+            BatchFailure::Unknown(e.to_string())
+        }
+        _ => BatchFailure::RolledBack(e.to_string()),
+    })
 }
 
 impl SqlStore<SqliteEngine> {
@@ -235,10 +263,10 @@ impl Engine for SqliteEngine {
                 None => Err(StoreError::Backend("the write's batch failed".into())),
             };
             let keep = result.is_ok();
-            let complete: Completion = Box::new(move |committed: Result<(), String>| {
+            let complete: Completion = Box::new(move |committed: Result<(), BatchFailure>| {
                 let outcome = match (result, committed) {
                     (Ok(v), Ok(())) => Ok(v),
-                    (Ok(_), Err(e)) => Err(StoreError::Backend(e)),
+                    (Ok(_), Err(e)) => Err(e.into_store_error()),
                     (Err(e), _) => Err(e),
                 };
                 // After the commit, on this thread: it happens even if nobody waits.
