@@ -1,8 +1,10 @@
-//! `--config FILE`: a TOML file holding any of a command's flags under the flags' own names
-//! (`listen = "0.0.0.0:8080"`, `data-dir = "/var/lib/cogsync"`, `pool-rate-limit = "50:100"`).
-//! What the file sets counts for less than the environment, which counts for less than the
-//! command line: a file value is used only for a flag given neither way. A key that is not
-//! one of the command's flags is an error that names it.
+//! `--config FILE` (or `COGSYNC_CONFIG`): a TOML file holding flags under the flags' own
+//! names (`listen = "0.0.0.0:8080"`, `data-dir = "/var/lib/cogsync"`, `pool-rate-limit =
+//! "50:100"`), for every command. What the file sets counts for less than the environment,
+//! which counts for less than the command line: a file value is used only for a flag given
+//! neither way. Each command takes the keys that are its flags and passes over the others'
+//! (so one file serves `serve`, `healthcheck`, `import` and `export` alike); a key that is no
+//! command's flag is an error that names it.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -26,9 +28,11 @@ pub fn path_in(args: &[OsString]) -> Option<OsString> {
 }
 
 /// `args` (a command line: program, subcommand, flags) with the file's settings added as
-/// flags for each flag of `command` that neither `args` nor the environment sets.
+/// flags for each flag of `command` that neither `args` nor the environment sets. Keys that
+/// are flags of another of `commands` (its siblings) are passed over.
 pub fn merge(
     command: &clap::Command,
+    commands: &[&clap::Command],
     file: &Path,
     args: &[OsString],
 ) -> Result<Vec<OsString>, String> {
@@ -36,18 +40,25 @@ pub fn merge(
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let table: toml::Table =
         toml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let anyones = |key: &str| commands.iter().any(|c| flag(c, key).is_some());
     let unknown: Vec<&str> = table
         .keys()
         .map(String::as_str)
-        .filter(|key| *key == FLAG || flag(command, key).is_none())
+        .filter(|key| *key == FLAG || (flag(command, key).is_none() && !anyones(key)))
         .collect();
     if !unknown.is_empty() {
+        let own: Vec<&str> = command
+            .get_arguments()
+            .filter_map(clap::Arg::get_long)
+            .filter(|l| *l != FLAG && *l != "help")
+            .collect();
         return Err(format!(
-            "{}: unknown key{} {} (the keys are the flags of `{}`, such as listen or data-dir)",
+            "{}: unknown key{} {} (the keys are flags of a command; those of `{}` are {})",
             file.display(),
             if unknown.len() == 1 { "" } else { "s" },
             unknown.join(", "),
-            command.get_name()
+            command.get_name(),
+            own.join(", ")
         ));
     }
     let mut merged = args.to_vec();
@@ -119,7 +130,7 @@ mod tests {
     fn the_file_fills_only_what_the_command_line_leaves_unset() {
         let f = file("listen = \"0.0.0.0:1\"\nregion = \"eu-west-1\"\n");
         let given = args(&["cogsync", "serve", "--listen=127.0.0.1:2"]);
-        let merged = merge(&command(), f.path(), &given).unwrap();
+        let merged = merge(&command(), &[], f.path(), &given).unwrap();
         assert_eq!(
             merged,
             args(&[
@@ -132,10 +143,22 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_named() {
+    fn unknown_keys_are_named_with_the_commands_own_flags() {
         let f = file("listen = \"x\"\nlisen = \"y\"\nconfig = \"z\"\n");
-        let err = merge(&command(), f.path(), &args(&["cogsync"])).unwrap_err();
+        let err = merge(&command(), &[], f.path(), &args(&["cogsync"])).unwrap_err();
         assert!(err.contains("unknown keys config, lisen"), "{err}");
+        assert!(err.contains("those of `serve` are listen, region"), "{err}");
+    }
+
+    #[test]
+    fn another_commands_keys_are_passed_over() {
+        let probe = clap::Command::new("healthcheck").arg(clap::Arg::new("ready").long("ready"));
+        let f = file("listen = \"0.0.0.0:1\"\nregion = \"eu-west-1\"\n");
+        let given = args(&["cogsync", "healthcheck"]);
+        let merged = merge(&probe, &[&command()], f.path(), &given).unwrap();
+        assert_eq!(merged, given);
+        let typo = file("lisen = \"0.0.0.0:1\"\n");
+        assert!(merge(&probe, &[&command()], typo.path(), &given).is_err());
     }
 
     #[test]

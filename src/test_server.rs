@@ -5,7 +5,11 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! cogsync = { version = "0.1", features = ["test-server"] }
+//! # cogsync is not on crates.io: name your copy of its repository (a git URL, or a path).
+//! cogsync = { git = "https://github.com/YOUR-ORG/cogsync", features = ["test-server"] }
+//! aws-sdk-cognitoidentity = "1"
+//! aws-sdk-cognitosync = "1"
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
 //! ```
 //!
 //! ```ignore
@@ -20,8 +24,9 @@
 //! // … create a pool with aws-sdk-cognitoidentity, then ListRecords / UpdateRecords.
 //! ```
 //!
-//! `tests/it/test_server.rs` in this repository runs that example whole: it creates a pool
-//! and an identity and syncs a record through the official SDK crates.
+//! `tests/it/test_server.rs` in this repository runs that flow: it creates a pool and an
+//! identity and syncs a record through the official SDK crates (docs/testing.md has the
+//! whole example).
 
 use crate::auth::DeveloperCredentials;
 use crate::config::ServerConfig;

@@ -56,6 +56,10 @@ pub struct ImportArgs {
     /// After copying, compare source and store dataset by dataset; exit 3 on any difference.
     #[arg(long)]
     pub verify: bool,
+    /// Look for AWS credentials with the whole standard chain, the instance metadata service
+    /// and container endpoints included (by default: environment, profile, web identity).
+    #[arg(long)]
+    pub use_instance_metadata: bool,
     /// Lines `identity id,provider,subject` from the app's own records: logins of social and
     /// OpenID Connect providers to link to their identities (no API lists them).
     #[arg(long)]
@@ -100,6 +104,14 @@ async fn open(store: &StoreArgs) -> Result<Arc<dyn Store>, String> {
         .map_err(|e| format!("cannot open the store: {e}"))
 }
 
+/// The store to export: read only (an embedded one may be exported while a server runs).
+async fn open_to_read(store: &StoreArgs) -> Result<Arc<dyn Store>, String> {
+    let at = crate::store::StoreLocation::new(store.database_url.clone(), store.data_dir.clone());
+    crate::store::open_to_read(&at)
+        .await
+        .map_err(|e| format!("cannot open the store: {e}"))
+}
+
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("cogsync: {e}");
     ExitCode::FAILURE
@@ -132,35 +144,44 @@ pub async fn import(a: ImportArgs) -> ExitCode {
                 region: a.source_region.clone(),
                 rate: a.rate,
                 attempts: a.attempts,
+                instance_metadata: a.use_instance_metadata,
             };
-            match Source::connect(&options).await {
-                Ok(s) => {
-                    let progress = Progress::new("import", None);
-                    let o = CopyOptions {
-                        pools: a.pools.clone(),
-                        since_ms: a.since,
-                        concurrency: a.concurrency as usize,
-                    };
-                    let done = copy::copy(&s, &*store, &o, &progress).await;
-                    progress.finish();
-                    source = Some(s);
-                    done
-                }
-                Err(e) => Err(e),
-            }
+            // Nothing copied yet if the source cannot even be set up: said as it is.
+            let s = match Source::connect(&options).await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let progress = Progress::new("import", None);
+            let o = CopyOptions {
+                pools: a.pools.clone(),
+                since_ms: a.since,
+                concurrency: a.concurrency as usize,
+            };
+            let done = copy::copy(&s, &*store, &o, &progress).await;
+            progress.finish();
+            source = Some(s);
+            done
         }
     };
     let mut summary = match summary {
         Ok(s) => s,
+        // A file that is not what it should be stays so: no point running it again.
+        Err(e @ MigrateError::Input(_)) => return fail(format!("import stopped: {e}")),
         Err(e) => return fail(format!("import stopped: {e}; run it again to continue")),
     };
-    if !logins.is_empty() {
+    if a.logins_file.is_some() {
+        summary.logins_file = true;
         match logins_file::link(&*store, &logins).await {
-            Ok((linked, problems)) => {
-                summary.logins_linked += linked;
-                summary.notes.extend(problems);
+            Ok(linked) => {
+                summary.logins_linked += linked.logins;
+                summary.placeholders_replaced += linked.placeholders_replaced;
+                summary.notes.extend(linked.problems);
             }
-            Err(e) => return fail(format!("linking the logins file: {e}")),
+            Err(e) => {
+                return fail(format!(
+                    "linking the logins file: {e}; run it again to continue"
+                ))
+            }
         }
     }
     for line in summary.lines() {
@@ -214,7 +235,7 @@ async fn import_file(store: &Arc<dyn Store>, path: &PathBuf) -> Result<Summary, 
 }
 
 pub async fn export(a: ExportArgs) -> ExitCode {
-    let store = match open(&a.store).await {
+    let store = match open_to_read(&a.store).await {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

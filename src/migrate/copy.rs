@@ -60,11 +60,12 @@ pub async fn copy(
             for result in copied {
                 let (listed, report) = result?;
                 summary.add(&listed.id, &report);
-                let others = listed
+                let unlisted = listed
                     .providers
                     .iter()
-                    .any(|p| Some(p) != pool.pool.developer_provider_name.as_ref());
-                summary.identities_with_unlisted_logins += u64::from(others);
+                    .filter(|p| Some(*p) != pool.pool.developer_provider_name.as_ref())
+                    .count();
+                summary.unlisted_logins += unlisted as u64;
             }
             match token {
                 Some(t) => next = Some(t),

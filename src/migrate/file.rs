@@ -21,6 +21,16 @@ const WINDOW: usize = 64;
 /// Identities an export reads ahead of the one it writes.
 const READ_AHEAD: usize = 16;
 
+/// What is wrong with one line of the file, placed by column only (the parser counts lines
+/// of its own input, the one line, which would name a second, wrong line number).
+fn within_line(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let what = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(w, _)| w);
+    format!("{what} (column {})", e.column())
+}
+
 fn write_line(out: &mut dyn Write, line: &impl serde::Serialize) -> Result<(), MigrateError> {
     serde_json::to_writer(&mut *out, line).map_err(|e| MigrateError::Output(e.to_string()))?;
     out.write_all(b"\n")
@@ -134,7 +144,7 @@ pub async fn import(
             }
             continue;
         }
-        let line: Line = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let line: Line = serde_json::from_str(&text).map_err(|e| bad(within_line(&e)))?;
         // A dataset joins the identity above it; anything else ends that identity.
         if let Line::Dataset(d) = line {
             let Some(identity) = pending.as_mut() else {

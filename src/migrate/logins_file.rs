@@ -4,7 +4,7 @@
 //! commas included. Each login is linked to its identity unless another identity holds it.
 
 use super::{rules, MigrateError};
-use crate::store::{IdentityCopy, Store};
+use crate::store::{IdentityCopy, LoginQuery, MergeCopier, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginLine {
@@ -39,20 +39,29 @@ pub fn parse(text: &str) -> Result<Vec<LoginLine>, MigrateError> {
     Ok(out)
 }
 
-/// Links each login; answers how many were linked and what was left, one line each.
-pub async fn link(
-    store: &dyn Store,
-    lines: &[LoginLine],
-) -> Result<(u64, Vec<String>), MigrateError> {
-    let (mut linked, mut problems) = (0, Vec::new());
+/// What linking a logins file did.
+#[derive(Debug, Default)]
+pub struct Linked {
+    pub logins: u64,
+    /// Placeholders of imported logins that a real one replaced.
+    pub placeholders_replaced: u64,
+    /// What was left, and why: one line each.
+    pub problems: Vec<String>,
+}
+
+/// Links each login, replacing its identity's placeholder for that provider.
+pub async fn link(store: &dyn Store, lines: &[LoginLine]) -> Result<Linked, MigrateError> {
+    let mut done = Linked::default();
+    let no_merges: MergeCopier = std::sync::Arc::new(|_, _, _, _| Vec::new());
     for l in lines {
         let Some(identity) = store.get_identity(&l.identity_id).await? else {
-            problems.push(format!(
+            done.problems.push(format!(
                 "login {} {}: no identity {} in the store",
                 l.provider, l.subject, l.identity_id
             ));
             continue;
         };
+        let pool_id = identity.pool_id.clone();
         let copy = IdentityCopy {
             identity,
             logins: vec![(l.provider.clone(), l.subject.clone())],
@@ -63,15 +72,32 @@ pub async fn link(
         let report = store
             .import_identity(copy, Box::new(rules::verdict))
             .await?;
-        linked += report.logins_linked;
+        done.logins += report.logins_linked.len() as u64;
         if !report.logins_taken.is_empty() {
-            problems.push(format!(
+            done.problems.push(format!(
                 "login {} {}: linked to another identity in the store; {} does not get it",
                 l.provider, l.subject, l.identity_id
             ));
+            continue;
         }
+        let placeholder = (l.provider.clone(), rules::unlisted_subject(&l.identity_id));
+        let query = LoginQuery {
+            logins: vec![placeholder],
+            identities: Vec::new(),
+        };
+        let (id, provider) = (l.identity_id.clone(), l.provider.clone());
+        let plan = store
+            .login_transaction(
+                &pool_id,
+                query,
+                crate::timeutil::now_ms(),
+                Box::new(move |snapshot| Ok(rules::drop_placeholder(&id, &provider, snapshot))),
+                no_merges.clone(),
+            )
+            .await?;
+        done.placeholders_replaced += plan.unlink.len() as u64;
     }
-    Ok((linked, problems))
+    Ok(done)
 }
 
 #[cfg(test)]

@@ -40,9 +40,14 @@ pub struct Summary {
     pub datasets_written: u64,
     pub records_written: u64,
     pub datasets_unchanged: u64,
+    /// Real logins linked (developer users; the logins file's), placeholders not counted.
     pub logins_linked: u64,
-    /// Identities holding logins of providers whose subjects no API lists.
-    pub identities_with_unlisted_logins: u64,
+    /// Logins of the source whose subjects no API lists (each held by a placeholder).
+    pub unlisted_logins: u64,
+    /// Placeholders replaced by the logins file's real logins.
+    pub placeholders_replaced: u64,
+    /// Whether a logins file was given.
+    pub logins_file: bool,
     /// What was left as it was, and why: one line each.
     pub notes: Vec<String>,
     /// Copied from a live source, whose APIs do not list everything.
@@ -65,7 +70,11 @@ impl Summary {
         self.datasets_written += r.datasets_written;
         self.records_written += r.records_written;
         self.datasets_unchanged += r.datasets_unchanged;
-        self.logins_linked += r.logins_linked;
+        self.logins_linked += r
+            .logins_linked
+            .iter()
+            .filter(|(_, subject)| !rules::is_unlisted(subject))
+            .count() as u64;
         for (name, stored, incoming) in &r.store_ahead {
             self.notes.push(format!(
                 "dataset {identity_id}/{name}: the store is at SyncCount {stored}, the source at \
@@ -98,11 +107,24 @@ impl Summary {
             self.datasets_unchanged,
             self.logins_linked,
         )];
-        if self.identities_with_unlisted_logins > 0 {
+        let left = self
+            .unlisted_logins
+            .saturating_sub(self.placeholders_replaced);
+        if self.logins_file {
             out.push(format!(
-                "{} identities have logins of social or OpenID Connect providers, whose subjects \
-                 no API lists: link them with --logins-file (see docs/migrating.md)",
-                self.identities_with_unlisted_logins
+                "logins file: {} placeholders replaced by real logins",
+                self.placeholders_replaced
+            ));
+        }
+        if left > 0 {
+            let hint = if self.logins_file {
+                "not in the logins file"
+            } else {
+                "link them with --logins-file (see docs/migrating.md)"
+            };
+            out.push(format!(
+                "{left} logins of social or OpenID Connect providers hold a placeholder, as no API \
+                 lists their subjects: {hint}"
             ));
         }
         if self.from_source {

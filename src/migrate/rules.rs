@@ -10,7 +10,29 @@ use crate::store::{DatasetRecords, DatasetRow, DatasetVerdict, PoolSettings, Rec
 /// identity. The identity then has a login, so it is not a guest that anyone holding its id
 /// may sign in to; `--logins-file` links the real subject beside it.
 pub fn unlisted_subject(identity_id: &str) -> String {
-    format!("(subject not listed by the source; identity {identity_id})")
+    format!("{UNLISTED}{identity_id})")
+}
+
+const UNLISTED: &str = "(subject not listed by the source; identity ";
+
+/// Whether a login's subject is [`unlisted_subject`]'s placeholder.
+pub fn is_unlisted(subject: &str) -> bool {
+    subject.starts_with(UNLISTED)
+}
+
+/// Once a real login of `provider` is linked to `identity_id` (from a logins file), its
+/// placeholder goes: the plan unlinks it if the identity still holds it.
+pub fn drop_placeholder(
+    identity_id: &str,
+    provider: &str,
+    snapshot: &crate::store::LoginSnapshot,
+) -> crate::store::LoginPlan {
+    let placeholder = (provider.to_owned(), unlisted_subject(identity_id));
+    let mut plan = crate::store::LoginPlan::read_only(identity_id);
+    if snapshot.owners.get(&placeholder).map(String::as_str) == Some(identity_id) {
+        plan.unlink.push((placeholder, identity_id.to_owned()));
+    }
+    plan
 }
 
 /// What an import does with `incoming` over the stored row. Never rolls a dataset back: a

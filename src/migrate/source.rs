@@ -30,6 +30,10 @@ pub struct SourceOptions {
     pub rate: u32,
     /// Attempts per call, retries of throttled and failed calls with backoff included.
     pub attempts: u32,
+    /// Also ask the instance metadata service and container endpoints for credentials (the
+    /// whole standard chain); otherwise only the environment, the shared profile files and a
+    /// web identity token, so that a machine with no credentials is told so at once.
+    pub instance_metadata: bool,
 }
 
 pub struct Source {
@@ -46,6 +50,60 @@ pub struct ListedIdentity {
     pub providers: Vec<String>,
     pub created_ms: i64,
     pub last_modified_ms: i64,
+}
+
+/// The credentials that need no network to find: the environment, the shared profile files
+/// and a web identity token (which the operator configures, and which asks STS).
+fn local_credentials(
+    region: &aws_config::Region,
+) -> aws_config::meta::credentials::CredentialsProviderChain {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_config::profile::ProfileFileCredentialsProvider;
+    use aws_config::provider_config::ProviderConfig;
+    use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
+    let config = ProviderConfig::default()
+        .with_http_client(crate::integrations::aws::http_client())
+        .with_region(Some(region.clone()));
+    aws_config::meta::credentials::CredentialsProviderChain::first_try(
+        "environment",
+        EnvironmentVariableCredentialsProvider::new(),
+    )
+    .or_else(
+        "profile",
+        ProfileFileCredentialsProvider::builder()
+            .configure(&config)
+            .build(),
+    )
+    .or_else(
+        "web identity token",
+        WebIdentityTokenCredentialsProvider::builder()
+            .configure(&config)
+            .build(),
+    )
+}
+
+/// Fails at once, in one line that says what to do, when no credentials can be found.
+async fn check_credentials(
+    config: &aws_config::SdkConfig,
+    instance_metadata: bool,
+) -> Result<(), MigrateError> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let found = match config.credentials_provider() {
+        Some(p) => p.provide_credentials().await.is_ok(),
+        None => false,
+    };
+    if found {
+        return Ok(());
+    }
+    let more = if instance_metadata {
+        ""
+    } else {
+        "; on an EC2 instance or in a container with a role, add --use-instance-metadata"
+    };
+    Err(MigrateError::Source(format!(
+        "no AWS credentials for the source: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for \
+         another cogsync, its developer credentials), or AWS_PROFILE naming a profile in ~/.aws{more}"
+    )))
 }
 
 fn failed(call: &str, e: impl std::fmt::Debug) -> MigrateError {
@@ -65,22 +123,30 @@ pub fn millis(d: &DateTime) -> i64 {
 
 impl Source {
     pub async fn connect(o: &SourceOptions) -> Result<Source, MigrateError> {
+        // The region is never looked up on the network: given, or from the environment, or
+        // us-east-1 (which another cogsync accepts as well as any).
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let region = o
+            .region
+            .clone()
+            .or_else(|| var("AWS_REGION"))
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let region = aws_config::Region::new(region);
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(crate::integrations::aws::http_client())
+            .region(region.clone())
             .retry_config(
                 aws_config::retry::RetryConfig::standard()
                     .with_max_attempts(o.attempts.max(1))
                     .with_initial_backoff(Duration::from_millis(200))
                     .with_max_backoff(Duration::from_secs(20)),
             );
-        if let Some(region) = &o.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
+        if !o.instance_metadata {
+            loader = loader.credentials_provider(local_credentials(&region));
         }
         let config = loader.load().await;
-        let region = config
-            .region()
-            .cloned()
-            .unwrap_or_else(|| aws_config::Region::new("us-east-1"));
+        check_credentials(&config, o.instance_metadata).await?;
         let mut identity = cid::config::Builder::from(&config).region(region.clone());
         let mut sync = cs::config::Builder::from(&config).region(region);
         if let Some(url) = &o.endpoint {

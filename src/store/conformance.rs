@@ -1488,7 +1488,7 @@ async fn identities_and_pools_are_copied_whole_and_imported_as_decided(store: &d
         (
             done.datasets_written,
             done.records_written,
-            done.logins_linked
+            done.logins_linked.len()
         ),
         (2, 2, 1)
     );

@@ -12,7 +12,7 @@ pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod conformance;
 
-pub use open::{open, StoreLocation};
+pub use open::{open, open_to_read, StoreLocation};
 pub use transfer::*;
 pub use types::*;
 

@@ -41,3 +41,12 @@ pub async fn open(at: &StoreLocation) -> StoreResult<Arc<dyn Store>> {
         None => Arc::new(SqliteStore::open(&at.data_dir)?),
     })
 }
+
+/// Opens the store at `at` to read it only: on SQLite without taking the data directory's
+/// lock, so it can be read while a server runs on it (`cogsync export`).
+pub async fn open_to_read(at: &StoreLocation) -> StoreResult<Arc<dyn Store>> {
+    Ok(match &at.database_url {
+        Some(url) => Arc::new(PostgresStore::connect_with(url, at.pool_size, at.timeout).await?),
+        None => Arc::new(SqliteStore::open_read_only(&at.data_dir)?),
+    })
+}

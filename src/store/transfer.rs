@@ -73,5 +73,6 @@ pub struct IdentityImport {
     pub needs_full: Vec<String>,
     /// Logins linked to another identity in the store: left linked to that one.
     pub logins_taken: Vec<LoginKey>,
-    pub logins_linked: u64,
+    /// Logins linked to it now (those it held already are not).
+    pub logins_linked: Vec<LoginKey>,
 }

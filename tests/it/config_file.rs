@@ -313,3 +313,74 @@ mod strict {
         }
     }
 }
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_config_file_serves_every_command_as_the_container_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let config = dir.path().join("cogsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nadmin-listen = \"{admin}\"\ndata-dir = {:?}\nregion = \"eu-west-1\"\nmax-connections = 64\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let env = [("COGSYNC_CONFIG", config)];
+    let server = serve(&[], &env).unwrap();
+    let command = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cogsync"));
+        for var in [
+            "COGSYNC_ADMIN_LISTEN",
+            "COGSYNC_DATA_DIR",
+            "COGSYNC_DATABASE_URL",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.args(args)
+            .env("COGSYNC_CONFIG", config)
+            .output()
+            .unwrap()
+    };
+    // The image's HEALTHCHECK, with the environment the server has.
+    let health = command(&["healthcheck"]);
+    assert!(
+        health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&health.stderr)
+    );
+    // export finds the data directory in the same file (and reads while the server runs).
+    let out = dir.path().join("backup.jsonl");
+    let export = command(&["export", "--output", out.to_str().unwrap()]);
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    drop(server);
+    // A key that is no command's flag is still refused, by name, with the command's flags.
+    std::fs::write(dir.path().join("typo.toml"), "admin-lisen = \"x\"\n").unwrap();
+    let typo = Command::new(env!("CARGO_BIN_EXE_cogsync"))
+        .arg("healthcheck")
+        .env("COGSYNC_CONFIG", dir.path().join("typo.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(typo.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&typo.stderr);
+    assert!(said.contains("unknown key admin-lisen"), "{said}");
+    assert!(
+        said.contains("those of `healthcheck` are admin-listen, ready"),
+        "{said}"
+    );
+}

@@ -18,6 +18,13 @@ fn export(data: &Path, output: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A data directory with an empty store in it.
+fn store_in(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("data");
+    drop(cogsync::store::sqlite::SqliteStore::open(&data).unwrap());
+    data
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
@@ -25,7 +32,7 @@ fn mode(p: &Path) -> u32 {
 #[test]
 fn a_new_export_file_is_private_and_an_existing_one_is_not_overwritten_unasked() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let data = store_in(dir.path());
     let out = dir.path().join("store.export");
     assert!(export(&data, &out, &[]).status.success());
     assert_eq!(mode(&out), 0o600);
@@ -74,7 +81,8 @@ fn an_export_to_a_device_node_leaves_its_mode_as_it_was() {
         return;
     }
     std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let out = export(&dir.path().join("data"), &node, &[]);
+    let data = store_in(dir.path());
+    let out = export(&data, &node, &[]);
     assert!(
         out.status.success(),
         "{}",

@@ -281,6 +281,17 @@ async fn only_the_no_auth_operations_work_unsigned(s: TestServer) {
     )
     .await;
     assert_aws_error(&r, 400, "UnknownOperationException");
+    // Unsigned, the same answer: a name no operation has is unknown to anyone.
+    let r = raw(
+        &s.endpoint,
+        Method::POST,
+        "/",
+        &[("x-amz-target", unknown.as_str())],
+        b"{}",
+        None,
+    )
+    .await;
+    assert_aws_error(&r, 400, "UnknownOperationException");
     let later = target("GetIdentityPoolRoles");
     let r = raw(
         &s.endpoint,

@@ -675,8 +675,12 @@ async fn a_logins_file_links_social_logins_and_an_identity_id_alone_gets_nothing
     let mut target = Target::sqlite();
     let first = import(&source, &target, &[], 0).await;
     assert!(
-        first.contains("1 identities have logins of social or OpenID Connect providers"),
+        first.contains("1 logins of social or OpenID Connect providers hold a placeholder"),
         "{first}"
+    );
+    assert!(
+        first.contains("; 0 logins linked"),
+        "a placeholder is no login: {first}"
     );
     {
         // Before the logins file: Carol's identity holds a login of the provider (its subject
@@ -703,7 +707,22 @@ async fn a_logins_file_links_social_logins_and_an_identity_id_alone_gets_nothing
         0,
     )
     .await;
-    assert!(second.contains("1 logins linked"), "{second}");
+    assert!(second.contains("; 1 logins linked"), "{second}");
+    assert!(
+        second.contains("logins file: 1 placeholders replaced"),
+        "{second}"
+    );
+    assert!(!second.contains("hold a placeholder"), "{second}");
+    {
+        // The real login replaced the placeholder.
+        use cogsync::store::Store;
+        let Target::Sqlite(dir) = &target else {
+            unreachable!()
+        };
+        let store = cogsync::store::sqlite::SqliteStore::open_read_only(dir.path()).unwrap();
+        let logins = store.logins_of(&carol).await.unwrap();
+        assert_eq!(logins, vec![(provider.clone(), "carol".to_owned())]);
+    }
     let server = target.serve().await;
     assert_eq!(
         get_id_with(&server, &pool, &[(&provider, &token("carol"))])
@@ -752,14 +771,23 @@ async fn an_import_killed_halfway_and_run_again_ends_identical() {
     let Target::Sqlite(dir) = &target else {
         unreachable!()
     };
-    // Opened first: the import then finds its schema made.
-    let watch = cogsync::store::sqlite::SqliteStore::open(dir.path()).unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = cogsync(&args)
         .stdout(std::process::Stdio::null())
         .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
+    // Watched read-only, as export reads: the import holds the directory's lock.
+    let watch = loop {
+        if let Ok(store) = cogsync::store::sqlite::SqliteStore::open_read_only(dir.path()) {
+            break store;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended early"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     loop {
         use cogsync::store::Store;
         let done = watch.list_identities(&pool, None, 100).await.unwrap().len();
@@ -816,4 +844,64 @@ async fn a_throttling_source_is_waited_for_and_nothing_is_missing() {
     assert!(throttled_calls > 0, "the source never throttled");
     let server = target.serve().await;
     assert_same(&before, &snapshot(&server).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_says_in_one_line_what_is_missing_and_never_asks_the_metadata_service() {
+    let source = TestServer::start().await;
+    let target = Target::sqlite();
+    if let Target::Sqlite(dir) = &target {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let mut args: Vec<String> = vec!["import".into(), "--source-endpoint".into()];
+    args.push(source.endpoint.clone());
+    args.extend(target.args());
+    // No credentials anywhere: an empty home, no AWS variables, and the metadata service
+    // not disabled by the environment.
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = cogsync(&args);
+    cmd.env("HOME", home.path())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .env_remove("AWS_EC2_METADATA_DISABLED");
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{said}");
+    assert!(lines[0].contains("no AWS credentials"), "{said}");
+    assert!(lines[0].contains("AWS_ACCESS_KEY_ID"), "{said}");
+    assert!(!said.contains("run it again"), "{said}");
+    // With credentials but no region: it runs, and says nothing about regions or metadata.
+    let mut cmd = cogsync(&args);
+    cmd.env("HOME", home.path())
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_EC2_METADATA_DISABLED");
+    let out = run(cmd).await;
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!said.contains("IMDS") && !said.contains("WARN"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_export_file_names_one_line_and_is_not_worth_running_again() {
+    let files = tempfile::tempdir().unwrap();
+    let bad = files.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"format\":\"cogsync-export\",\"version\":1}\n{\"pool\":{\"id\":\"x\",\"surprise\":1}}\n",
+    )
+    .unwrap();
+    let out = import_file(&bad, &Target::sqlite()).await;
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("line 2:"), "{said}");
+    assert!(!said.contains("at line"), "one line number only: {said}");
+    assert!(!said.contains("run it again"), "{said}");
 }

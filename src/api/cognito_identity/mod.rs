@@ -46,6 +46,13 @@ pub async fn serve(
 ) -> (Result<Response, ApiError>, &'static str) {
     let op = table::find(target);
     let result = async {
+        // A target no row has is answered as unknown whoever sends it, signed or not.
+        if op.is_none() {
+            app.throttle.admit_unsigned(from)?;
+            return Err(handler(target, op).err().unwrap_or_else(|| {
+                ApiError::new(ErrorCode::UnknownOperation, "Unknown operation")
+            }));
+        }
         let principal = match table::access(op) {
             // Unsigned calls name any pool and identity they like: they count toward their
             // address only.

@@ -128,8 +128,13 @@ impl SqlStore<PostgresEngine> {
             .parse()
             .map_err(|e: tokio_postgres::Error| bad_url(e.to_string()))?;
         // The server gives up a statement by itself too, so one stuck behind a lock or a
-        // stall does not outlive the request that sent it.
-        let limit = format!("-c statement_timeout={}", timeout.as_millis());
+        // stall does not outlive the request that sent it. Notices (such as "relation
+        // already exists" from the idempotent schema setup at every start) are not sent:
+        // warnings and errors are.
+        let limit = format!(
+            "-c statement_timeout={} -c client_min_messages=warning",
+            timeout.as_millis()
+        );
         let options = match config.get_options() {
             Some(given) => format!("{given} {limit}"),
             None => limit,

@@ -83,7 +83,11 @@ pub fn rolled_back(e: &tokio_postgres::Error) -> bool {
     let Some(code) = e.code() else {
         return false;
     };
-    let class = &code.code()[..2];
+    // 40003 (statement completion unknown) says just that: look it up.
+    if code.code() == "40003" {
+        return false;
+    }
+    let class = code.code().get(..2).unwrap_or("");
     matches!(class, "40" | "23" | "25" | "22" | "42")
 }
 

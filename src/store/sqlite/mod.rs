@@ -4,6 +4,7 @@
 //! and see consistent snapshots. The operations themselves are the shared ones
 //! ([`crate::store::sql`]).
 
+pub mod lock;
 mod tx;
 
 use std::panic::{self, AssertUnwindSafe};
@@ -60,8 +61,11 @@ type Job = Box<dyn FnOnce(Option<&mut Connection>) -> (bool, Completion) + Send>
 
 pub struct SqliteEngine {
     path: std::path::PathBuf,
-    /// The queue of the writer thread, which owns the writing connection.
-    writer: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// The queue of the writer thread, which owns the writing connection; None when the
+    /// store was opened read-only.
+    writer: Option<Mutex<std::sync::mpsc::Sender<Job>>>,
+    /// The data directory's lock, held by a store that writes (see [`lock`]).
+    _lock: Option<lock::DirLock>,
     /// The idle readers, and a permit for each.
     readers: Mutex<Vec<Connection>>,
     free_readers: tokio::sync::Semaphore,
@@ -211,10 +215,12 @@ fn run_batch(
 }
 
 impl SqlStore<SqliteEngine> {
-    /// Opens (creating if needed) `cogsync.sqlite3` in `dir` and applies migrations.
+    /// Opens (creating if needed) `cogsync.sqlite3` in `dir` and applies migrations, holding
+    /// the directory's lock: refused while another process has it open to write.
     pub fn open(dir: &Path) -> StoreResult<Self> {
         crate::private_fs::create_private_dir(dir).map_err(backend)?;
-        let path = dir.join("cogsync.sqlite3");
+        let held = lock::lock(dir)?;
+        let path = dir.join(DATABASE);
         crate::private_fs::touch_private_file(&path).map_err(backend)?;
         let mut writer = open_connection(&path).map_err(backend)?;
         migrate(&mut writer).map_err(StoreError::Backend)?;
@@ -231,18 +237,60 @@ impl SqlStore<SqliteEngine> {
             .map_err(backend)?;
         Ok(SqlStore::new(SqliteEngine {
             path,
-            writer: Mutex::new(jobs),
+            writer: Some(Mutex::new(jobs)),
+            _lock: Some(held),
             readers: Mutex::new(readers),
             free_readers: tokio::sync::Semaphore::new(READERS),
             observer,
         }))
     }
+
+    /// Opens an existing store in `dir` to read only, without the directory's lock: a server
+    /// may be writing it meanwhile (each read is a consistent snapshot; SQLite's write-ahead
+    /// log keeps readers and the writer apart). Refused when there is no store there, or one
+    /// of another schema version.
+    pub fn open_read_only(dir: &Path) -> StoreResult<Self> {
+        let path = dir.join(DATABASE);
+        if !path.is_file() {
+            return Err(StoreError::Backend(format!(
+                "no store at {}",
+                path.display()
+            )));
+        }
+        let readers = (0..READERS)
+            .map(|_| open_reader(&path))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        let version: i64 = readers
+            .first()
+            .ok_or_else(|| StoreError::Backend("no reader".into()))?
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend)?;
+        if version != SCHEMA_VERSION {
+            return Err(StoreError::Backend(format!(
+                "the store at {} is at schema version {version}; this cogsync reads version {SCHEMA_VERSION} (start this version's server on it once to upgrade it)",
+                path.display()
+            )));
+        }
+        Ok(SqlStore::new(SqliteEngine {
+            path,
+            writer: None,
+            _lock: None,
+            readers: Mutex::new(readers),
+            free_readers: tokio::sync::Semaphore::new(READERS),
+            observer: Arc::new(Watcher::new()),
+        }))
+    }
 }
 
+/// The database file in a data directory.
+const DATABASE: &str = "cogsync.sqlite3";
+
 impl Engine for SqliteEngine {
-    /// The writer thread is the only writer of the file.
+    /// The writer thread is the only writer of the file (the directory's lock sees to it); a
+    /// read-only store is not, and keeps nothing in memory.
     fn sole_writer(&self) -> bool {
-        true
+        self.writer.is_some()
     }
 
     fn observe(&self, observer: Arc<dyn StoreObserver>) {
@@ -278,6 +326,8 @@ impl Engine for SqliteEngine {
             (keep, complete)
         });
         self.writer
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("this store was opened to read only".into()))?
             .lock()
             .map_err(|_| StoreError::Backend("writer queue lock poisoned".into()))?
             .send(job)

@@ -209,7 +209,9 @@ impl ImportIdentity {
             let key = args![&i.pool_id, provider, subject];
             let params = args![&i.pool_id, provider, subject, &i.id];
             if tx.execute(LINK, &params).await? > 0 {
-                report.logins_linked += 1;
+                report
+                    .logins_linked
+                    .push((provider.clone(), subject.clone()));
                 continue;
             }
             let holder = rows::opt(tx.query(parts::LOGIN_OWNER, &key).await?, rows::text)?;
