@@ -23,7 +23,7 @@ use axum::routing::get;
 
 use crate::metrics::{Metrics, StatusLabels, TargetLabels, TARGET_KINDS};
 use crate::store::sql::schema::SCHEMA_VERSION;
-use crate::store::Store;
+use crate::store::AdminStore;
 use crate::sync::bulk_rules::BulkStatus;
 use crate::sync::OutboxTarget;
 
@@ -31,7 +31,7 @@ use crate::sync::OutboxTarget;
 const STORE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct Admin {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn AdminStore>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -80,7 +80,7 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
 
 /// The gauges the store holds the truth of. A store that does not answer leaves them as they
 /// were (readiness says why).
-pub async fn refresh(store: &dyn Store, m: &Metrics) {
+pub async fn refresh(store: &dyn AdminStore, m: &Metrics) {
     let now_ms = crate::timeutil::now_ms();
     if let Ok(Ok(targets)) = tokio::time::timeout(STORE_TIMEOUT, store.outbox_targets()).await {
         for kind in TARGET_KINDS {
@@ -118,7 +118,7 @@ pub async fn refresh(store: &dyn Store, m: &Metrics) {
 /// The store's gauges as the console's history keeps them, refreshed first: outbox backlog
 /// per target kind (in [`TARGET_KINDS`] order), bulk jobs per status (in [`BulkStatus::ALL`]
 /// order).
-pub async fn gauges(store: &dyn Store, m: &Metrics) -> console::history::Gauges {
+pub async fn gauges(store: &dyn AdminStore, m: &Metrics) -> console::history::Gauges {
     refresh(store, m).await;
     console::history::Gauges {
         outbox: TARGET_KINDS

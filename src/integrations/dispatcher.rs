@@ -20,7 +20,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
-use crate::store::{OutboxEvent, SettingsDecider, Store, StoreResult};
+use crate::store::{DispatchStore, OutboxEvent, SettingsDecider, StoreResult};
 use crate::sync::ports::{PushError, PushService, StreamError, StreamSink};
 use crate::sync::{bulk_rules, streams, turn_off_deleted_stream, OutboxTarget};
 use crate::timeutil::now_ms;
@@ -38,7 +38,7 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 const BACKLOG_LOG_EVERY: Duration = Duration::from_secs(30);
 
 pub struct Dispatcher {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DispatchStore>,
     streams: Arc<dyn StreamSink>,
     push: Arc<dyn PushService>,
     node: String,
@@ -83,7 +83,7 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 
 impl Dispatcher {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn DispatchStore>,
         streams: Arc<dyn StreamSink>,
         push: Arc<dyn PushService>,
         signal: Arc<Notify>,

@@ -715,7 +715,7 @@ async fn a_logins_file_links_social_logins_and_an_identity_id_alone_gets_nothing
     assert!(!second.contains("hold a placeholder"), "{second}");
     {
         // The real login replaced the placeholder.
-        use cogsync::store::Store;
+        use cogsync::store::prelude::*;
         let Target::Sqlite(dir) = &target else {
             unreachable!()
         };
@@ -789,7 +789,7 @@ async fn an_import_killed_halfway_and_run_again_ends_identical() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     loop {
-        use cogsync::store::Store;
+        use cogsync::store::prelude::*;
         let done = watch.list_identities(&pool, None, 100).await.unwrap().len();
         if done >= 8 {
             break;

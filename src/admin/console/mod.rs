@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use crate::api::error::ApiError;
 use crate::api::App;
-use crate::store::Store;
+use crate::store::AdminStore;
 use crate::sync::Caller;
 use history::History;
 use layout::respond;
@@ -39,7 +39,7 @@ const STYLESHEET: &str = include_str!("console.css");
 
 pub struct Console {
     pub app: Arc<App>,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn AdminStore>,
     pub sessions: Sessions,
     pub history: Arc<History>,
 }

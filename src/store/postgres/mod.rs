@@ -466,7 +466,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_last_two_deliveries_of_a_bulk_publish_at_once_drain_it() {
         use crate::store::conformance::{bump, jobs, record, setup};
-        use crate::store::{DatasetEvents, NewOutboxEvent, Store};
+        use crate::store::prelude::*;
+        use crate::store::{DatasetEvents, NewOutboxEvent};
         let test = "the_last_two_deliveries_of_a_bulk_publish_at_once_drain_it";
         let Some(db) = crate::testing::TestDatabase::create(test).await else {
             return;
@@ -564,7 +565,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_cancelled_mid_transaction_leaves_nothing_for_the_next_one_to_commit() {
-        use crate::store::Store;
+        use crate::store::prelude::*;
         let Some(db) = crate::testing::TestDatabase::create(
             "a_write_cancelled_mid_transaction_leaves_nothing",
         )

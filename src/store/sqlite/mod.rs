@@ -371,7 +371,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::store::Store;
+    use crate::store::prelude::*;
 
     fn open() -> (tempfile::TempDir, Arc<dyn Store>) {
         let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,13 @@
-//! Transactions on an identity's data: the secret store's first-writer-wins, one page of
-//! records, UpdateRecords and DeleteDataset.
+//! An identity's data ([`DataStore`]): its datasets, one page of records, UpdateRecords and
+//! DeleteDataset, and the identity and pool settings UpdateRecords reads before its
+//! transaction.
 
 use super::parts;
+use async_trait::async_trait;
+
+use crate::store::sql::interface::{Engine, Mode};
+use crate::store::sql::SqlStore;
+use crate::store::*;
 use std::collections::HashMap;
 
 use crate::store::sql::interface::{args, Batch, Lock, Op, Row, Tx};
@@ -10,37 +16,6 @@ use crate::store::{
     DatasetRow, DeleteDecider, RecordCursor, RecordRow, RecordsPage, StoreError, StoreResult,
     UpdateDecider, UpdatePlan, UpdateSnapshot,
 };
-
-/// The named secret, stored first if absent.
-pub struct Secret {
-    pub name: String,
-    pub fresh: Vec<u8>,
-}
-
-impl Op for Secret {
-    type Output = Vec<u8>;
-
-    async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<Vec<u8>> {
-        tx.execute(
-            "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-            &args![self.name.as_str(), self.fresh.as_slice()],
-        )
-        .await?;
-        let found = tx
-            .query(
-                "SELECT value FROM secrets WHERE name = $1",
-                &args![self.name.as_str()],
-            )
-            .await?;
-        match rows::opt(found, |r| r.cols().bytes())? {
-            Some(value) => Ok(value),
-            None => Err(StoreError::Backend(format!(
-                "secret {} vanished",
-                self.name
-            ))),
-        }
-    }
-}
 
 /// One page of a dataset's records, with its row and the datasets merged into it.
 pub struct ListRecords {
@@ -228,11 +203,7 @@ impl Op for DeleteDataset {
             Some(d) if d.live => d,
             _ => return Ok(None),
         };
-        tx.execute(
-            "DELETE FROM records WHERE identity_id = $1 AND dataset_name = $2",
-            &args![id, name],
-        )
-        .await?;
+        tx.execute(parts::CLEAR_RECORDS, &args![id, name]).await?;
         tx.execute(
             "DELETE FROM subscriptions WHERE identity_id = $1 AND dataset_name = $2",
             &args![id, name],
@@ -244,5 +215,135 @@ impl Op for DeleteDataset {
         parts::write_outbox(&mut writes, &plan.outbox, plan.at_ms);
         writes.run(tx).await?;
         Ok(Some(before))
+    }
+}
+
+/// An identity's record and a pool's settings, in one batch.
+pub struct IdentityAndSettings {
+    pub identity_id: String,
+    pub pool_id: String,
+}
+
+impl Op for IdentityAndSettings {
+    type Output = (Option<IdentityRecord>, PoolSettings);
+
+    async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<Self::Output> {
+        let mut reads = Batch::default();
+        let identity = reads.query(parts::IDENTITY, args![self.identity_id.as_str()]);
+        let settings = reads.query(parts::SETTINGS, args![self.pool_id.as_str()]);
+        let mut found = reads.run(tx).await?;
+        Ok((
+            rows::opt(found.rows(identity), rows::identity)?,
+            rows::opt(found.rows(settings), rows::settings)?.unwrap_or_default(),
+        ))
+    }
+}
+
+#[async_trait]
+impl<E: Engine> DataStore for SqlStore<E> {
+    async fn identity_and_settings(
+        &self,
+        identity_id: &str,
+        pool_id: &str,
+    ) -> StoreResult<(Option<IdentityRecord>, PoolSettings)> {
+        let ticket = self.cache.as_ref().map(|c| (c, c.ticket()));
+        if let Some((cache, _)) = ticket {
+            if let (Some(i), Some(s)) = (cache.identity(identity_id), cache.settings(pool_id)) {
+                return Ok((Some(i), s));
+            }
+        }
+        let op = IdentityAndSettings {
+            identity_id: identity_id.to_owned(),
+            pool_id: pool_id.to_owned(),
+        };
+        let (identity, settings) = self.run("identity_and_settings", Mode::Read, op).await?;
+        if let Some((cache, ticket)) = ticket {
+            if let Some(i) = &identity {
+                cache.keep_identity(ticket, i);
+            }
+            cache.keep_settings(ticket, pool_id, &settings);
+        }
+        Ok((identity, settings))
+    }
+
+    async fn get_dataset(&self, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRow>> {
+        let found = self
+            .read(
+                "get_dataset",
+                parts::DATASET,
+                vec![identity_id.into(), name.into()],
+            )
+            .await?;
+        rows::opt(found, rows::dataset)
+    }
+
+    async fn list_datasets(
+        &self,
+        identity_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DatasetRow>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            dataset_cols!(),
+            " FROM datasets WHERE identity_id = $1 AND live AND name > $2 ORDER BY name LIMIT $3"
+        );
+        self.page(
+            "list_datasets",
+            SQL,
+            identity_id,
+            after,
+            limit,
+            rows::dataset,
+        )
+        .await
+    }
+
+    async fn list_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        after_sync_count: i64,
+        cursor: Option<&RecordCursor>,
+        limit: usize,
+    ) -> StoreResult<RecordsPage> {
+        let op = ListRecords {
+            identity_id: identity_id.to_owned(),
+            name: name.to_owned(),
+            after_sync_count,
+            cursor: cursor.cloned(),
+            limit,
+        };
+        self.run("list_records", Mode::Read, op).await
+    }
+
+    async fn update_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        keys: Vec<String>,
+        decide: UpdateDecider,
+    ) -> StoreResult<UpdatePlan> {
+        let op = UpdateRecords {
+            identity_id: identity_id.to_owned(),
+            name: name.to_owned(),
+            keys,
+            decide,
+        };
+        self.run("update_records", Mode::Write, op).await
+    }
+
+    async fn delete_dataset(
+        &self,
+        identity_id: &str,
+        name: &str,
+        decide: DeleteDecider,
+    ) -> StoreResult<Option<DatasetRow>> {
+        let op = DeleteDataset {
+            identity_id: identity_id.to_owned(),
+            name: name.to_owned(),
+            decide,
+        };
+        self.run("delete_dataset", Mode::Write, op).await
     }
 }

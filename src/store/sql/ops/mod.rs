@@ -1,11 +1,13 @@
 //! The store's operations, written once over [`Tx`](super::Tx): one statement
 //! ([`Statement`]), or a struct per multi-statement transaction in the file of its family.
 
+pub mod admin;
 pub mod data;
-pub mod logins;
+pub mod devices;
+pub mod identities;
 pub mod outbox;
 pub mod parts;
-pub mod settings;
+pub mod pools;
 pub mod transfer;
 
 use super::interface::{Op, Outcome, Param, Sql, Tx, Value};

@@ -2,8 +2,13 @@
 //! bulk-publish job whose events they may be.
 
 use super::parts;
+use async_trait::async_trait;
+
 use crate::store::sql::interface::{args, Batch, Lock, Op, Tx};
+use crate::store::sql::interface::{Engine, Mode};
 use crate::store::sql::rows::{self, dataset_cols, record_cols};
+use crate::store::sql::SqlStore;
+use crate::store::*;
 use crate::store::{
     BulkDecider, BulkEvent, DatasetEvents, NewOutboxEvent, OutboxEvent, SettingsDecider,
     StoreResult, TargetGone,
@@ -214,5 +219,108 @@ impl Op for FailBulk {
         let failed = BulkEvent::DeliveryFailed(&self.message);
         parts::decide_bulk_job(tx, pool, failed, &self.decide).await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl<E: Engine> OutboxStore for SqlStore<E> {
+    async fn claim_outbox(
+        &self,
+        node: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxEvent>> {
+        let op = Claim {
+            node: node.to_owned(),
+            now_ms,
+            lease_ms,
+            limit,
+        };
+        self.run("claim_outbox", Mode::Write, op).await
+    }
+
+    async fn complete_outbox(&self, id: i64, decide: BulkDecider) -> StoreResult<()> {
+        self.run("complete_outbox", Mode::Write, Complete { id, decide })
+            .await
+    }
+
+    async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<()> {
+        const SQL: &str = "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = $2,
+                 last_error = $3, claimed_by = NULL, claimed_until = NULL
+             WHERE id = $1";
+        self.write(
+            "retry_outbox",
+            SQL,
+            vec![id.into(), next_attempt_ms.into(), error.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<i64> {
+        let found = self
+            .read("outbox_backlog", "SELECT COUNT(*) FROM outbox", Vec::new())
+            .await?;
+        Ok(rows::opt(found, rows::int)?.unwrap_or(0))
+    }
+
+    async fn stream_target_gone(
+        &self,
+        pool_id: &str,
+        target: &str,
+        message: &str,
+        settings: SettingsDecider,
+        bulk: BulkDecider,
+    ) -> StoreResult<TargetGone> {
+        let op = TargetGoneOp {
+            pool_id: pool_id.to_owned(),
+            target: target.to_owned(),
+            message: message.to_owned(),
+            settings,
+            bulk,
+        };
+        let pool = pool_id.to_owned();
+        self.write_then("stream_target_gone", op, move |cache, _| {
+            cache.drop_settings(&pool)
+        })
+        .await
+    }
+
+    async fn start_bulk_publish(
+        &self,
+        pool_id: &str,
+        now_ms: i64,
+        decide: BulkDecider,
+        events: DatasetEvents,
+    ) -> StoreResult<()> {
+        let op = StartBulk {
+            pool_id: pool_id.to_owned(),
+            now_ms,
+            decide,
+            events,
+        };
+        self.run("start_bulk_publish", Mode::Write, op).await
+    }
+
+    async fn bulk_publish(&self, pool_id: &str) -> StoreResult<Option<BulkJob>> {
+        let found = self
+            .read("bulk_publish", parts::BULK_JOB, vec![pool_id.into()])
+            .await?;
+        rows::opt(found, rows::bulk_job)
+    }
+
+    async fn fail_bulk_publish(
+        &self,
+        pool_id: &str,
+        message: &str,
+        decide: BulkDecider,
+    ) -> StoreResult<()> {
+        let op = FailBulk {
+            pool_id: pool_id.to_owned(),
+            message: message.to_owned(),
+            decide,
+        };
+        self.run("fail_bulk_publish", Mode::Write, op).await
     }
 }

@@ -266,15 +266,41 @@ pub async fn put_settings<X: Tx>(tx: &mut X, pool_id: &str, s: &PoolSettings) ->
     Ok(())
 }
 
+/// A pool's bulk-publish job written whole: (pool id, status, start, complete, failure
+/// message, last success).
+pub const PUT_BULK_JOB: &str = concat!(
+    "INSERT INTO bulk_publish (pool_id, ",
+    bulk_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (pool_id) DO UPDATE SET status = excluded.status,
+         start_ms = excluded.start_ms, complete_ms = excluded.complete_ms,
+         failure_message = excluded.failure_message, last_success_ms = excluded.last_success_ms"
+);
+
+/// A new identity, unless one with its id exists: (id, pool id, created, last modified).
+pub const INSERT_IDENTITY: &str = concat!(
+    "INSERT INTO identities (",
+    identity_cols!(),
+    ") VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING"
+);
+
+/// An identity goes, with everything stored under it (the schema cascades): (id).
+pub const DELETE_IDENTITY: &str = "DELETE FROM identities WHERE id = $1";
+
+/// A pool's bulk-publish job: (pool id).
+pub const BULK_JOB: &str = concat!(
+    "SELECT ",
+    bulk_cols!(),
+    " FROM bulk_publish WHERE pool_id = $1"
+);
+
 /// A pool's bulk-publish job, if ever requested.
 pub async fn bulk_job<X: Tx>(tx: &mut X, pool_id: &str) -> StoreResult<Option<BulkJob>> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        bulk_cols!(),
-        " FROM bulk_publish WHERE pool_id = $1"
-    );
-    rows::opt(tx.query(SQL, &args![pool_id]).await?, rows::bulk_job)
+    rows::opt(tx.query(BULK_JOB, &args![pool_id]).await?, rows::bulk_job)
 }
+
+/// Every record of a dataset goes: (identity id, dataset name).
+pub const CLEAR_RECORDS: &str = "DELETE FROM records WHERE identity_id = $1 AND dataset_name = $2";
 
 /// Stores what `decide` makes of a pool's bulk-publish job on `event`; whether it changed it.
 pub async fn decide_bulk_job<X: Tx>(
@@ -283,14 +309,6 @@ pub async fn decide_bulk_job<X: Tx>(
     event: BulkEvent<'_>,
     decide: &BulkDecider,
 ) -> StoreResult<bool> {
-    const SQL: &str = concat!(
-        "INSERT INTO bulk_publish (pool_id, ",
-        bulk_cols!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (pool_id) DO UPDATE SET status = excluded.status,
-             start_ms = excluded.start_ms, complete_ms = excluded.complete_ms,
-             failure_message = excluded.failure_message, last_success_ms = excluded.last_success_ms"
-    );
     let current = bulk_job(tx, pool_id).await?;
     let Some(job) = decide(current.as_ref(), event).map_err(StoreError::Rejected)? else {
         return Ok(false);
@@ -303,7 +321,7 @@ pub async fn decide_bulk_job<X: Tx>(
         &job.failure_message,
         job.last_success_ms,
     ];
-    tx.execute(SQL, &params).await?;
+    tx.execute(PUT_BULK_JOB, &params).await?;
     Ok(true)
 }
 

@@ -1,11 +1,16 @@
 //! Moving data between stores: one identity read whole (export), one identity or pool
 //! written whole (import), each in one transaction.
 
+use async_trait::async_trait;
+
+use crate::store::sql::interface::{Engine, Mode};
+use crate::store::sql::SqlStore;
+use crate::store::*;
 use std::collections::HashMap;
 
 use super::parts;
 use crate::store::sql::interface::{args, Batch, Lock, Op, Tx};
-use crate::store::sql::rows::{self, dataset_cols, device_cols, identity_cols, record_cols};
+use crate::store::sql::rows::{self, dataset_cols, device_cols, record_cols};
 use crate::store::{
     BulkJob, DatasetRecords, DatasetVerdict, IdentityCopy, IdentityImport, ImportDecider,
     PoolRecord, SettingsDecider, StoreError, StoreResult,
@@ -115,15 +120,6 @@ impl Op for ImportPool {
                  developer_provider_name = excluded.developer_provider_name,
                  extra_json = excluded.extra_json, created_ms = excluded.created_ms"
         );
-        const BULK: &str = concat!(
-            "INSERT INTO bulk_publish (pool_id, ",
-            crate::store::sql::rows::bulk_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (pool_id) DO UPDATE SET status = excluded.status,
-                 start_ms = excluded.start_ms, complete_ms = excluded.complete_ms,
-                 failure_message = excluded.failure_message,
-                 last_success_ms = excluded.last_success_ms"
-        );
         let p = &self.pool;
         let params = args![
             &p.id,
@@ -148,7 +144,7 @@ impl Op for ImportPool {
                 &job.failure_message,
                 job.last_success_ms,
             ];
-            tx.execute(BULK, &params).await?;
+            tx.execute(parts::PUT_BULK_JOB, &params).await?;
         }
         Ok(())
     }
@@ -165,11 +161,6 @@ impl Op for ImportIdentity {
     type Output = IdentityImport;
 
     async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<IdentityImport> {
-        const IDENTITY: &str = concat!(
-            "INSERT INTO identities (",
-            identity_cols!(),
-            ") VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING"
-        );
         const DATES: &str = "UPDATE identities SET created_ms = $2, last_modified_ms = $3
              WHERE id = $1 AND (created_ms <> $2 OR last_modified_ms <> $3)";
         const OWNER: &str = "SELECT pool_id FROM identities WHERE id = $1";
@@ -182,7 +173,7 @@ impl Op for ImportIdentity {
             tx.lock(Lock::Pool, &i.pool_id).await?;
         }
         let params = args![id, &i.pool_id, i.created_ms, i.last_modified_ms];
-        report.created = tx.execute(IDENTITY, &params).await? > 0;
+        report.created = tx.execute(parts::INSERT_IDENTITY, &params).await? > 0;
         if !report.created {
             let owner = rows::opt(tx.query(OWNER, &args![id]).await?, rows::text)?;
             if owner.as_deref() != Some(i.pool_id.as_str()) {
@@ -225,7 +216,6 @@ impl ImportIdentity {
     }
 
     async fn datasets<X: Tx>(&self, tx: &mut X, report: &mut IdentityImport) -> StoreResult<()> {
-        const CLEAR: &str = "DELETE FROM records WHERE identity_id = $1 AND dataset_name = $2";
         let id = self.copy.identity.id.as_str();
         let stored = rows::all(tx.query(DATASETS, &args![id]).await?, rows::dataset)?;
         let stored: HashMap<&str, _> = stored.iter().map(|d| (d.name.as_str(), d)).collect();
@@ -248,7 +238,7 @@ impl ImportIdentity {
                 }
             }
             if incoming.since.is_none() {
-                writes.execute(CLEAR, args![id, name]);
+                writes.execute(parts::CLEAR_RECORDS, args![id, name]);
             }
             parts::write_dataset(&mut writes, id, name, &incoming.row);
             parts::write_records(&mut writes, X::DIALECT, id, name, &incoming.records);
@@ -295,5 +285,75 @@ impl ImportIdentity {
             writes.run(tx).await?;
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl<E: Engine> TransferStore for SqlStore<E> {
+    async fn secrets(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let found = self
+            .read(
+                "secrets",
+                "SELECT name, value FROM secrets ORDER BY name",
+                vec![],
+            )
+            .await?;
+        found
+            .into_iter()
+            .map(|r| {
+                let mut c = r.cols();
+                Ok((c.text()?, c.bytes()?))
+            })
+            .collect()
+    }
+
+    async fn export_pool(&self, id: &str) -> StoreResult<Option<PoolCopy>> {
+        let Some(pool) = self.get_pool(id).await? else {
+            return Ok(None);
+        };
+        let settings = self.get_pool_settings(id).await?;
+        let bulk = self.bulk_publish(id).await?;
+        Ok(Some(PoolCopy {
+            pool,
+            settings,
+            bulk,
+        }))
+    }
+
+    async fn export_identity(&self, id: &str) -> StoreResult<Option<IdentityCopy>> {
+        let op = ExportIdentity { id: id.to_owned() };
+        self.run("export_identity", Mode::Read, op).await
+    }
+
+    async fn import_pool(
+        &self,
+        pool: &PoolRecord,
+        bulk: Option<&BulkJob>,
+        settings: SettingsDecider,
+    ) -> StoreResult<()> {
+        let op = ImportPool {
+            pool: pool.clone(),
+            bulk: bulk.cloned(),
+            settings,
+        };
+        let pool = pool.id.clone();
+        self.write_then("import_pool", op, move |cache, _| {
+            cache.drop_settings(&pool)
+        })
+        .await
+    }
+
+    async fn import_identity(
+        &self,
+        copy: IdentityCopy,
+        decide: ImportDecider,
+    ) -> StoreResult<IdentityImport> {
+        // Its dates may change: what is cached of it goes.
+        let id = copy.identity.id.clone();
+        let op = ImportIdentity { copy, decide };
+        self.write_then("import_identity", op, move |cache, _| {
+            cache.drop_identities([id.as_str()])
+        })
+        .await
     }
 }

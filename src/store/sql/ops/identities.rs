@@ -1,9 +1,16 @@
-//! The login transaction: what it reads for the login rules, and how their plan is applied
-//! (identity created, identities merged, logins unlinked and linked).
+//! Identities and their logins ([`IdentityStore`]): the identity rows, the logins linked to
+//! them, and the login transaction that creates, links, unlinks and merges as the login
+//! rules decide.
 
 use std::sync::Arc;
 
-use super::parts;
+use super::{parts, Statement};
+use async_trait::async_trait;
+
+use crate::store::sql::interface::{Engine, Mode};
+use crate::store::sql::SqlStore;
+use crate::store::*;
+
 use crate::store::sql::interface::{args, Batch, Lock, Op, Tx};
 use crate::store::sql::rows::{self, identity_cols};
 use crate::store::{
@@ -90,11 +97,7 @@ async fn apply<X: Tx>(
 ) -> StoreResult<()> {
     if let Some(i) = &plan.create {
         tx.execute(
-            concat!(
-                "INSERT INTO identities (",
-                identity_cols!(),
-                ") VALUES ($1, $2, $3, $4)"
-            ),
+            parts::INSERT_IDENTITY,
             &args![&i.id, &i.pool_id, i.created_ms, i.last_modified_ms],
         )
         .await?;
@@ -146,10 +149,7 @@ async fn merge_in<X: Tx>(
     for copy in &copies {
         let name = copy.dataset.name.as_str();
         parts::write_dataset(&mut writes, dest, name, &copy.dataset);
-        writes.execute(
-            "DELETE FROM records WHERE identity_id = $1 AND dataset_name = $2",
-            args![dest, name],
-        );
+        writes.execute(parts::CLEAR_RECORDS, args![dest, name]);
         parts::write_records(&mut writes, X::DIALECT, dest, name, &copy.records);
     }
     writes.run(tx).await?;
@@ -158,7 +158,132 @@ async fn merge_in<X: Tx>(
         &args![dest, source],
     )
     .await?;
-    tx.execute("DELETE FROM identities WHERE id = $1", &args![source])
-        .await?;
+    tx.execute(parts::DELETE_IDENTITY, &args![source]).await?;
     Ok(())
+}
+
+#[async_trait]
+impl<E: Engine> IdentityStore for SqlStore<E> {
+    async fn create_identity(&self, i: &IdentityRecord) -> StoreResult<()> {
+        let params = vec![
+            i.id.as_str().into(),
+            i.pool_id.as_str().into(),
+            i.created_ms.into(),
+            i.last_modified_ms.into(),
+        ];
+        self.insert_new("create_identity", parts::INSERT_IDENTITY, params, &i.id)
+            .await
+    }
+
+    async fn get_identity(&self, id: &str) -> StoreResult<Option<IdentityRecord>> {
+        let ticket = self.cache.as_ref().map(|c| (c, c.ticket()));
+        if let Some(found) = ticket.and_then(|(c, _)| c.identity(id)) {
+            return Ok(Some(found));
+        }
+        let found = self
+            .read("get_identity", parts::IDENTITY, vec![id.into()])
+            .await?;
+        let found = rows::opt(found, rows::identity)?;
+        if let (Some((cache, ticket)), Some(identity)) = (ticket, &found) {
+            cache.keep_identity(ticket, identity);
+        }
+        Ok(found)
+    }
+
+    async fn list_identities(
+        &self,
+        pool_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityRecord>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            identity_cols!(),
+            " FROM identities WHERE pool_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
+        self.page(
+            "list_identities",
+            SQL,
+            pool_id,
+            after,
+            limit,
+            rows::identity,
+        )
+        .await
+    }
+
+    async fn count_identities(&self, pool_id: &str) -> StoreResult<i64> {
+        const SQL: &str = "SELECT COUNT(*) FROM identities WHERE pool_id = $1";
+        let found = self
+            .read("count_identities", SQL, vec![pool_id.into()])
+            .await?;
+        Ok(rows::opt(found, rows::int)?.unwrap_or(0))
+    }
+
+    async fn find_login(
+        &self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<String>> {
+        let params = vec![pool_id.into(), provider.into(), subject.into()];
+        let found = self.read("find_login", parts::LOGIN_OWNER, params).await?;
+        rows::opt(found, rows::text)
+    }
+
+    async fn logins_of(&self, identity_id: &str) -> StoreResult<Vec<(String, String)>> {
+        let found = self
+            .read("logins_of", parts::LOGINS_OF, vec![identity_id.into()])
+            .await?;
+        rows::all(found, rows::login)
+    }
+
+    async fn login_transaction(
+        &self,
+        pool_id: &str,
+        query: LoginQuery,
+        now_ms: i64,
+        decide: LoginDecider,
+        merge: MergeCopier,
+    ) -> StoreResult<LoginPlan> {
+        let mut op = Login {
+            pool_id: pool_id.to_owned(),
+            query,
+            now_ms,
+            decide: Arc::new(decide),
+            merge,
+            write: false,
+        };
+        // Most logins find what they need already there: decide on an unlocked read first.
+        let read = Login {
+            pool_id: op.pool_id.clone(),
+            query: op.query.clone(),
+            now_ms,
+            decide: op.decide.clone(),
+            merge: op.merge.clone(),
+            write: false,
+        };
+        let plan = self.run("login_transaction", Mode::Read, read).await?;
+        if !plan.writes() {
+            return Ok(plan);
+        }
+        op.write = true;
+        // The identities merged away are gone.
+        self.write_then("login_transaction", op, |cache, plan| {
+            let merged = plan.map_or(&[][..], |p| &p.merges[..]);
+            cache.drop_identities(merged.iter().map(|(source, _)| source.as_str()));
+        })
+        .await
+    }
+
+    async fn delete_identity(&self, id: &str) -> StoreResult<bool> {
+        let op = Statement::execute(parts::DELETE_IDENTITY, vec![id.into()]);
+        let gone = id.to_owned();
+        let deleted = self
+            .write_then("delete_identity", op, move |cache, _| {
+                cache.drop_identities([gone.as_str()])
+            })
+            .await?;
+        Ok(deleted.changed() > 0)
+    }
 }
