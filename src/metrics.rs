@@ -120,6 +120,8 @@ pub struct Metrics {
     pub delivery_failures: Family<TargetLabels, Counter>,
     pub store_operations: Family<StoreLabels, Histogram, fn() -> Histogram>,
     pub commit_batches: Histogram,
+    /// Stored values a store operation could not read, by operation.
+    pub corrupt_reads: Family<StoreLabels, Counter>,
 }
 
 impl Metrics {
@@ -141,6 +143,7 @@ impl Metrics {
             delivery_failures: Family::default(),
             store_operations: Family::new_with_constructor(store_histogram as fn() -> Histogram),
             commit_batches: Histogram::new(BATCH_BUCKETS),
+            corrupt_reads: Family::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -197,6 +200,11 @@ impl Metrics {
             "store_operation_duration_seconds",
             "Time each store operation took, by operation (a Store method)",
             m.store_operations.clone(),
+        );
+        r.register(
+            "store_corrupt_reads",
+            "Stored values a store operation could not read (a pool's configuration that does not decode), by operation",
+            m.corrupt_reads.clone(),
         );
         r.register(
             "commit_batch_size",
@@ -284,5 +292,11 @@ impl crate::store::StoreObserver for Metrics {
 
     fn commit(&self, writes: usize) {
         self.commit_batches.observe(writes as f64);
+    }
+
+    fn corrupt(&self, name: &'static str) {
+        self.corrupt_reads
+            .get_or_create(&StoreLabels { operation: name })
+            .inc();
     }
 }

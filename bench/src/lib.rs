@@ -210,7 +210,7 @@ pub async fn preload(data_dir: &std::path::Path, identities: usize) -> Result<()
             name: "preload".into(),
             allow_unauthenticated: true,
             developer_provider_name: None,
-            extra_json: "{}".into(),
+            details: Default::default(),
             created_ms: now,
         })
         .await

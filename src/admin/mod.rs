@@ -24,7 +24,7 @@ use axum::routing::get;
 use crate::metrics::{Metrics, StatusLabels, TargetLabels, TARGET_KINDS};
 use crate::store::sql::schema::SCHEMA_VERSION;
 use crate::store::AdminStore;
-use crate::sync::bulk_rules::BulkStatus;
+use crate::sync::rules::bulk::BulkStatus;
 use crate::sync::OutboxTarget;
 
 /// How long readiness waits for the store before it calls it unreachable.

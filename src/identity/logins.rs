@@ -40,11 +40,10 @@ fn not_authorized(message: impl Into<String>) -> IdentityError {
     IdentityError::NotAuthorized(message.into())
 }
 
-fn oidc_arns(pool: &PoolRecord) -> Vec<String> {
-    serde_json::from_str::<serde_json::Value>(&pool.extra_json)
-        .ok()
-        .and_then(|v| v.get("OpenIdConnectProviderARNs").cloned())
-        .and_then(|v| serde_json::from_value(v).ok())
+fn oidc_arns(pool: &PoolRecord) -> &[String] {
+    pool.details
+        .open_id_connect_provider_arns
+        .as_deref()
         .unwrap_or_default()
 }
 

@@ -7,12 +7,13 @@ mod login_rules;
 mod logins;
 pub mod oidc_verify;
 pub mod openid_issuer;
+mod pool_rules;
 
 pub use openid_issuer::COGNITO_PROVIDER;
 
 use std::sync::Arc;
 
-use crate::store::{IdentityRecord, PoolRecord, Rejection, Store, StoreError};
+use crate::store::{IdentityRecord, PoolDetails, PoolRecord, Rejection, Store, StoreError};
 use crate::timeutil::now_ms;
 use crate::tokens::TokenSigner;
 use crate::validate::{self, Violation};
@@ -56,6 +57,9 @@ impl From<StoreError> for IdentityError {
             StoreError::Rejected(Rejection::DeveloperUserAlreadyRegistered(m)) => {
                 IdentityError::DeveloperUserAlreadyRegistered(m)
             }
+            StoreError::Rejected(Rejection::InvalidParameter(m)) => {
+                IdentityError::InvalidParameter(m)
+            }
             // Identity writes make no sync-rule refusals and handle duplicates where they
             // expect them; reaching here is a fault.
             StoreError::Rejected(
@@ -69,20 +73,24 @@ impl From<StoreError> for IdentityError {
             }
             StoreError::Backend(detail) => IdentityError::Internal(detail),
             StoreError::OutcomeUnknown(detail) => IdentityError::OutcomeUnknown(detail),
+            StoreError::Corrupt(detail) => IdentityError::Internal(detail),
+            StoreError::IdentityGone(id) => {
+                IdentityError::NotFound(format!("Identity '{id}' not found."))
+            }
         }
     }
 }
 
 pub type IdentityResult<T> = Result<T, IdentityError>;
 
-/// The members of an IdentityPool the server interprets; the rest ride along in `extra`.
+/// An identity pool's description as a request gives it.
 #[derive(Debug, Clone)]
 pub struct PoolSpec {
     pub name: String,
     pub allow_unauthenticated: bool,
     pub developer_provider_name: Option<String>,
-    /// Other IdentityPool members (AllowClassicFlow, SupportedLoginProviders, ...), as sent.
-    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The other members (login providers, tags, …); None leaves the stored ones as they are.
+    pub details: Option<PoolDetails>,
 }
 
 pub struct IdentityService {
@@ -135,7 +143,7 @@ impl IdentityService {
             name: spec.name,
             allow_unauthenticated: spec.allow_unauthenticated,
             developer_provider_name: spec.developer_provider_name,
-            extra_json: serde_json::Value::Object(spec.extra).to_string(),
+            details: spec.details.unwrap_or_default(),
             created_ms: now_ms(),
         };
         self.store.create_pool(&pool).await?;
@@ -150,33 +158,17 @@ impl IdentityService {
             .ok_or_else(|| pool_not_found(pool_id))
     }
 
+    /// UpdateIdentityPool (and the console's edit of a pool's description): what
+    /// [`pool_rules::updated`] makes of the pool as stored, in one transaction serialised with
+    /// the pool's other writes, so no concurrent change is lost.
     pub async fn update_pool(&self, pool_id: &str, spec: PoolSpec) -> IdentityResult<PoolRecord> {
         Self::check_spec(&spec)?;
-        let current = self.describe_pool(pool_id).await?;
-        let developer_provider_name = match (
-            &current.developer_provider_name,
-            spec.developer_provider_name,
-        ) {
-            (Some(old), Some(new)) if *old != new => {
-                return Err(IdentityError::InvalidParameter(
-                    "DeveloperProviderName cannot be changed once it is set".into(),
-                ))
-            }
-            (Some(old), _) => Some(old.clone()),
-            (None, new) => new,
-        };
-        let pool = PoolRecord {
-            id: current.id,
-            name: spec.name,
-            allow_unauthenticated: spec.allow_unauthenticated,
-            developer_provider_name,
-            extra_json: serde_json::Value::Object(spec.extra).to_string(),
-            created_ms: current.created_ms,
-        };
-        if !self.store.update_pool(&pool).await? {
-            return Err(pool_not_found(pool_id));
-        }
-        Ok(pool)
+        validate::aws_id(pool_id, "identityPoolId")?;
+        let decide = Box::new(move |stored: &PoolRecord| pool_rules::updated(stored, &spec));
+        self.store
+            .update_pool(pool_id, decide)
+            .await?
+            .ok_or_else(|| pool_not_found(pool_id))
     }
 
     pub async fn delete_pool(&self, pool_id: &str) -> IdentityResult<()> {

@@ -22,7 +22,8 @@ use tokio::task::JoinSet;
 use crate::metrics::Metrics;
 use crate::store::{DispatchStore, OutboxEvent, SettingsDecider, StoreResult};
 use crate::sync::ports::{PushError, PushService, StreamError, StreamSink};
-use crate::sync::{bulk_rules, streams, turn_off_deleted_stream, OutboxTarget};
+use crate::sync::rules::{bulk as bulk_rules, streams};
+use crate::sync::{turn_off_deleted_stream, OutboxTarget};
 use crate::timeutil::now_ms;
 
 /// How long a claim lasts before another node may take the event over.
@@ -445,9 +446,8 @@ mod tests {
 
     /// The pool's Cognito Streams `StreamingStatus`.
     fn streaming_status(settings: &PoolSettings) -> String {
-        let streams: serde_json::Value =
-            serde_json::from_str(settings.cognito_streams.as_deref().unwrap()).unwrap();
-        streams["StreamingStatus"].as_str().unwrap().to_owned()
+        let streams = settings.cognito_streams.as_ref().unwrap();
+        streams.streaming_status.clone().unwrap()
     }
 
     /// A pool streaming to `s`, with two stream events and a push event waiting (stored
@@ -459,7 +459,7 @@ mod tests {
                 name: "p".into(),
                 allow_unauthenticated: true,
                 developer_provider_name: None,
-                extra_json: "{}".into(),
+                details: Default::default(),
                 created_ms: 1,
             })
             .await
@@ -475,7 +475,10 @@ mod tests {
             .unwrap();
         let settings = PoolSettings {
             version: 1,
-            cognito_streams: Some(r#"{"StreamName":"s","StreamingStatus":"ENABLED"}"#.into()),
+            cognito_streams: serde_json::from_str(
+                r#"{"StreamName":"s","StreamingStatus":"ENABLED"}"#,
+            )
+            .unwrap(),
             ..PoolSettings::default()
         };
         assert!(store

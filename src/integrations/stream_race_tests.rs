@@ -13,8 +13,8 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::dispatcher::Dispatcher;
+use crate::store::CognitoStreams;
 use crate::store::{IdentityRecord, PoolRecord, Store};
-use crate::sync::pool_admin::CognitoStreams;
 use crate::sync::ports::{
     DeliveryError, PushError, PushService, StreamError, StreamSink, TriggerError, TriggerInvoker,
 };
@@ -136,7 +136,7 @@ async fn pool(store: &dyn Store, n: &Node) {
         name: "p".into(),
         allow_unauthenticated: true,
         developer_provider_name: None,
-        extra_json: "{}".into(),
+        details: Default::default(),
         created_ms: 1,
     };
     store.create_pool(&pool).await.unwrap();
@@ -232,7 +232,7 @@ async fn stream_deleted_while_held(writer: Arc<Node>, store: &dyn Store) {
     writer.dispatcher.clone().round().await;
     let settings = store.get_pool_settings(POOL).await.unwrap();
     assert!(
-        crate::sync::streams::stream_of(&settings).is_none(),
+        crate::sync::rules::streams::stream_of(&settings).is_none(),
         "the deleted stream turned streaming off"
     );
     kinesis.deleted.store(false, Ordering::SeqCst);

@@ -66,7 +66,7 @@ pub async fn export(
                 "no pool {pool_id} in the store"
             )));
         };
-        write_line(out, &Line::Pool(format::Pool::from(&pool)))?;
+        write_line(out, &Line::Pool(Box::new(format::Pool::from(&pool))))?;
         counts.pools += 1;
         progress.pools(1);
         let mut after: Option<String> = None;
@@ -181,7 +181,7 @@ pub async fn import(
                 seen.secrets += 1;
             }
             Line::Pool(p) => {
-                let copy: crate::store::PoolCopy = p.into();
+                let copy: crate::store::PoolCopy = (*p).into();
                 super::store_pool(&*store, &copy).await?;
                 summary.pools += 1;
                 seen.pools += 1;

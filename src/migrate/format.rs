@@ -12,11 +12,11 @@
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 
 use crate::store::{
-    BulkJob, DatasetRecords, DatasetRow, DeviceRecord, IdentityCopy, IdentityRecord, PoolCopy,
-    PoolRecord, PoolSettings, RecordRow,
+    BulkJob, CognitoStreams, DatasetRecords, DatasetRow, DeviceRecord, IdentityCopy,
+    IdentityRecord, PoolCopy, PoolDetails, PoolRecord, PoolSettings, PushSync, RecordRow,
 };
 
 pub const FORMAT: &str = "cogsync-export";
@@ -35,7 +35,7 @@ pub struct Header {
 #[serde(rename_all = "snake_case")]
 pub enum Line {
     Secret(Secret),
-    Pool(Pool),
+    Pool(Box<Pool>),
     Identity(Identity),
     Dataset(Dataset),
     End(Counts),
@@ -57,7 +57,8 @@ pub struct Pool {
     pub allow_unauthenticated: bool,
     pub developer_provider_name: Option<String>,
     /// The other IdentityPool members (AllowClassicFlow, SupportedLoginProviders, ...).
-    pub members: Box<RawValue>,
+    /// The other IdentityPool members (login providers, tags, …).
+    pub members: PoolDetails,
     pub created_ms: i64,
     pub settings: Settings,
     pub bulk_publish: Option<Bulk>,
@@ -68,11 +69,11 @@ pub struct Pool {
 pub struct Settings {
     pub version: i64,
     /// PushSync as GetIdentityPoolConfiguration answers it.
-    pub push_sync: Option<Box<RawValue>>,
+    pub push_sync: Option<PushSync>,
     /// CognitoStreams as GetIdentityPoolConfiguration answers it.
-    pub cognito_streams: Option<Box<RawValue>>,
+    pub cognito_streams: Option<CognitoStreams>,
     /// Event type → Lambda function, as GetCognitoEvents answers it.
-    pub events: Box<RawValue>,
+    pub events: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -164,19 +165,6 @@ pub fn header() -> Header {
     }
 }
 
-/// A JSON text stored by the server, written into the line as it is (byte for byte, so a
-/// round trip is exact); a text that is not JSON (never written by cogsync) as a string.
-fn value_of(text: &str) -> Box<RawValue> {
-    RawValue::from_string(text.to_owned()).unwrap_or_else(|_| {
-        let quoted = serde_json::Value::String(text.into()).to_string();
-        RawValue::from_string(quoted).unwrap_or_default()
-    })
-}
-
-fn text_of(value: &RawValue) -> String {
-    value.get().to_owned()
-}
-
 impl Secret {
     pub fn new(name: String, value: &[u8]) -> Self {
         Secret {
@@ -200,13 +188,13 @@ impl From<&PoolCopy> for Pool {
             name: p.name.clone(),
             allow_unauthenticated: p.allow_unauthenticated,
             developer_provider_name: p.developer_provider_name.clone(),
-            members: value_of(&p.extra_json),
+            members: p.details.clone(),
             created_ms: p.created_ms,
             settings: Settings {
                 version: c.settings.version,
-                push_sync: c.settings.push_sync.as_deref().map(value_of),
-                cognito_streams: c.settings.cognito_streams.as_deref().map(value_of),
-                events: value_of(&c.settings.events),
+                push_sync: c.settings.push_sync.clone(),
+                cognito_streams: c.settings.cognito_streams.clone(),
+                events: c.settings.events.clone(),
             },
             bulk_publish: c.bulk.as_ref().map(|b| Bulk {
                 status: b.status.clone(),
@@ -227,14 +215,14 @@ impl From<Pool> for PoolCopy {
                 name: p.name,
                 allow_unauthenticated: p.allow_unauthenticated,
                 developer_provider_name: p.developer_provider_name,
-                extra_json: text_of(&p.members),
+                details: p.members,
                 created_ms: p.created_ms,
             },
             settings: PoolSettings {
                 version: p.settings.version,
-                push_sync: p.settings.push_sync.as_deref().map(text_of),
-                cognito_streams: p.settings.cognito_streams.as_deref().map(text_of),
-                events: text_of(&p.settings.events),
+                push_sync: p.settings.push_sync,
+                cognito_streams: p.settings.cognito_streams,
+                events: p.settings.events,
             },
             bulk: p.bulk_publish.map(|b| BulkJob {
                 status: b.status,
@@ -429,21 +417,25 @@ mod tests {
     }
 
     #[test]
-    fn a_pool_keeps_its_stored_json_byte_for_byte() {
+    fn a_pool_line_keeps_every_member() {
         let copy = PoolCopy {
             pool: PoolRecord {
                 id: "us-east-1:p".into(),
                 name: "p".into(),
                 allow_unauthenticated: false,
                 developer_provider_name: Some("login.app".into()),
-                extra_json: r#"{"SupportedLoginProviders":{"z":"1","a":"2"}}"#.into(),
+                details: serde_json::from_str(
+                    r#"{"SupportedLoginProviders":{"z":"1","a":"2"},"IdentityPoolTags":{"t":"v"}}"#,
+                )
+                .unwrap(),
                 created_ms: 5,
             },
             settings: PoolSettings {
                 version: 7,
                 push_sync: None,
-                cognito_streams: Some(r#"{"StreamName":"s","RoleArn":"r"}"#.into()),
-                events: r#"{"SyncTrigger":"f"}"#.into(),
+                cognito_streams: serde_json::from_str(r#"{"StreamName":"s","RoleArn":"r"}"#)
+                    .unwrap(),
+                events: [("SyncTrigger".to_owned(), "f".to_owned())].into(),
             },
             bulk: Some(BulkJob {
                 status: "COMPLETE".into(),
@@ -453,9 +445,9 @@ mod tests {
                 last_success_ms: Some(2),
             }),
         };
-        let Line::Pool(back) = through_text(&Line::Pool(Pool::from(&copy))) else {
+        let Line::Pool(back) = through_text(&Line::Pool(Box::new(Pool::from(&copy)))) else {
             panic!("not a pool line");
         };
-        assert_eq!(PoolCopy::from(back), copy);
+        assert_eq!(PoolCopy::from(*back), copy);
     }
 }

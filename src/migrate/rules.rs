@@ -236,7 +236,7 @@ mod tests {
         assert_eq!(settings(&stored, &PoolSettings::default()), None);
         let incoming = PoolSettings {
             version: 2,
-            events: r#"{"SyncTrigger":"f"}"#.into(),
+            events: [("SyncTrigger".to_owned(), "f".to_owned())].into(),
             ..PoolSettings::default()
         };
         assert_eq!(settings(&stored, &incoming).map(|s| s.version), Some(6));

@@ -11,11 +11,11 @@ use cs::error::ProvideErrorMetadata as _;
 use cs::primitives::DateTime;
 
 use super::MigrateError;
+use crate::store::{CognitoStreams, PushSync};
 use crate::store::{
     DatasetRecords, DatasetRow, IdentityCopy, IdentityRecord, PoolCopy, PoolRecord, PoolSettings,
     RecordRow,
 };
-use crate::sync::pool_admin::{CognitoStreams, PushSync};
 
 /// The most any list call returns in one page (ListIdentities allows 60).
 const PAGE: i32 = 60;
@@ -268,7 +268,8 @@ impl Source {
             name: d.identity_pool_name().to_owned(),
             allow_unauthenticated: d.allow_unauthenticated_identities(),
             developer_provider_name: d.developer_provider_name().map(str::to_owned),
-            extra_json: serde_json::Value::Object(extra).to_string(),
+            details: serde_json::from_value(serde_json::Value::Object(extra))
+                .map_err(|e| failed("DescribeIdentityPool", e))?,
             created_ms,
         };
         Ok(PoolCopy {
@@ -304,14 +305,18 @@ impl Source {
             .send()
             .await
             .map_err(|e| failed("GetCognitoEvents", e))?;
-        let events: std::collections::BTreeMap<&String, &String> =
-            e.events().into_iter().flatten().collect();
+        let events: std::collections::BTreeMap<String, String> = e
+            .events()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let set = push_sync.is_some() || cognito_streams.is_some() || !events.is_empty();
         Ok(PoolSettings {
             version: i64::from(set),
-            push_sync: push_sync.as_ref().map(json),
-            cognito_streams: cognito_streams.as_ref().map(json),
-            events: json(&events),
+            push_sync,
+            cognito_streams,
+            events,
         })
     }
 
@@ -562,9 +567,4 @@ pub fn link_merged(datasets: &mut [DatasetRecords], merged: &HashMap<String, Vec
             }
         }
     }
-}
-
-/// A value as the JSON text the server stores.
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
 }

@@ -22,8 +22,8 @@ use crate::integrations::{
 };
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::sync::bulk_rules::BulkStatus;
 use crate::sync::ports::{PushService, TriggerInvoker};
+use crate::sync::rules::bulk::BulkStatus;
 use crate::sync::SyncService;
 use crate::tls_listener::{TlsError, TlsListener};
 use crate::tokens::TokenSigner;

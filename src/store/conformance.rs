@@ -42,13 +42,28 @@ pub async fn run_all(store: Arc<dyn Store>) {
     identities_and_pools_are_copied_whole_and_imported_as_decided(&*store).await;
 }
 
+fn streams(name: &str, status: Option<&str>) -> CognitoStreams {
+    CognitoStreams {
+        stream_name: Some(name.into()),
+        role_arn: None,
+        streaming_status: status.map(Into::into),
+    }
+}
+
+fn trigger(function: &str) -> std::collections::BTreeMap<String, String> {
+    [("SyncTrigger".to_owned(), function.to_owned())].into()
+}
+
 pub(crate) fn pool(id: &str) -> PoolRecord {
     PoolRecord {
         id: id.into(),
         name: format!("name of {id}"),
         allow_unauthenticated: true,
         developer_provider_name: None,
-        extra_json: r#"{"AllowClassicFlow":true}"#.into(),
+        details: crate::store::PoolDetails {
+            other: serde_json::from_str(r#"{"AllowClassicFlow":true}"#).unwrap(),
+            ..Default::default()
+        },
         created_ms: 1,
     }
 }
@@ -143,9 +158,28 @@ async fn pools_and_identities_round_trip_and_page(store: &dyn Store) {
     let mut changed = pool("r:02");
     changed.name = "renamed".into();
     changed.developer_provider_name = Some("login.dev".into());
-    assert!(store.update_pool(&changed).await.unwrap());
+    let to = changed.clone();
+    let updated = store
+        .update_pool("r:02", Box::new(move |_| Ok(to.clone())))
+        .await
+        .unwrap();
+    assert_eq!(updated.as_ref(), Some(&changed));
     assert_eq!(store.get_pool("r:02").await.unwrap(), Some(changed));
-    assert!(!store.update_pool(&pool("r:99")).await.unwrap());
+    let absent = store
+        .update_pool("r:99", Box::new(|p| Ok(p.clone())))
+        .await
+        .unwrap();
+    assert!(absent.is_none());
+    let refused = store
+        .update_pool(
+            "r:02",
+            Box::new(|_| Err(Rejection::InvalidParameter("no".into()))),
+        )
+        .await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Rejected(Rejection::InvalidParameter(_)))
+    ));
 
     for id in ["r:a1", "r:a2"] {
         store.create_identity(&identity(id, "r:01")).await.unwrap();
@@ -794,9 +828,12 @@ async fn pool_settings_are_what_the_decider_makes_of_the_stored_ones(store: &dyn
     );
     let first = PoolSettings {
         version: 7,
-        push_sync: Some(r#"{"ApplicationArns":[]}"#.into()),
+        push_sync: Some(PushSync {
+            application_arns: Some(vec![]),
+            role_arn: None,
+        }),
         cognito_streams: None,
-        events: "{}".into(),
+        events: Default::default(),
     };
     assert!(store
         .update_pool_settings("s:01", over(0, &first))
@@ -811,8 +848,8 @@ async fn pool_settings_are_what_the_decider_makes_of_the_stored_ones(store: &dyn
     );
     let second = PoolSettings {
         version: 8,
-        cognito_streams: Some(r#"{"StreamName":"s"}"#.into()),
-        events: r#"{"SyncTrigger":"f"}"#.into(),
+        cognito_streams: Some(streams("s", None)),
+        events: trigger("f"),
         ..first.clone()
     };
     assert!(store
@@ -1240,9 +1277,12 @@ async fn a_gone_stream_target_changes_settings_and_drops_its_events_at_once(stor
     setup(store, "k:02", "k:b").await;
     let settings = PoolSettings {
         version: 1,
-        push_sync: Some(r#"{"ApplicationArns":[]}"#.into()),
-        cognito_streams: Some(r#"{"StreamName":"s","StreamingStatus":"ENABLED"}"#.into()),
-        events: "{}".into(),
+        push_sync: Some(PushSync {
+            application_arns: Some(vec![]),
+            role_arn: None,
+        }),
+        cognito_streams: Some(streams("s", Some("ENABLED"))),
+        events: Default::default(),
     };
     assert!(store
         .update_pool_settings("k:01", over(0, &settings))
@@ -1268,11 +1308,12 @@ async fn a_gone_stream_target_changes_settings_and_drops_its_events_at_once(stor
         .update_records("k:a", "ds", vec![], write)
         .await
         .unwrap();
-    let disabled = r#"{"StreamName":"s","StreamingStatus":"DISABLED"}"#;
+    let disabled = streams("s", Some("DISABLED"));
+    let off = disabled.clone();
     let decide: SettingsDecider = Box::new(move |s: &PoolSettings| {
-        (s.cognito_streams.as_deref() != Some(disabled)).then(|| PoolSettings {
+        (s.cognito_streams.as_ref() != Some(&off)).then(|| PoolSettings {
             version: s.version + 1,
-            cognito_streams: Some(disabled.into()),
+            cognito_streams: Some(off.clone()),
             ..s.clone()
         })
     });
@@ -1290,8 +1331,8 @@ async fn a_gone_stream_target_changes_settings_and_drops_its_events_at_once(stor
     );
     let now = store.get_pool_settings("k:01").await.unwrap();
     assert_eq!(
-        (now.version, now.cognito_streams.as_deref(), now.push_sync),
-        (2, Some(disabled), settings.push_sync.clone()),
+        (now.version, now.cognito_streams.as_ref(), now.push_sync),
+        (2, Some(&disabled), settings.push_sync.clone()),
         "the decided settings, as the next version"
     );
     let left: Vec<String> = store
@@ -1398,7 +1439,7 @@ async fn reads_see_deletes_merges_and_new_settings_at_once(store: &dyn Store) {
 
     let next = PoolSettings {
         version: 1,
-        events: r#"{"SyncTrigger":"f"}"#.into(),
+        events: trigger("f"),
         ..PoolSettings::default()
     };
     assert!(store
@@ -1537,7 +1578,7 @@ async fn identities_and_pools_are_copied_whole_and_imported_as_decided(store: &d
     });
     let next = PoolSettings {
         version: 3,
-        events: r#"{"SyncTrigger":"f"}"#.into(),
+        events: trigger("f"),
         ..PoolSettings::default()
     };
     let decided = next.clone();

@@ -64,8 +64,9 @@ pub trait PoolStore: Send + Sync {
     async fn get_pool(&self, id: &str) -> StoreResult<Option<PoolRecord>>;
     /// Pools ordered by id, strictly after `after`.
     async fn list_pools(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<PoolRecord>>;
-    /// Replaces a pool's description; false when it does not exist.
-    async fn update_pool(&self, pool: &PoolRecord) -> StoreResult<bool>;
+    /// Stores what `decide` makes of a pool's description as stored now, in one transaction
+    /// serialised with the pool's other writes; None when the pool does not exist.
+    async fn update_pool(&self, id: &str, decide: PoolDecider) -> StoreResult<Option<PoolRecord>>;
     /// Deletes a pool with its identities, datasets and records; false when it did not exist.
     async fn delete_pool(&self, id: &str) -> StoreResult<bool>;
     /// A pool's settings (the default, version 0, when never set).

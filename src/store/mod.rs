@@ -45,6 +45,14 @@ pub enum StoreError {
     /// lost with the reply, and asking again failed): it may or may not have been applied.
     #[error("commit outcome unknown: {0}")]
     OutcomeUnknown(String),
+    /// The identity a write is for was deleted (or merged away) while the write waited:
+    /// nothing was written.
+    #[error("identity gone: {0}")]
+    IdentityGone(String),
+    /// A stored value cannot be read as what it should be (a pool's configuration that does
+    /// not decode): nothing was done with it.
+    #[error("stored data unreadable: {0}")]
+    Corrupt(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -56,4 +64,6 @@ pub trait StoreObserver: Send + Sync {
     fn operation(&self, name: &'static str, seconds: f64);
     /// The SQLite writer committed `writes` writes together (group commit).
     fn commit(&self, writes: usize);
+    /// The store operation `name` found a stored value it could not read.
+    fn corrupt(&self, name: &'static str);
 }

@@ -1,17 +1,60 @@
 //! Plain data that crosses the [`Store`](super::Store) boundary. No rules live here: the sync
-//! service decides, the store persists.
+//! service decides, the store persists. The pool's configuration is typed here, once: the
+//! store decodes it where rows are read (a malformed stored value is
+//! [`StoreError::Corrupt`](super::StoreError), never taken for "not set").
 
-/// An identity pool as Cognito Identity describes it. Fields the server does not interpret yet
-/// (login providers, tags, ...) travel as one JSON document so nothing a client sent is lost.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// An identity pool as Cognito Identity describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolRecord {
     pub id: String,
     pub name: String,
     pub allow_unauthenticated: bool,
     pub developer_provider_name: Option<String>,
-    /// The remaining IdentityPool members, as the JSON object the client sent.
-    pub extra_json: String,
+    /// The other IdentityPool members.
+    pub details: PoolDetails,
     pub created_ms: i64,
+}
+
+/// The IdentityPool members besides its id, name, guest flag and developer provider: the
+/// login providers cogsync interprets, typed, and every other member a client sent (tags,
+/// SAML providers, …), kept as sent. Absent and empty are told apart, as a client sent them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PoolDetails {
+    /// Public providers (`graph.facebook.com`, `accounts.google.com`, …) and their app ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supported_login_providers: Option<BTreeMap<String, String>>,
+    /// IAM OpenID Connect provider ARNs.
+    #[serde(
+        default,
+        rename = "OpenIdConnectProviderARNs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub open_id_connect_provider_arns: Option<Vec<String>>,
+    /// Cognito user pools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cognito_identity_providers: Option<Vec<CognitoIdentityProvider>>,
+    /// Every other member, as the client sent it.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A Cognito user pool an identity pool accepts tokens of.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CognitoIdentityProvider {
+    /// `cognito-idp.<region>.amazonaws.com/<user pool id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_name: Option<String>,
+    /// The app client id the tokens must be for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_side_token_check: Option<bool>,
 }
 
 /// One identity of a pool.
@@ -132,7 +175,7 @@ pub type DatasetEvents =
 /// The stored state of a pool's bulk publish.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BulkJob {
-    /// The job's status, in the words the rules chose (`sync::bulk_rules`).
+    /// The job's status, in the words the rules chose (`sync::rules::bulk`).
     pub status: String,
     pub start_ms: Option<i64>,
     pub complete_ms: Option<i64>,
@@ -174,6 +217,8 @@ pub enum Rejection {
     NotFound(String),
     /// The login rules refused: the developer user belongs to another identity.
     DeveloperUserAlreadyRegistered(String),
+    /// The rules refused a change as invalid (e.g. a pool's developer provider, once set).
+    InvalidParameter(String),
 }
 
 /// A login: (provider, subject), unique within a pool.
@@ -270,27 +315,42 @@ pub struct RecordsPage {
     pub merged: Vec<String>,
 }
 
-/// A pool's Cognito Sync settings, versioned for optimistic concurrency. The parts are the
-/// JSON the service validated; `version` 0 means never set.
-#[derive(Debug, Clone, PartialEq)]
+/// A pool's Cognito Sync settings, versioned for optimistic concurrency; `version` 0 means
+/// never set. A part never set is None.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PoolSettings {
     pub version: i64,
-    pub push_sync: Option<String>,
-    pub cognito_streams: Option<String>,
-    /// A JSON object of event type → function.
-    pub events: String,
+    pub push_sync: Option<PushSync>,
+    pub cognito_streams: Option<CognitoStreams>,
+    /// Event type → function (the only type is `SyncTrigger`).
+    pub events: BTreeMap<String, String>,
 }
 
-impl Default for PoolSettings {
-    fn default() -> Self {
-        PoolSettings {
-            version: 0,
-            push_sync: None,
-            cognito_streams: None,
-            events: "{}".into(),
-        }
-    }
+/// Push sync: the SNS platform applications the pool's devices register with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PushSync {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_arns: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
+
+/// Cognito Streams: the Kinesis stream the pool's changes go to, and whether they do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CognitoStreams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streaming_status: Option<String>,
+}
+
+/// Decides, inside a store transaction serialised with the pool's other writes, what a pool's
+/// description becomes given the stored one, or refuses.
+pub type PoolDecider = Box<dyn Fn(&PoolRecord) -> Result<PoolRecord, Rejection> + Send + Sync>;
 
 /// Decides, inside a store transaction, what a pool's settings become given the stored ones
 /// (version and all); None leaves them as they are.

@@ -2,7 +2,8 @@
 //! as one job whose events are written to the outbox in one transaction and delivered like any
 //! other; the job succeeds when its last event is delivered.
 
-use super::{bulk_rules, streams, SyncError, SyncResult, SyncService};
+use super::rules::{bulk as bulk_rules, streams};
+use super::{SyncError, SyncResult, SyncService};
 use crate::store::{BulkJob, DatasetRow, RecordRow};
 
 impl SyncService {

@@ -45,7 +45,7 @@ async fn list_records_takes_two_round_trips_and_update_records_four() {
             name: "p".into(),
             allow_unauthenticated: true,
             developer_provider_name: None,
-            extra: serde_json::Map::new(),
+            details: None,
         })
         .await
         .unwrap()

@@ -13,7 +13,7 @@ use super::history::Point;
 use super::layout::{page, respond};
 use super::{Console, Signed};
 use crate::metrics::{StatusLabels, TargetLabels, TARGET_KINDS};
-use crate::sync::bulk_rules::BulkStatus;
+use crate::sync::rules::bulk::BulkStatus;
 
 fn series<'a>(
     label: &'a str,

@@ -15,7 +15,9 @@ use super::layout::{bytes, crumb, date, page, respond, seg};
 use super::session::Flash;
 use super::{done, refused, with_csrf, Console, Posted, Signed};
 use crate::identity::PoolSpec;
-use crate::sync::pool_admin::{CognitoStreams, PoolConfiguration, PushSync, SYNC_TRIGGER};
+use crate::store::{CognitoStreams, PushSync};
+use crate::sync::pool_config::PoolConfiguration;
+use crate::sync::rules::settings::SYNC_TRIGGER;
 
 #[derive(Deserialize)]
 pub struct Paging {
@@ -106,8 +108,10 @@ pub async fn show(
         Ok(n) => n,
         Err(e) => return refused(&me, e),
     };
-    let extra: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&pool.extra_json).unwrap_or_default();
+    let extra = match serde_json::to_value(&pool.details) {
+        Ok(serde_json::Value::Object(members)) => members,
+        _ => serde_json::Map::new(),
+    };
     let (push, streams) = as_form(config);
     let arns = push.application_arns.unwrap_or_default().join("\n");
     let enabled = streams.streaming_status.as_deref() == Some(ENABLED);
@@ -214,16 +218,14 @@ pub async fn save_identity_pool(
     Posted(me, form): Posted<IdentityPoolForm>,
 ) -> Response {
     let identity = &console.app.identity;
-    let current = match identity.describe_pool(&pool_id).await {
-        Ok(p) => p,
-        Err(e) => return refused(&me, e),
-    };
     let developer = form.developer_provider_name.trim();
     let spec = PoolSpec {
         name: form.name.trim().to_owned(),
         allow_unauthenticated: form.allow_unauthenticated.is_some(),
         developer_provider_name: (!developer.is_empty()).then(|| developer.to_owned()),
-        extra: serde_json::from_str(&current.extra_json).unwrap_or_default(),
+        // The other members are left as stored when the change is made (not as read here):
+        // a concurrent UpdateIdentityPool's are not overwritten.
+        details: None,
     };
     let back = format!("/console/pools/{}", seg(&pool_id));
     let flash = match identity.update_pool(&pool_id, spec).await {

@@ -7,7 +7,7 @@ use crate::api::error::ApiError;
 use crate::api::json::{self, Object};
 use crate::api::App;
 use crate::identity::PoolSpec;
-use crate::store::PoolRecord;
+use crate::store::{PoolDetails, PoolRecord};
 
 /// The pool members cogsync interprets; every other member is kept as sent.
 const INTERPRETED: &[&str] = &[
@@ -18,7 +18,7 @@ const INTERPRETED: &[&str] = &[
 ];
 
 fn pool_spec(body: &Object) -> Result<PoolSpec, ApiError> {
-    let extra = body
+    let others: Object = body
         .iter()
         .filter(|(k, v)| !INTERPRETED.contains(&k.as_str()) && !v.is_null())
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -27,12 +27,40 @@ fn pool_spec(body: &Object) -> Result<PoolSpec, ApiError> {
         name: json::req_str(body, "IdentityPoolName")?,
         allow_unauthenticated: json::req_bool(body, "AllowUnauthenticatedIdentities")?,
         developer_provider_name: json::opt_str(body, "DeveloperProviderName")?,
-        extra,
+        details: Some(details(others)?),
+    })
+}
+
+/// The members of a pool other than those [`pool_spec`] reads, typed where cogsync reads them;
+/// a typed member of the wrong shape is refused in the model's words.
+fn details(others: Object) -> Result<PoolDetails, ApiError> {
+    let shapes = [
+        (
+            "SupportedLoginProviders",
+            "a map of provider names to app ids (strings)",
+        ),
+        ("OpenIdConnectProviderARNs", "a list of ARNs (strings)"),
+        (
+            "CognitoIdentityProviders",
+            "a list of objects with ProviderName, ClientId (strings) and ServerSideTokenCheck (a boolean)",
+        ),
+    ];
+    serde_json::from_value(Value::Object(others.clone())).map_err(|_| {
+        // Which typed member it was: the first that does not read alone.
+        let wrong = shapes.iter().find(|(name, _)| {
+            others.get(*name).is_some_and(|v| {
+                serde_json::from_value::<PoolDetails>(json!({ *name: v.clone() })).is_err()
+            })
+        });
+        match wrong {
+            Some((name, shape)) => ApiError::invalid(format!("Member '{name}' must be {shape}")),
+            None => ApiError::invalid("The identity pool's members are malformed"),
+        }
     })
 }
 
 fn pool_json(p: &PoolRecord) -> Value {
-    let mut out = match serde_json::from_str::<Value>(&p.extra_json) {
+    let mut out = match serde_json::to_value(&p.details) {
         Ok(Value::Object(m)) => Value::Object(m),
         _ => json!({}),
     };

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use super::SyncCall;
 use crate::api::error::ApiError;
 use crate::api::json;
-use crate::sync::pool_admin::{CognitoStreams, PoolConfiguration, PushSync};
+use crate::store::{CognitoStreams, PushSync};
+use crate::sync::pool_config::PoolConfiguration;
 
 /// A body member read into its typed form; a wrong shape is an InvalidParameterException
 /// saying what the member must be (`expected`, in the model's words).

@@ -4,7 +4,7 @@
 use super::interface::Row;
 use crate::store::{
     BulkJob, DatasetRow, DeviceRecord, IdentityRecord, PoolRecord, PoolSettings, RecordRow,
-    StoreResult,
+    StoreError, StoreResult,
 };
 
 macro_rules! pool_cols {
@@ -49,14 +49,33 @@ pub(crate) use {
 
 pub fn pool(r: Row) -> StoreResult<PoolRecord> {
     let mut c = r.cols();
+    let id = c.text()?;
     Ok(PoolRecord {
-        id: c.text()?,
         name: c.text()?,
         allow_unauthenticated: c.bool()?,
         developer_provider_name: c.opt_text()?,
-        extra_json: c.text()?,
+        details: decoded(&id, "members", &c.text()?)?,
         created_ms: c.int()?,
+        id,
     })
+}
+
+/// A pool's JSON column `what`, as its type; a value that does not decode is corrupt.
+fn decoded<T: serde::de::DeserializeOwned>(
+    pool_id: &str,
+    what: &str,
+    text: &str,
+) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "pool {pool_id}: its stored {what} do not decode ({e})"
+        ))
+    })
+}
+
+/// A typed value as its JSON column.
+pub fn encoded<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("cannot encode: {e}")))
 }
 
 pub fn identity(r: Row) -> StoreResult<IdentityRecord> {
@@ -122,13 +141,23 @@ pub fn bulk_job(r: Row) -> StoreResult<BulkJob> {
     })
 }
 
+/// A pool's settings row: (pool id, version, push sync, streams, events).
 pub fn settings(r: Row) -> StoreResult<PoolSettings> {
     let mut c = r.cols();
+    let pool = c.text()?;
+    let version = c.int()?;
+    let push_sync = c.opt_text()?;
+    let cognito_streams = c.opt_text()?;
+    let events = c.text()?;
     Ok(PoolSettings {
-        version: c.int()?,
-        push_sync: c.opt_text()?,
-        cognito_streams: c.opt_text()?,
-        events: c.text()?,
+        version,
+        push_sync: push_sync
+            .map(|t| decoded(&pool, "push sync settings", &t))
+            .transpose()?,
+        cognito_streams: cognito_streams
+            .map(|t| decoded(&pool, "Cognito Streams settings", &t))
+            .transpose()?,
+        events: decoded(&pool, "events", &events)?,
     })
 }
 

@@ -31,10 +31,23 @@ impl<E: Engine> SqlStore<E> {
         }
     }
 
-    /// `name` took from `started` until now.
-    pub(in crate::store::sql) fn timed(&self, name: &'static str, started: Instant) {
-        if let Some(observer) = self.observer.get() {
+    /// `name` took from `started` until now, and ended with `outcome`: a stored value it
+    /// could not read is logged and counted here, for every operation.
+    pub(in crate::store::sql) fn timed<T>(
+        &self,
+        name: &'static str,
+        started: Instant,
+        outcome: &StoreResult<T>,
+    ) {
+        let observer = self.observer.get();
+        if let Some(observer) = observer {
             observer.operation(name, started.elapsed().as_secs_f64());
+        }
+        if let Err(StoreError::Corrupt(detail)) = outcome {
+            tracing::error!(operation = name, %detail, "stored data cannot be read");
+            if let Some(observer) = observer {
+                observer.corrupt(name);
+            }
         }
     }
 
@@ -50,7 +63,7 @@ impl<E: Engine> SqlStore<E> {
             Mode::Read => self.engine.read(op).await,
             Mode::Write => self.engine.write(op, None).await,
         };
-        self.timed(name, started);
+        self.timed(name, started, &outcome);
         outcome
     }
 
@@ -69,7 +82,7 @@ impl<E: Engine> SqlStore<E> {
                 let cache = cache.clone();
                 let settled: AfterWrite<O::Output> = Box::new(move |out| forget(&cache, out));
                 let outcome = self.engine.write(op, Some(settled)).await;
-                self.timed(name, started);
+                self.timed(name, started, &outcome);
                 outcome
             }
         }

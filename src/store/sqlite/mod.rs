@@ -490,4 +490,54 @@ mod tests {
         drop(SqliteStore::open(dir.path()).unwrap());
         drop(SqliteStore::open(dir.path()).unwrap());
     }
+
+    /// A pool's stored configuration that does not decode is an error for whoever reads it,
+    /// and counted: never taken for "streaming off" or "no trigger".
+    #[tokio::test]
+    async fn a_malformed_stored_configuration_is_an_error_never_not_set() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Counts(AtomicUsize);
+        impl crate::store::StoreObserver for Counts {
+            fn operation(&self, _: &'static str, _: f64) {}
+            fn commit(&self, _: usize) {}
+            fn corrupt(&self, _: &'static str) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let (dir, store) = open();
+        let counts = Arc::new(Counts(AtomicUsize::new(0)));
+        store.observe(counts.clone());
+        store
+            .create_pool(&crate::store::conformance::pool("us-east-1:p"))
+            .await
+            .unwrap();
+        store
+            .update_pool_settings(
+                "us-east-1:p",
+                Box::new(|s| {
+                    Some(crate::store::PoolSettings {
+                        version: s.version + 1,
+                        ..s.clone()
+                    })
+                }),
+            )
+            .await
+            .unwrap();
+        let conn = Connection::open(dir.path().join("cogsync.sqlite3")).unwrap();
+        conn.execute(
+            "UPDATE pool_settings SET cognito_streams = '{\"StreamName\": 5'",
+            [],
+        )
+        .unwrap();
+        // A new store: nothing of the pool in memory.
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store.observe(counts.clone());
+        let read = store.get_pool_settings("us-east-1:p").await;
+        assert!(
+            matches!(read, Err(crate::store::StoreError::Corrupt(ref m)) if m.contains("us-east-1:p")),
+            "{read:?}"
+        );
+        assert_eq!(counts.0.load(Ordering::SeqCst), 1);
+    }
 }

@@ -5,11 +5,12 @@
 
 use crate::store::sql::interface::{args, Batch, Dialect, Lock, Param, Tx};
 use crate::store::sql::rows::{
-    self, bulk_cols, dataset_cols, device_cols, identity_cols, record_cols, settings_cols,
+    self, bulk_cols, dataset_cols, device_cols, identity_cols, pool_cols, record_cols,
+    settings_cols,
 };
 use crate::store::{
-    BulkDecider, BulkEvent, BulkJob, DatasetRow, NewOutboxEvent, PoolSettings, RecordRow,
-    StoreError, StoreResult,
+    BulkDecider, BulkEvent, BulkJob, DatasetRow, NewOutboxEvent, PoolRecord, PoolSettings,
+    RecordRow, StoreError, StoreResult,
 };
 
 /// A dataset's row, live or deleted: (identity id, name).
@@ -235,7 +236,7 @@ pub const LOGINS_OF: &str =
 
 /// A pool's settings row: (pool id).
 pub const SETTINGS: &str = concat!(
-    "SELECT ",
+    "SELECT pool_id, ",
     settings_cols!(),
     " FROM pool_settings WHERE pool_id = $1"
 );
@@ -255,16 +256,25 @@ pub async fn put_settings<X: Tx>(tx: &mut X, pool_id: &str, s: &PoolSettings) ->
              push_sync = excluded.push_sync, cognito_streams = excluded.cognito_streams,
              events = excluded.events"
     );
-    let params = args![
-        pool_id,
-        s.version,
-        &s.push_sync,
-        &s.cognito_streams,
-        &s.events
-    ];
+    let push_sync = s.push_sync.as_ref().map(rows::encoded).transpose()?;
+    let cognito_streams = s.cognito_streams.as_ref().map(rows::encoded).transpose()?;
+    let events = rows::encoded(&s.events)?;
+    let params = args![pool_id, s.version, &push_sync, &cognito_streams, &events];
     tx.execute(SQL, &params).await?;
     Ok(())
 }
+
+/// A pool's row, if it exists.
+pub async fn pool<X: Tx>(tx: &mut X, id: &str) -> StoreResult<Option<PoolRecord>> {
+    rows::opt(tx.query(POOL, &args![id]).await?, rows::pool)
+}
+
+/// A pool's row: (id).
+pub const POOL: &str = concat!(
+    "SELECT ",
+    pool_cols!(),
+    " FROM identity_pools WHERE id = $1"
+);
 
 /// A pool's bulk-publish job written whole: (pool id, status, start, complete, failure
 /// message, last success).
@@ -342,5 +352,5 @@ pub async fn lock_identity<X: Tx>(tx: &mut X, identity_id: &str) -> StoreResult<
 
 /// A write found its identity deleted (or merged away) meanwhile.
 pub fn identity_gone(identity_id: &str) -> StoreError {
-    StoreError::Backend(format!("identity {identity_id} no longer exists"))
+    StoreError::IdentityGone(identity_id.to_owned())
 }

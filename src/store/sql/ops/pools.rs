@@ -4,11 +4,41 @@
 use super::{parts, Statement};
 use async_trait::async_trait;
 
+use crate::store::sql::interface::{args, Lock, Op, Tx, Value};
 use crate::store::sql::interface::{Engine, Mode};
-use crate::store::sql::interface::{Lock, Op, Tx};
 use crate::store::sql::rows::{self, pool_cols};
 use crate::store::sql::SqlStore;
 use crate::store::*;
+
+/// A pool's description replaced as the decider says, under the pool's lock.
+pub struct UpdatePool {
+    pub id: String,
+    pub decide: PoolDecider,
+}
+
+impl Op for UpdatePool {
+    type Output = Option<PoolRecord>;
+
+    async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<Option<PoolRecord>> {
+        const SQL: &str = "UPDATE identity_pools SET name = $2, allow_unauthenticated = $3,
+             developer_provider_name = $4, extra_json = $5 WHERE id = $1";
+        tx.lock(Lock::Pool, &self.id).await?;
+        let Some(stored) = parts::pool(tx, &self.id).await? else {
+            return Ok(None);
+        };
+        let next = (self.decide)(&stored).map_err(StoreError::Rejected)?;
+        let details = rows::encoded(&next.details)?;
+        let params = args![
+            &self.id,
+            &next.name,
+            next.allow_unauthenticated,
+            &next.developer_provider_name,
+            &details,
+        ];
+        tx.execute(SQL, &params).await?;
+        Ok(Some(next))
+    }
+}
 
 pub struct GetSettings {
     pub pool_id: String,
@@ -58,22 +88,15 @@ impl<E: Engine> PoolStore for SqlStore<E> {
             p.name.as_str().into(),
             p.allow_unauthenticated.into(),
             p.developer_provider_name.as_deref().into(),
-            p.extra_json.as_str().into(),
+            Value::Text(rows::encoded(&p.details)?),
             p.created_ms.into(),
         ];
         self.insert_new("create_pool", SQL, params, &p.id).await
     }
 
     async fn get_pool(&self, id: &str) -> StoreResult<Option<PoolRecord>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            pool_cols!(),
-            " FROM identity_pools WHERE id = $1"
-        );
-        rows::opt(
-            self.read("get_pool", SQL, vec![id.into()]).await?,
-            rows::pool,
-        )
+        let found = self.read("get_pool", parts::POOL, vec![id.into()]).await?;
+        rows::opt(found, rows::pool)
     }
 
     async fn list_pools(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<PoolRecord>> {
@@ -92,17 +115,12 @@ impl<E: Engine> PoolStore for SqlStore<E> {
         rows::all(found, rows::pool)
     }
 
-    async fn update_pool(&self, p: &PoolRecord) -> StoreResult<bool> {
-        const SQL: &str = "UPDATE identity_pools SET name = $2, allow_unauthenticated = $3,
-             developer_provider_name = $4, extra_json = $5 WHERE id = $1";
-        let params = vec![
-            p.id.as_str().into(),
-            p.name.as_str().into(),
-            p.allow_unauthenticated.into(),
-            p.developer_provider_name.as_deref().into(),
-            p.extra_json.as_str().into(),
-        ];
-        Ok(self.write("update_pool", SQL, params).await? > 0)
+    async fn update_pool(&self, id: &str, decide: PoolDecider) -> StoreResult<Option<PoolRecord>> {
+        let op = UpdatePool {
+            id: id.to_owned(),
+            decide,
+        };
+        self.run("update_pool", Mode::Write, op).await
     }
 
     async fn delete_pool(&self, id: &str) -> StoreResult<bool> {

@@ -121,12 +121,13 @@ impl Op for ImportPool {
                  extra_json = excluded.extra_json, created_ms = excluded.created_ms"
         );
         let p = &self.pool;
+        let details = rows::encoded(&p.details)?;
         let params = args![
             &p.id,
             &p.name,
             p.allow_unauthenticated,
             &p.developer_provider_name,
-            &p.extra_json,
+            &details,
             p.created_ms,
         ];
         tx.execute(POOL, &params).await?;

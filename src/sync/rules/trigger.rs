@@ -1,5 +1,5 @@
-//! Cognito Events' sync trigger: the event a function sees during UpdateRecords (spec §6) and
-//! how its answer becomes the patches that are committed.
+//! Cognito Events' sync trigger, its rules: the event a function sees during UpdateRecords
+//! (spec §6) and how its answer becomes the patches that are committed.
 //!
 //! The event lists every live record of the dataset (`op: replace`, old and new value equal)
 //! with the caller's patches applied (`newValue` changed, `op: remove` for removals, no
@@ -11,11 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use super::ports::TriggerError;
-use super::rules::{Patch, PatchOp};
-use super::{DatasetRef, SyncError, SyncResult, SyncService};
-use crate::store::{PoolSettings, RecordRow, Rejection, StoreError, UpdateSnapshot};
-use crate::validate;
+use super::update::{Patch, PatchOp};
+use crate::store::{PoolSettings, RecordRow, Rejection, UpdateSnapshot};
+use crate::sync::ports::TriggerError;
+use crate::sync::SyncError;
 
 /// The identifying, read-only part of an event.
 pub struct EventContext<'a> {
@@ -146,10 +145,13 @@ pub fn patches_from_output(
         if user.is_none() && unchanged {
             continue;
         }
-        validate::length(key, "datasetRecords.key", 1, 1024).map_err(|v| bad(v.0))?;
-        if let Some(v) = &value {
-            validate::length(v, "datasetRecords.newValue", 0, 1_048_575).map_err(|v| bad(v.0))?;
-        }
+        super::check_record(
+            key,
+            value.as_deref(),
+            "datasetRecords.key",
+            "datasetRecords.newValue",
+        )
+        .map_err(|v| bad(v.0))?;
         result.push(Patch {
             op,
             key: key.clone(),
@@ -163,8 +165,11 @@ pub fn patches_from_output(
 
 /// The pool's SyncTrigger target, if one is set.
 pub fn target_of(settings: &PoolSettings) -> Option<String> {
-    let events: BTreeMap<String, String> = serde_json::from_str(&settings.events).ok()?;
-    events.get("SyncTrigger").filter(|t| !t.is_empty()).cloned()
+    settings
+        .events
+        .get(super::settings::SYNC_TRIGGER)
+        .filter(|t| !t.is_empty())
+        .cloned()
 }
 
 /// Inside the write transaction: the dataset must still be at the count the function saw.
@@ -186,51 +191,13 @@ pub fn check_unchanged(
     })
 }
 
-fn trigger_error(e: TriggerError) -> SyncError {
+pub fn trigger_error(e: TriggerError) -> SyncError {
     match e {
         TriggerError::Throttled(m) => SyncError::LambdaThrottled(m),
         TriggerError::Timeout(m) => SyncError::LambdaTimeout(m),
         TriggerError::FunctionError(m)
         | TriggerError::BadOutput(m)
         | TriggerError::Unreachable(m) => SyncError::InvalidLambdaOutput(m),
-    }
-}
-
-impl SyncService {
-    /// Checks the caller's counts, runs the function on the dataset's current state, and
-    /// returns the patches its answer calls for with the dataset count they were decided at.
-    pub(super) async fn run_trigger(
-        &self,
-        target: &str,
-        r: &DatasetRef,
-        patches: Vec<Patch>,
-    ) -> SyncResult<(Vec<Patch>, Option<i64>)> {
-        let page = self
-            .store
-            .list_records(&r.identity_id, &r.dataset_name, 0, None, usize::MAX)
-            .await?;
-        let expected = page.dataset.as_ref().map_or(0, |d| d.sync_count);
-        let stored: HashMap<&str, i64> = page
-            .records
-            .iter()
-            .map(|r| (r.key.as_str(), r.sync_count))
-            .collect();
-        super::rules::check_counts(|key| stored.get(key).copied().unwrap_or(0), &patches)
-            .map_err(|r| SyncError::from(StoreError::Rejected(r)))?;
-        let ctx = EventContext {
-            region: &self.region,
-            pool_id: &r.pool_id,
-            identity_id: &r.identity_id,
-            dataset: &r.dataset_name,
-        };
-        let input = event(&ctx, &page.records, &patches);
-        let output = self
-            .triggers
-            .invoke(target, &input)
-            .await
-            .map_err(trigger_error)?;
-        let result = patches_from_output(&ctx, &output, &page.records, &patches)?;
-        Ok((result, Some(expected)))
     }
 }
 

@@ -7,9 +7,9 @@
 
 use serde_json::{json, Value};
 
-use super::pool_admin::CognitoStreams;
-use super::OutboxTarget;
+use crate::store::CognitoStreams;
 use crate::store::{DatasetRow, NewOutboxEvent, PoolSettings, RecordRow};
+use crate::sync::OutboxTarget;
 
 /// Largest data blob put in one Kinesis record (the service limit is 1 MiB including the
 /// partition key; this leaves room for it).
@@ -17,11 +17,11 @@ pub const KINESIS_DATA_LIMIT: usize = 1_000_000;
 
 /// The stream a pool publishes to, when Cognito Streams is configured and ENABLED.
 pub fn stream_of(settings: &PoolSettings) -> Option<String> {
-    let streams: Value = serde_json::from_str(settings.cognito_streams.as_deref()?).ok()?;
-    if streams.get("StreamingStatus")?.as_str()? != "ENABLED" {
+    let streams = settings.cognito_streams.as_ref()?;
+    if streams.streaming_status.as_deref() != Some("ENABLED") {
         return None;
     }
-    Some(streams.get("StreamName")?.as_str()?.to_owned())
+    streams.stream_name.clone()
 }
 
 /// The pool's settings once Kinesis said `stream` does not exist: streaming turned off, as AWS
@@ -32,12 +32,13 @@ pub fn turn_off_deleted_stream(settings: &PoolSettings, stream: &str) -> Option<
     if stream_of(settings).as_deref() != Some(stream) {
         return None;
     }
-    let mut streams: CognitoStreams =
-        serde_json::from_str(settings.cognito_streams.as_deref()?).ok()?;
-    streams.streaming_status = Some("DISABLED".into());
+    let streams = CognitoStreams {
+        streaming_status: Some("DISABLED".into()),
+        ..settings.cognito_streams.clone()?
+    };
     Some(PoolSettings {
         version: settings.version + 1,
-        cognito_streams: Some(serde_json::to_string(&streams).ok()?),
+        cognito_streams: Some(streams),
         ..settings.clone()
     })
 }
@@ -247,16 +248,16 @@ mod tests {
     fn a_deleted_stream_turns_off_the_pools_that_still_publish_to_it() {
         let settings = |streams: &str| PoolSettings {
             version: 4,
-            push_sync: Some(r#"{"ApplicationArns":["arn:app"]}"#.into()),
-            cognito_streams: Some(streams.into()),
-            events: r#"{"SyncTrigger":"f"}"#.into(),
+            push_sync: serde_json::from_str(r#"{"ApplicationArns":["arn:app"]}"#).unwrap(),
+            cognito_streams: serde_json::from_str(streams).unwrap(),
+            events: [("SyncTrigger".to_owned(), "f".to_owned())].into(),
         };
         let enabled = settings(
             r#"{"StreamName":"s","RoleArn":"arn:aws:iam::1:role/r","StreamingStatus":"ENABLED"}"#,
         );
         let off = turn_off_deleted_stream(&enabled, "s").expect("streaming turned off");
         assert_eq!(stream_of(&off), None);
-        let streams: Value = serde_json::from_str(off.cognito_streams.as_deref().unwrap()).unwrap();
+        let streams = serde_json::to_value(off.cognito_streams.as_ref().unwrap()).unwrap();
         assert_eq!(
             streams,
             json!({"StreamName": "s", "RoleArn": "arn:aws:iam::1:role/r", "StreamingStatus": "DISABLED"})
@@ -280,9 +281,11 @@ mod tests {
     fn only_enabled_streams_publish() {
         let mut s = PoolSettings::default();
         assert_eq!(stream_of(&s), None);
-        s.cognito_streams = Some(r#"{"StreamName":"x","StreamingStatus":"DISABLED"}"#.into());
+        s.cognito_streams =
+            serde_json::from_str(r#"{"StreamName":"x","StreamingStatus":"DISABLED"}"#).unwrap();
         assert_eq!(stream_of(&s), None);
-        s.cognito_streams = Some(r#"{"StreamName":"x","StreamingStatus":"ENABLED"}"#.into());
+        s.cognito_streams =
+            serde_json::from_str(r#"{"StreamName":"x","StreamingStatus":"ENABLED"}"#).unwrap();
         assert_eq!(stream_of(&s).as_deref(), Some("x"));
     }
 }

@@ -2,9 +2,8 @@
 //! the dataset counter, tombstones, storage figures and quotas. No I/O, so every rule is
 //! unit-tested here.
 
-use crate::store::{
-    DatasetRow, DatasetTotals, RecordRow, Rejection, UpdatePlan, UpdateSnapshot, Usage,
-};
+use crate::store::{DatasetRow, RecordRow, Rejection, UpdatePlan, UpdateSnapshot};
+use crate::validate::{self, Violation};
 
 /// Quotas enforced before commit (Cognito Sync's documented defaults).
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +53,40 @@ pub fn record_bytes(key: &str, value: &str) -> i64 {
 /// The conflict check: each patch's SyncCount must equal the stored record's (`stored` gives
 /// it; 0 for a key never written, and a tombstone keeps its count), or the call is refused
 /// naming the first patch that differs.
+/// A record's key and value as the model bounds them (`key`/`value` name the members in the
+/// refusal). The one check of a patch's contents: the client's patches and a sync trigger's
+/// answer both go through it.
+pub fn check_record(
+    key: &str,
+    value: Option<&str>,
+    key_member: &str,
+    value_member: &str,
+) -> Result<(), Violation> {
+    validate::length(key, key_member, 1, 1024)?;
+    if let Some(v) = value {
+        validate::length(v, value_member, 0, 1_048_575)?;
+    }
+    Ok(())
+}
+
+/// UpdateRecords' patches as the model bounds them: each record's contents, a non-negative
+/// SyncCount, and no key twice.
+pub fn check_patches(patches: &[Patch]) -> Result<(), Violation> {
+    let mut seen = std::collections::HashSet::with_capacity(patches.len());
+    for (i, p) in patches.iter().enumerate() {
+        let member = |m: &str| format!("recordPatches.{}.member.{m}", i + 1);
+        check_record(&p.key, p.value.as_deref(), &member("key"), &member("value"))?;
+        validate::range(p.sync_count, &member("syncCount"), 0, i64::MAX)?;
+        if !seen.insert(p.key.as_str()) {
+            return Err(Violation(format!(
+                "Duplicate key in RecordPatches: {}",
+                p.key
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn check_counts(stored: impl Fn(&str) -> i64, patches: &[Patch]) -> Result<(), Rejection> {
     for p in patches {
         let stored = stored(&p.key);
@@ -166,18 +199,6 @@ pub fn plan_update(
         records,
         outbox: Vec::new(),
     })
-}
-
-/// Usage as DescribeIdentityUsage and DescribeIdentityPoolUsage report it: live datasets,
-/// their storage and latest change; sync sessions count every successful UpdateRecords, so
-/// deleted datasets' SyncCounts are included.
-pub fn usage(t: &DatasetTotals) -> Usage {
-    Usage {
-        dataset_count: t.live.datasets,
-        data_storage: t.live.data_storage,
-        sync_sessions: t.live.sync_count + t.deleted.sync_count,
-        last_modified_ms: t.live.last_modified_ms,
-    }
 }
 
 #[cfg(test)]
@@ -395,34 +416,5 @@ mod tests {
         );
         assert_eq!((after.data_storage, after.num_records), (0, 0));
         assert_eq!(after.merged_into.as_deref(), Some("base"));
-    }
-
-    #[test]
-    fn usage_counts_live_datasets_and_every_sync_session() {
-        use crate::store::Totals;
-        let t = DatasetTotals {
-            live: Totals {
-                datasets: 2,
-                data_storage: 17,
-                sync_count: 3,
-                last_modified_ms: Some(200),
-            },
-            deleted: Totals {
-                datasets: 1,
-                data_storage: 0,
-                sync_count: 4,
-                last_modified_ms: Some(900),
-            },
-        };
-        assert_eq!(
-            usage(&t),
-            Usage {
-                dataset_count: 2,
-                data_storage: 17,
-                sync_sessions: 7,
-                last_modified_ms: Some(200)
-            }
-        );
-        assert_eq!(usage(&DatasetTotals::default()), Usage::default());
     }
 }

@@ -1,19 +1,17 @@
-//! Push sync: device registration, dataset subscriptions, and the silent push each subscribed
-//! device (except the writer) gets after an UpdateRecords, in the payloads of spec §8.
+//! Push sync's rules: which platform application a device registers with, what a registration
+//! stores, and the silent push each subscribed device (except the writer) gets after an
+//! UpdateRecords, in the payloads of spec §8.
 
 use serde_json::json;
 
-use super::pool_admin::PushSync;
-use super::{Caller, DatasetRef, Missing, OutboxTarget, SyncError, SyncResult, SyncService};
-use crate::store::{DeviceRecord, NewOutboxEvent, StoreError};
-use crate::timeutil::now_ms;
-use crate::validate;
+use crate::store::{DeviceRecord, NewOutboxEvent, PushSync};
+use crate::sync::OutboxTarget;
 
 /// The device platforms RegisterDevice accepts.
 pub const PLATFORMS: [&str; 4] = ["APNS", "APNS_SANDBOX", "GCM", "ADM"];
 
 /// The pool's SNS platform application for a device platform (`…:app/<PLATFORM>/<name>`).
-fn application_for(push: &PushSync, platform: &str) -> Option<String> {
+pub fn application_for(push: &PushSync, platform: &str) -> Option<String> {
     let marker = format!(":app/{platform}/");
     push.application_arns
         .iter()
@@ -121,143 +119,6 @@ pub fn registered_device(
             disabled: false,
             created_ms: now_ms,
         }),
-    }
-}
-
-impl SyncService {
-    async fn push_config(&self, pool_id: &str) -> SyncResult<PushSync> {
-        self.get_configuration(pool_id)
-            .await?
-            .push_sync
-            .ok_or_else(|| {
-                SyncError::InvalidConfiguration(
-                    "Push sync is not configured for this identity pool".into(),
-                )
-            })
-    }
-
-    /// RegisterDevice: the device's id, stable for the same (identity, platform, token).
-    pub async fn register_device(
-        &self,
-        _caller: &Caller,
-        pool_id: &str,
-        identity_id: &str,
-        platform: &str,
-        token: &str,
-    ) -> SyncResult<String> {
-        self.resolve(pool_id, identity_id, Missing::NotFound)
-            .await?;
-        validate::one_of(platform, "platform", &PLATFORMS)?;
-        validate::length(token, "token", 1, 4096)?;
-        let push = self.push_config(pool_id).await?;
-        let app = application_for(&push, platform).ok_or_else(|| {
-            SyncError::InvalidConfiguration(format!(
-                "PushSync of this identity pool has no platform application for {platform}"
-            ))
-        })?;
-        let existing = self.store.find_device(identity_id, platform, token).await?;
-        // SNS is asked every time: it may have disabled the endpoint (a stale token) without
-        // cogsync knowing, and registering again is how a device gets its pushes back.
-        let endpoint = match self.push.create_endpoint(&app, token, identity_id).await {
-            Ok(arn) => arn,
-            Err(e) => {
-                return match existing {
-                    // SNS failed (unreachable, or refused): a registered device keeps the
-                    // registration it has rather than fail its app's start-up.
-                    Some(d) if !d.disabled => {
-                        tracing::warn!(device = %d.id, error = %e, "cannot refresh the SNS endpoint; keeping the registration");
-                        Ok(d.id)
-                    }
-                    _ => Err(SyncError::Internal(format!(
-                        "cannot create the SNS endpoint: {e}"
-                    ))),
-                };
-            }
-        };
-        let registration = Registration {
-            identity_id,
-            platform,
-            token,
-            endpoint_arn: &endpoint,
-        };
-        let device = match registered_device(existing.as_ref(), &registration, now_ms()) {
-            Stored::AsItIs(id) => return Ok(id),
-            Stored::Write(device) => device,
-        };
-        match self.store.put_device(&device).await {
-            Ok(()) => Ok(device.id),
-            // A concurrent registration of the same token won; use its id.
-            Err(StoreError::AlreadyExists(_)) => self
-                .store
-                .find_device(identity_id, platform, token)
-                .await?
-                .map(|d| d.id)
-                .ok_or_else(|| SyncError::Internal("device vanished during registration".into())),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn subscription_target(&self, r: &DatasetRef, device_id: &str) -> SyncResult<()> {
-        self.resolve(&r.pool_id, &r.identity_id, Missing::NotFound)
-            .await?;
-        validate::dataset_name(&r.dataset_name, "datasetName")?;
-        validate::length(device_id, "deviceId", 1, 256)?;
-        self.push_config(&r.pool_id).await?;
-        match self.store.get_device(device_id).await? {
-            Some(d) if d.identity_id == r.identity_id => Ok(()),
-            _ => Err(SyncError::NotFound(format!(
-                "Device not found: {device_id}"
-            ))),
-        }
-    }
-
-    /// SubscribeToDataset: the dataset must exist and the device be the identity's.
-    pub async fn subscribe(
-        &self,
-        _caller: &Caller,
-        r: &DatasetRef,
-        device_id: &str,
-    ) -> SyncResult<()> {
-        self.subscription_target(r, device_id).await?;
-        match self
-            .store
-            .get_dataset(&r.identity_id, &r.dataset_name)
-            .await?
-        {
-            Some(d) if d.live => {}
-            _ => {
-                return Err(SyncError::NotFound(format!(
-                    "Dataset not found: {}",
-                    r.dataset_name
-                )))
-            }
-        }
-        Ok(self
-            .store
-            .subscribe(&r.identity_id, &r.dataset_name, device_id)
-            .await?)
-    }
-
-    /// UnsubscribeFromDataset: ResourceNotFoundException when there was no such subscription.
-    pub async fn unsubscribe(
-        &self,
-        _caller: &Caller,
-        r: &DatasetRef,
-        device_id: &str,
-    ) -> SyncResult<()> {
-        self.subscription_target(r, device_id).await?;
-        if self
-            .store
-            .unsubscribe(&r.identity_id, &r.dataset_name, device_id)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(SyncError::NotFound(format!(
-                "Device {device_id} is not subscribed to dataset {}",
-                r.dataset_name
-            )))
-        }
     }
 }
 
