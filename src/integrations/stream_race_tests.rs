@@ -4,6 +4,9 @@
 //! Meanwhile streaming ends (the developer switches it off, or the stream is found deleted);
 //! then the write commits with a stream event. No record may reach the stream after that, on
 //! either engine, and with the settings changed through another node.
+//!
+//! The same hold shows a write racing DeleteIdentities: the identity goes while the write
+//! waits, and the device gets the modelled answer with nothing written.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -164,6 +167,11 @@ fn device() -> Caller {
 
 /// A device's UpdateRecords of one new record in `dataset`.
 async fn write(sync: &SyncService, dataset: &str) {
+    try_write(sync, dataset).await.unwrap();
+}
+
+/// A device's UpdateRecords of one new record in `dataset`, with its outcome.
+async fn try_write(sync: &SyncService, dataset: &str) -> crate::sync::SyncResult<()> {
     let r = DatasetRef {
         pool_id: POOL.into(),
         identity_id: IDENTITY.into(),
@@ -186,7 +194,7 @@ async fn write(sync: &SyncService, dataset: &str) {
         sync_session_token: Some(token),
         patches: vec![patch],
     };
-    sync.update_records(&device(), &r, input).await.unwrap();
+    sync.update_records(&device(), &r, input).await.map(|_| ())
 }
 
 /// Starts a write of `dataset` through `writer` that is held once it has read the settings;
@@ -247,6 +255,26 @@ async fn stream_deleted_while_held(writer: Arc<Node>, store: &dyn Store) {
     assert_eq!(store.outbox_backlog().await.unwrap(), 0);
 }
 
+/// A write held while its identity is deleted is refused as the identity's credentials are
+/// refused once it is gone (NotAuthorized: get new ones), and leaves no record or event.
+async fn identity_deleted_while_held(writer: Arc<Node>, store: &dyn Store) {
+    pool(store, &writer).await;
+    writer.trigger.armed.store(true, Ordering::SeqCst);
+    let held = writer.trigger.held.notified();
+    let w = writer.clone();
+    let task = tokio::spawn(async move { try_write(&w.sync, "held").await });
+    held.await;
+    assert!(store.delete_identity(IDENTITY).await.unwrap());
+    writer.trigger.release.notify_one();
+    let outcome = task.await.unwrap();
+    assert!(
+        matches!(outcome, Err(crate::sync::SyncError::NotAuthorized(_))),
+        "a write whose identity was deleted while it waited answered {outcome:?}"
+    );
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+    assert_eq!(store.get_identity(IDENTITY).await.unwrap(), None);
+}
+
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(crate::store::sqlite::SqliteStore::open(dir.path()).unwrap());
@@ -295,4 +323,19 @@ async fn postgres_a_write_held_while_its_stream_is_found_deleted_publishes_nothi
         return;
     };
     stream_deleted_while_held(Arc::new(node(store.clone())), &*store).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_write_held_while_its_identity_is_deleted_is_refused_and_writes_nothing() {
+    let (store, _dir) = sqlite().await;
+    identity_deleted_while_held(Arc::new(node(store.clone())), &*store).await;
+}
+
+#[tokio::test]
+async fn postgres_a_write_held_while_its_identity_is_deleted_is_refused_and_writes_nothing() {
+    let test = "postgres_a_write_held_while_its_identity_is_deleted_is_refused";
+    let Some((store, _db)) = postgres(test).await else {
+        return;
+    };
+    identity_deleted_while_held(Arc::new(node(store.clone())), &*store).await;
 }

@@ -191,15 +191,21 @@ impl SyncService {
     }
 
     fn for_caller(caller: &Caller, identity_id: &str, resolved: SyncResult<()>) -> SyncResult<()> {
-        match (caller, resolved) {
-            (Caller::Identity { .. }, Err(SyncError::NotFound(_) | SyncError::InvalidParameter(_)))
+        resolved.map_err(|e| Self::as_seen_by(caller, identity_id, e))
+    }
+
+    /// A missing identity as `caller` is told of it: identity credentials whose identity is
+    /// gone are refused as not authorized (they should get new ones), not told what exists.
+    pub(super) fn as_seen_by(caller: &Caller, identity_id: &str, e: SyncError) -> SyncError {
+        match (caller, e) {
+            (Caller::Identity { .. }, SyncError::NotFound(_) | SyncError::InvalidParameter(_))
                 if validate::aws_id(identity_id, "identityId").is_ok() =>
             {
-                Err(SyncError::NotAuthorized(format!(
+                SyncError::NotAuthorized(format!(
                     "Identity {identity_id} no longer exists (deleted or merged); get new credentials"
-                )))
+                ))
             }
-            (_, resolved) => resolved,
+            (_, e) => e,
         }
     }
 

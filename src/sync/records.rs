@@ -210,7 +210,10 @@ impl SyncService {
                     Ok(plan)
                 }),
             )
-            .await?;
+            .await
+            // An identity deleted (or merged away) while the write waited is missing, as if
+            // it had been when the request came: told to the caller as resolving it would.
+            .map_err(|e| Self::as_seen_by(caller, &r.identity_id, e.into()))?;
         if !plan.outbox.is_empty() {
             self.outbox_signal.notify_one();
         }

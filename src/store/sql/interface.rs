@@ -321,7 +321,8 @@ pub trait Tx: Send {
     fn statement(&mut self, sql: Sql<'_>) -> impl Future<Output = StoreResult<Outcome>> + Send;
 
     /// The statement locking a row of `lock` (`$1` its key; it answers a row when the row
-    /// exists); None for an engine whose writes are serialised anyway.
+    /// exists). An engine whose writes are serialised anyway only looks the row up; None
+    /// skips even that (every row then counts as present).
     fn lock_sql(lock: Lock) -> Option<&'static str>;
 
     /// Runs statements that do not depend on each other's answers, in order; answers each
@@ -413,6 +414,9 @@ impl Outcome {
 pub enum Mode {
     /// Reads; each statement sees the moment it runs (one statement, one snapshot).
     Read,
+    /// Reads that may take long (a pool's sums, an identity exported whole): an engine that
+    /// runs reads in place on the async runtime's threads runs these off them.
+    LongRead,
     /// A write transaction: all or nothing, durable when answered. An engine may run it
     /// more than once (after a serialization failure); each run starts afresh.
     Write,
@@ -432,6 +436,11 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Runs `op` as a read: no locks taken, nothing written.
     fn read<O: Op>(&self, op: O) -> impl Future<Output = StoreResult<O::Output>> + Send;
+
+    /// Runs `op` as a read that may take long; by default as any read.
+    fn long_read<O: Op>(&self, op: O) -> impl Future<Output = StoreResult<O::Output>> + Send {
+        self.read(op)
+    }
 
     /// Runs `op` as one write transaction, then `settled` (if any) with what it committed
     /// (None when it committed nothing), once the outcome is final. A [`Engine::sole_writer`]

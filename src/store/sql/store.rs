@@ -61,6 +61,7 @@ impl<E: Engine> SqlStore<E> {
         let started = Instant::now();
         let outcome = match mode {
             Mode::Read => self.engine.read(op).await,
+            Mode::LongRead => self.engine.long_read(op).await,
             Mode::Write => self.engine.write(op, None).await,
         };
         self.timed(name, started, &outcome);
@@ -97,6 +98,20 @@ impl<E: Engine> SqlStore<E> {
     ) -> StoreResult<Vec<Row>> {
         Ok(self
             .run(name, Mode::Read, Statement::query(sql, params))
+            .await?
+            .into_rows())
+    }
+
+    /// One query that may take long (it sums or scans a pool), on a reader, off the
+    /// runtime's threads where the engine reads in place.
+    pub(in crate::store::sql) async fn long_read(
+        &self,
+        name: &'static str,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> StoreResult<Vec<Row>> {
+        Ok(self
+            .run(name, Mode::LongRead, Statement::query(sql, params))
             .await?
             .into_rows())
     }

@@ -286,6 +286,30 @@ impl SqlStore<SqliteEngine> {
 /// The database file in a data directory.
 const DATABASE: &str = "cogsync.sqlite3";
 
+impl SqliteEngine {
+    async fn reader_permit(&self) -> StoreResult<tokio::sync::SemaphorePermit<'_>> {
+        self.free_readers
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Backend("the SQLite readers are closed".into()))
+    }
+
+    /// An idle reader (a permit guarantees one; should the pool's lock have been poisoned, a
+    /// fresh one does the read).
+    fn take_reader(&self) -> StoreResult<Connection> {
+        match self.readers.lock().ok().and_then(|mut v| v.pop()) {
+            Some(c) => Ok(c),
+            None => open_reader(&self.path).map_err(sqlite_error),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.readers.lock() {
+            idle.push(conn);
+        }
+    }
+}
+
 impl Engine for SqliteEngine {
     /// The writer thread is the only writer of the file (the directory's lock sees to it); a
     /// read-only store is not, and keeps nothing in memory.
@@ -341,23 +365,30 @@ impl Engine for SqliteEngine {
     /// small index lookups, so they run in place: a hop to the blocking pool costs more than
     /// the query.
     async fn read<O: Op>(&self, op: O) -> StoreResult<O::Output> {
-        let _permit = self
-            .free_readers
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Backend("the SQLite readers are closed".into()))?;
-        let pooled = self.readers.lock().ok().and_then(|mut v| v.pop());
-        // A permit guarantees an idle reader; should the pool's lock have been poisoned, a
-        // fresh one does the read.
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => open_reader(&self.path).map_err(sqlite_error)?,
-        };
+        let _permit = self.reader_permit().await?;
+        let mut conn = self.take_reader()?;
         let result = finish_now(op.run(&mut SqliteTx::new(&mut conn)));
-        if let Ok(mut idle) = self.readers.lock() {
-            idle.push(conn);
-        }
+        self.give_back(conn);
         result
+    }
+
+    /// Sums over a pool, an identity exported whole: on the blocking pool, so a long read
+    /// does not hold one of the runtime's few threads.
+    async fn long_read<O: Op>(&self, op: O) -> StoreResult<O::Output> {
+        let _permit = self.reader_permit().await?;
+        let mut conn = self.take_reader()?;
+        let ran = tokio::task::spawn_blocking(move || {
+            let result = finish_now(op.run(&mut SqliteTx::new(&mut conn)));
+            (conn, result)
+        })
+        .await;
+        match ran {
+            Ok((conn, result)) => {
+                self.give_back(conn);
+                result
+            }
+            Err(e) => Err(StoreError::Backend(format!("a long read failed: {e}"))),
+        }
     }
 
     /// The writer and every reader.
@@ -539,5 +570,26 @@ mod tests {
             "{read:?}"
         );
         assert_eq!(counts.0.load(Ordering::SeqCst), 1);
+    }
+
+    /// Reads that may take long (a pool's sums, an export) leave the runtime's threads; the
+    /// small ones stay in place.
+    #[tokio::test]
+    async fn long_reads_run_off_the_runtimes_thread() {
+        struct Where;
+        impl Op for Where {
+            type Output = std::thread::ThreadId;
+            async fn run<X: crate::store::sql::Tx>(
+                &self,
+                _: &mut X,
+            ) -> StoreResult<std::thread::ThreadId> {
+                Ok(std::thread::current().id())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let here = std::thread::current().id();
+        assert_eq!(store.engine.read(Where).await.unwrap(), here);
+        assert_ne!(store.engine.long_read(Where).await.unwrap(), here);
     }
 }

@@ -119,9 +119,13 @@ impl Tx for SqliteTx<'_> {
         ready(run_now(self.conn, sql))
     }
 
-    /// One writer serialises every write: there is nothing to lock.
-    fn lock_sql(_lock: Lock) -> Option<&'static str> {
-        None
+    /// One writer serialises every write, so nothing needs locking; the statement only
+    /// tells whether the row still exists (a write must not outlive its identity).
+    fn lock_sql(lock: Lock) -> Option<&'static str> {
+        Some(match lock {
+            Lock::Identity => "SELECT 1 FROM identities WHERE id = $1",
+            Lock::Pool => "SELECT 1 FROM identity_pools WHERE id = $1",
+        })
     }
 }
 

@@ -103,7 +103,10 @@ impl<E: Engine> AdminStore for SqlStore<E> {
                  CAST(COALESCE(SUM(d.sync_count), 0) AS BIGINT), MAX(d.last_modified_ms)
              FROM datasets d JOIN identities i ON i.id = d.identity_id WHERE i.pool_id = $1
              GROUP BY d.live";
-        totals(self.read("pool_totals", SQL, vec![pool_id.into()]).await?)
+        totals(
+            self.long_read("pool_totals", SQL, vec![pool_id.into()])
+                .await?,
+        )
     }
 
     async fn outbox_targets(&self) -> StoreResult<Vec<(String, i64, i64)>> {

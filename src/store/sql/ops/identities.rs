@@ -215,7 +215,7 @@ impl<E: Engine> IdentityStore for SqlStore<E> {
     async fn count_identities(&self, pool_id: &str) -> StoreResult<i64> {
         const SQL: &str = "SELECT COUNT(*) FROM identities WHERE pool_id = $1";
         let found = self
-            .read("count_identities", SQL, vec![pool_id.into()])
+            .long_read("count_identities", SQL, vec![pool_id.into()])
             .await?;
         Ok(rows::opt(found, rows::int)?.unwrap_or(0))
     }

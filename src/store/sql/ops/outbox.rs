@@ -215,6 +215,9 @@ impl Op for FailBulk {
 
     async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<()> {
         let pool = self.pool_id.as_str();
+        // The pool's lock first, as every transition of the job takes it (StartBulk,
+        // Complete, TargetGoneOp): the job is decided by one of them at a time.
+        tx.lock(Lock::Pool, pool).await?;
         parts::drop_job_events(tx, pool).await?;
         let failed = BulkEvent::DeliveryFailed(&self.message);
         parts::decide_bulk_job(tx, pool, failed, &self.decide).await?;

@@ -323,7 +323,7 @@ impl<E: Engine> TransferStore for SqlStore<E> {
 
     async fn export_identity(&self, id: &str) -> StoreResult<Option<IdentityCopy>> {
         let op = ExportIdentity { id: id.to_owned() };
-        self.run("export_identity", Mode::Read, op).await
+        self.run("export_identity", Mode::LongRead, op).await
     }
 
     async fn import_pool(
