@@ -80,7 +80,9 @@ pub(super) async fn start(
             let _ = stopped.await;
         })
         .await;
+        // Awaited, so that its hold on the store is gone when the listener's task ends.
         sampler.abort();
+        let _ = sampler.await;
         served
     });
     Ok(AdminListener { addr, stop, task })

@@ -48,6 +48,8 @@ pub struct RunningServer {
     task: JoinHandle<std::io::Result<()>>,
     dispatcher_stop: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
+    /// The task logging the counts of failures left out of the log (it holds the app).
+    error_log: JoinHandle<()>,
     tls: Option<Arc<TlsListener>>,
     /// The admin listener, when it runs.
     admin: Option<admin_listener::AdminListener>,
@@ -91,7 +93,8 @@ impl RunningServer {
         }
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, lets in-flight requests finish, and waits for every task of the
+    /// server, so that the store is closed when it returns.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -99,11 +102,14 @@ impl RunningServer {
         let served = self.task.await.map_err(std::io::Error::other)?;
         let _ = self.dispatcher_stop.send(true);
         let _ = self.dispatcher.await;
+        let _ = (&mut self.error_log).await;
         // Health and metrics stay up until the device listener has drained.
         if let Some(admin) = self.admin.take() {
             let _ = admin.stop.send(());
             let _ = admin.task.await;
         }
+        // Every task holding the store has ended, so the store is closed (an embedded one's
+        // data directory free for the next process) when this returns.
         served
     }
 }
@@ -184,7 +190,7 @@ pub async fn start_with_store(
     let app = Arc::new(app);
     let (dispatcher_stop, stopping) = watch::channel(false);
     // The counts of failures left out of the log, logged as each window ends.
-    tokio::spawn({
+    let error_log = tokio::spawn({
         let (app, mut stop) = (app.clone(), stopping.clone());
         async move {
             let mut tick = tokio::time::interval(api::error_log::WINDOW);
@@ -257,6 +263,7 @@ pub async fn start_with_store(
         task,
         dispatcher_stop,
         dispatcher,
+        error_log,
         tls,
         admin,
     })

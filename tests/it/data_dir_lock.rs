@@ -94,3 +94,23 @@ async fn a_second_process_on_a_held_data_directory_is_refused_and_export_still_r
     let device = sync_client(&again.endpoint, ACCESS_KEY, SECRET_KEY, None);
     try_list(&device, &pool, &id).await.unwrap();
 }
+
+/// A server stopped in-process has let go of its data directory when its shutdown returns:
+/// the next server (a restart, an import) opens it at once, with an admin listener running
+/// too (its sampler holds the store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_frees_its_data_directory_when_shutdown_returns() {
+    let mut dir = tempfile::tempdir().unwrap();
+    for round in 0..10 {
+        let server = TestServer::start_in(dir, None, |c| {
+            c.admin_listen = Some("127.0.0.1:0".parse().unwrap())
+        })
+        .await;
+        server.new_pool(true).await;
+        let (held, _) = server.stop().await;
+        let reopened = cogsync::store::sqlite::SqliteStore::open(held.path());
+        assert!(reopened.is_ok(), "round {round}: {:?}", reopened.err());
+        drop(reopened);
+        dir = held;
+    }
+}
