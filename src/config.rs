@@ -1,17 +1,13 @@
 //! Server configuration, as resolved from the command line and the environment.
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::api::throttle::ThrottleSettings;
 use crate::auth::DeveloperCredentials;
 use crate::integrations::aws::AwsSettings;
 use crate::sync::SyncSettings;
-
-/// Default of `--store-timeout`: a few seconds below the shortest common client timeout (the
-/// mobile SDKs' 15 s), with room for looking up a lost commit's outcome.
-pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Shown as LastModifiedBy for writes made with developer credentials (AWS shows the
 /// account id there).
@@ -83,105 +79,6 @@ impl Default for HttpLimits {
     }
 }
 
-/// A sustained rate with a burst allowance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub per_second: NonZeroU32,
-    pub burst: NonZeroU32,
-}
-
-impl std::fmt::Display for Rate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.per_second, self.burst)
-    }
-}
-
-/// A rate limit that may be switched off: a [`Rate`], or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateOrOff(pub Option<Rate>);
-
-impl std::fmt::Display for RateOrOff {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(rate) => rate.fmt(f),
-            None => f.write_str("off"),
-        }
-    }
-}
-
-impl std::str::FromStr for RateOrOff {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.trim().eq_ignore_ascii_case("off") {
-            return Ok(RateOrOff(None));
-        }
-        s.parse::<Rate>().map(|r| RateOrOff(Some(r)))
-    }
-}
-
-impl std::str::FromStr for Rate {
-    type Err = String;
-
-    /// `N` (N requests per second, bursts of N) or `N:B` (bursts of B).
-    fn from_str(s: &str) -> Result<Self, String> {
-        let number = |t: &str| {
-            t.trim()
-                .parse::<NonZeroU32>()
-                .map_err(|_| format!("'{t}' is not a positive whole number"))
-        };
-        let (rate, burst) = match s.split_once(':') {
-            Some((r, b)) => (number(r)?, number(b)?),
-            None => (number(s)?, number(s)?),
-        };
-        Ok(Rate {
-            per_second: rate,
-            burst,
-        })
-    }
-}
-
-/// Request-rate limits; `None` means unlimited (see `api::throttle` for who is charged).
-#[derive(Debug, Clone)]
-pub struct ThrottleSettings {
-    /// Requests per second one identity may make with its credentials.
-    pub per_identity: Option<Rate>,
-    /// Requests per second all callers together may make against one identity pool.
-    pub per_pool: Option<Rate>,
-    /// Unsigned Cognito Identity calls and failed authentications per second from one address.
-    pub per_address: Option<Rate>,
-    /// Failed authentications one address may make before it is locked out for a while.
-    pub auth_failures: Option<Rate>,
-    /// Proxies whose `X-Forwarded-For` names the client's address.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-}
-
-/// `N:B` with compile-time constants.
-const fn rate(per_second: u32, burst: u32) -> Rate {
-    match (NonZeroU32::new(per_second), NonZeroU32::new(burst)) {
-        (Some(per_second), Some(burst)) => Rate { per_second, burst },
-        _ => panic!("rates are positive"),
-    }
-}
-
-/// Default of `--address-rate-limit`: generous for many devices behind one NAT, a bound for
-/// one flooding client.
-pub const DEFAULT_ADDRESS_RATE: Rate = rate(100, 200);
-/// Default of `--auth-failure-limit`.
-pub const DEFAULT_AUTH_FAILURES: Rate = rate(5, 20);
-
-impl Default for ThrottleSettings {
-    fn default() -> Self {
-        ThrottleSettings {
-            per_identity: None,
-            per_pool: None,
-            per_address: Some(DEFAULT_ADDRESS_RATE),
-            auth_failures: Some(DEFAULT_AUTH_FAILURES),
-            trusted_proxies: Vec::new(),
-        }
-    }
-}
-
 impl ServerConfig {
     /// Where the configured store is.
     pub fn store_location(&self) -> crate::store::StoreLocation {
@@ -200,7 +97,7 @@ impl ServerConfig {
             data_dir,
             database_url: None,
             db_pool_size: usize::from(crate::store::postgres::DEFAULT_POOL_SIZE),
-            store_timeout: DEFAULT_STORE_TIMEOUT,
+            store_timeout: crate::store::DEFAULT_TIMEOUT,
             region: "us-east-1".into(),
             account_id: DEFAULT_ACCOUNT_ID.into(),
             credentials,

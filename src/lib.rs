@@ -20,6 +20,7 @@ pub mod lockout;
 pub mod metrics;
 pub mod migrate;
 pub mod private_fs;
+pub mod rate;
 pub mod server;
 pub mod signals;
 pub mod store;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::Rate;
+use crate::rate::Rate;
 
 /// The shortest lock-out, and how long an attempt during one extends it at least.
 pub const MIN_LOCK: Duration = Duration::from_secs(1);

@@ -20,8 +20,41 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::error::{ApiError, ErrorCode};
 use crate::auth::Principal;
-use crate::config::{Rate, ThrottleSettings};
 use crate::lockout::Lockout;
+use crate::rate::Rate;
+
+/// Request-rate limits; `None` means unlimited (see the module's head for who is charged).
+#[derive(Debug, Clone)]
+pub struct ThrottleSettings {
+    /// Requests per second one identity may make with its credentials.
+    pub per_identity: Option<Rate>,
+    /// Requests per second all callers together may make against one identity pool.
+    pub per_pool: Option<Rate>,
+    /// Unsigned Cognito Identity calls and failed authentications per second from one address.
+    pub per_address: Option<Rate>,
+    /// Failed authentications one address may make before it is locked out for a while.
+    pub auth_failures: Option<Rate>,
+    /// Proxies whose `X-Forwarded-For` names the client's address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Default of `--address-rate-limit`: generous for many devices behind one NAT, a bound for
+/// one flooding client.
+pub const DEFAULT_ADDRESS_RATE: Rate = crate::rate::rate(100, 200);
+/// Default of `--auth-failure-limit`.
+pub const DEFAULT_AUTH_FAILURES: Rate = crate::rate::rate(5, 20);
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        ThrottleSettings {
+            per_identity: None,
+            per_pool: None,
+            per_address: Some(DEFAULT_ADDRESS_RATE),
+            auth_failures: Some(DEFAULT_AUTH_FAILURES),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
 
 /// Every this many checks, keys whose bucket is full again are forgotten, so the key maps
 /// stay as small as the set of recently active callers.

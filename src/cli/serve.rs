@@ -97,22 +97,22 @@ pub struct LimitArgs {
     pub shutdown_grace: u32,
     /// Seconds a request's store work may take; past it the request is answered (nothing
     /// written, or a commit's outcome looked up) and its database connection dropped.
-    #[arg(long, default_value_t = crate::config::DEFAULT_STORE_TIMEOUT.as_secs() as u32, env = "COGSYNC_STORE_TIMEOUT", value_parser = clap::value_parser!(u32).range(1..=600))]
+    #[arg(long, default_value_t = crate::store::DEFAULT_TIMEOUT.as_secs() as u32, env = "COGSYNC_STORE_TIMEOUT", value_parser = clap::value_parser!(u32).range(1..=600))]
     pub store_timeout: u32,
     /// Requests per second one identity may make: `N` or `N:BURST`. Off when unset.
     #[arg(long, env = "COGSYNC_IDENTITY_RATE_LIMIT")]
-    pub identity_rate_limit: Option<crate::config::Rate>,
+    pub identity_rate_limit: Option<crate::rate::Rate>,
     /// Requests per second one identity pool may receive: `N` or `N:BURST`. Off when unset.
     #[arg(long, env = "COGSYNC_POOL_RATE_LIMIT")]
-    pub pool_rate_limit: Option<crate::config::Rate>,
+    pub pool_rate_limit: Option<crate::rate::Rate>,
     /// Unsigned Cognito Identity calls and failed authentications per second from one client
     /// address: `N`, `N:BURST` or `off`.
-    #[arg(long, default_value_t = crate::config::RateOrOff(Some(crate::config::DEFAULT_ADDRESS_RATE)), env = "COGSYNC_ADDRESS_RATE_LIMIT")]
-    pub address_rate_limit: crate::config::RateOrOff,
+    #[arg(long, default_value_t = crate::rate::RateOrOff(Some(crate::api::throttle::DEFAULT_ADDRESS_RATE)), env = "COGSYNC_ADDRESS_RATE_LIMIT")]
+    pub address_rate_limit: crate::rate::RateOrOff,
     /// Failed authentications one client address may make (`N` a second, bursts of `BURST`)
     /// before further requests from it are refused unverified for a while; or `off`.
-    #[arg(long, default_value_t = crate::config::RateOrOff(Some(crate::config::DEFAULT_AUTH_FAILURES)), env = "COGSYNC_AUTH_FAILURE_LIMIT")]
-    pub auth_failure_limit: crate::config::RateOrOff,
+    #[arg(long, default_value_t = crate::rate::RateOrOff(Some(crate::api::throttle::DEFAULT_AUTH_FAILURES)), env = "COGSYNC_AUTH_FAILURE_LIMIT")]
+    pub auth_failure_limit: crate::rate::RateOrOff,
     /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For header
     /// names the client address the address limits apply to.
     #[arg(long, env = "COGSYNC_TRUSTED_PROXIES", value_delimiter = ',', value_parser = network)]

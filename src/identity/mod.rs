@@ -3,7 +3,7 @@
 //! like the real service's.
 
 mod developer;
-mod login_rules;
+pub mod login_rules;
 mod logins;
 pub mod oidc_verify;
 pub mod openid_issuer;

@@ -20,7 +20,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
-use crate::store::{DispatchStore, OutboxEvent, SettingsDecider, StoreResult};
+use crate::store::{DispatchStore, OutboxEvent, SettingsDecider, StoreResult, TargetGone};
 use crate::sync::ports::{PushError, PushService, StreamError, StreamSink};
 use crate::sync::rules::{bulk as bulk_rules, streams};
 use crate::sync::{turn_off_deleted_stream, OutboxTarget};
@@ -269,17 +269,8 @@ impl Dispatcher {
         let decide: SettingsDecider =
             Box::new(move |settings| turn_off_deleted_stream(settings, &name));
         let message = format!("The Kinesis stream {stream} no longer exists");
+        let gone = self.drop_stream_events(e, &message, decide, now).await?;
         let pool = e.event.pool_id.as_str();
-        let gone = self
-            .store
-            .stream_target_gone(
-                pool,
-                &e.event.target,
-                &message,
-                decide,
-                bulk_rules::progress(now),
-            )
-            .await?;
         if gone.settings_changed {
             tracing::warn!(pool, stream, dropped = gone.dropped, bulk_publish_failed = gone.job_failed, %reason,
                 "Kinesis stream not found (deleted): Cognito Streams turned off for the pool (StreamingStatus DISABLED) and its pending stream events dropped");
@@ -297,20 +288,27 @@ impl Dispatcher {
     async fn stream_off(&self, e: &OutboxEvent, stream: &str, now: i64) -> StoreResult<()> {
         let keep: SettingsDecider = Box::new(|_| None);
         let message = format!("Cognito Streams no longer publishes this pool to {stream}");
+        let gone = self.drop_stream_events(e, &message, keep, now).await?;
         let pool = e.event.pool_id.as_str();
-        let gone = self
-            .store
-            .stream_target_gone(
-                pool,
-                &e.event.target,
-                &message,
-                keep,
-                bulk_rules::progress(now),
-            )
-            .await?;
         tracing::info!(pool, stream, dropped = gone.dropped, bulk_publish_failed = gone.job_failed,
             "the pool no longer streams to this Kinesis stream: its undelivered stream events dropped");
         Ok(())
+    }
+
+    /// Drops the pending events of `e`'s pool for `e`'s stream, ends its bulk publish failed
+    /// with `message` if any were the job's, and applies `decide` to its settings: one
+    /// transaction, under the pool's lock.
+    async fn drop_stream_events(
+        &self,
+        e: &OutboxEvent,
+        message: &str,
+        decide: SettingsDecider,
+        now: i64,
+    ) -> StoreResult<TargetGone> {
+        let progress = bulk_rules::progress(now);
+        self.store
+            .stream_target_gone(&e.event.pool_id, &e.event.target, message, decide, progress)
+            .await
     }
 
     async fn deliver(&self, e: &OutboxEvent, current: &CurrentStreams) -> Result<(), Failure> {

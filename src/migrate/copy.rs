@@ -10,6 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use super::progress::Progress;
 use super::source::{self, ListedIdentity, Source};
 use super::{rules, store_pool, MigrateError, Summary};
+use crate::identity::login_rules::merged_name_parts;
 use crate::store::{IdentityCopy, IdentityImport, PoolRecord, Store};
 
 pub struct CopyOptions {
@@ -190,17 +191,16 @@ async fn read_identity(
     Ok((copy, storage))
 }
 
-/// Names `<name>` of the identity's `<name>.<identity id>` datasets that were not listed
-/// themselves (identity ids hold a `:`; dataset names cannot).
+/// Names `<name>` of the identity's merged copies (`<name>.<identity id>`) that were not
+/// listed themselves.
 fn merged_prefixes(copy: &IdentityCopy, asked: &HashMap<String, Vec<String>>) -> Vec<String> {
     let mut out: Vec<String> = copy
         .datasets
         .iter()
         .filter_map(|d| {
-            let (prefix, suffix) = d.row.name.rsplit_once('.')?;
+            let (prefix, _) = merged_name_parts(&d.row.name)?;
             let listed = copy.datasets.iter().any(|o| o.row.name == prefix);
-            (suffix.contains(':') && !listed && !asked.contains_key(prefix))
-                .then(|| prefix.to_owned())
+            (!listed && !asked.contains_key(prefix)).then(|| prefix.to_owned())
         })
         .collect();
     out.sort();

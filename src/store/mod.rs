@@ -23,7 +23,7 @@ pub mod prelude {
         Store, TransferStore,
     };
 }
-pub use open::{open, open_to_read, StoreLocation};
+pub use open::{open, open_to_read, StoreLocation, DEFAULT_TIMEOUT};
 pub use transfer::*;
 pub use types::*;
 

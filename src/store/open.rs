@@ -22,6 +22,10 @@ pub struct StoreLocation {
     pub timeout: Duration,
 }
 
+/// Default of `--store-timeout`: a few seconds below the shortest common client timeout (the
+/// mobile SDKs' 15 s), with room for looking up a lost commit's outcome.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl StoreLocation {
     /// `database_url`, else `data_dir`, with the default pool size and timeout.
     pub fn new(database_url: Option<String>, data_dir: PathBuf) -> Self {
@@ -29,7 +33,7 @@ impl StoreLocation {
             database_url,
             data_dir,
             pool_size: usize::from(super::postgres::DEFAULT_POOL_SIZE),
-            timeout: crate::config::DEFAULT_STORE_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 }

@@ -11,8 +11,8 @@ use axum::http::Method;
 
 use crate::common::*;
 
-fn rate(per_second: u32, burst: u32) -> Option<cogsync::config::Rate> {
-    Some(cogsync::config::Rate {
+fn rate(per_second: u32, burst: u32) -> Option<cogsync::rate::Rate> {
+    Some(cogsync::rate::Rate {
         per_second: NonZeroU32::new(per_second).unwrap(),
         burst: NonZeroU32::new(burst).unwrap(),
     })

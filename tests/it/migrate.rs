@@ -822,7 +822,7 @@ async fn a_throttling_source_is_waited_for_and_nothing_is_missing() {
     let f = fill(&source).await;
     let before = snapshot(&source).await;
     let (dir, _) = source.stop().await;
-    let rate: cogsync::config::Rate = "4:4".parse().unwrap();
+    let rate: cogsync::rate::Rate = "4:4".parse().unwrap();
     let throttled = TestServer::start_in(dir, None, |c| c.throttle.per_pool = Some(rate)).await;
     let target = Target::sqlite();
     // No pacing of our own: the source's 429s are what slows the import down.

@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use aws_credential_types::Credentials;
 use aws_sdk_cognitosync as cs;
 use axum::http::Method;
-use cogsync::config::Rate;
+use cogsync::rate::Rate;
 
 use crate::common::*;
 

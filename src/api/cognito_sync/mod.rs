@@ -1,9 +1,8 @@
 //! Cognito Sync (restJson1): routed by HTTP method and path. What each operation is (name,
 //! method, path, who may call it, handler) is one row of [`table::OPERATIONS`]; this file
 //! runs a request through the rows: route, authenticate, throttle (by what the signature
-//! proved), check access, handle.
+//! proved), check the row's access rule, handle.
 
-mod access;
 mod bulk_publish;
 mod datasets;
 mod devices;
@@ -18,12 +17,13 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::App;
 use crate::auth::{Principal, RequestView};
 use crate::sync::{Caller, DatasetRef, SyncService};
 use query::Query;
 use route::Route;
+use table::{Access, Liveness};
 
 /// What a handler gets: the service, the caller (access rules already applied), the route's
 /// path labels, the query and the raw body.
@@ -79,7 +79,7 @@ pub async fn dispatch(
     raw_query: Option<&str>,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let caller = access::caller_for(app, principal, route).await?;
+    let caller = caller_for(app, principal, route).await?;
     let query = Query::parse(raw_query);
     let call = SyncCall {
         sync: &app.sync,
@@ -89,6 +89,60 @@ pub async fn dispatch(
         body,
     };
     (route.op.handler)(call).await.map(ok_json)
+}
+
+fn refuse(message: String) -> ApiError {
+    ApiError::new(ErrorCode::NotAuthorized, message)
+}
+
+/// The caller as the sync rules see it, after the access rules of `route`'s operation: it
+/// must accept the kind of credentials, and identity credentials reach only their own
+/// identity in their own pool, and only while that identity exists (not merged or deleted).
+pub async fn caller_for(
+    app: &App,
+    principal: &Principal,
+    route: &Route,
+) -> Result<Caller, ApiError> {
+    let op = route.op.name;
+    let (pool_id, identity_id) = match principal {
+        Principal::Developer { .. } => {
+            return match route.op.access {
+                Access::Identity(_) => Err(refuse(format!(
+                    "{op} requires Cognito Identity credentials (from GetCredentialsForIdentity)"
+                ))),
+                Access::Developer | Access::Either(_) => Ok(Caller::Developer {
+                    account_id: app.account_id.clone(),
+                }),
+            }
+        }
+        Principal::Identity {
+            pool_id,
+            identity_id,
+            ..
+        } => (pool_id, identity_id),
+    };
+    let liveness = match route.op.access {
+        Access::Developer => return Err(refuse(format!("{op} requires developer credentials"))),
+        Access::Identity(liveness) | Access::Either(liveness) => liveness,
+    };
+    if route.pool_id != *pool_id || route.identity_id != *identity_id {
+        return Err(refuse(format!(
+            "These credentials may only access identity {identity_id} of pool {pool_id}"
+        )));
+    }
+    let vanished = match liveness {
+        Liveness::CheckedByService => false,
+        Liveness::CheckedHere => !app.identity.identity_active(pool_id, identity_id).await?,
+    };
+    if vanished {
+        return Err(refuse(format!(
+            "Identity {identity_id} no longer exists (deleted or merged); get new credentials"
+        )));
+    }
+    Ok(Caller::Identity {
+        pool_id: pool_id.clone(),
+        identity_id: identity_id.clone(),
+    })
 }
 
 /// A handler's JSON response body: built as a [`Value`], or serialised already (the busiest

@@ -115,7 +115,7 @@ impl SqlStore<PostgresEngine> {
 
     /// [`Self::connect`], keeping up to `pool_size` connections open.
     pub async fn connect_with_pool(url: &str, pool_size: usize) -> StoreResult<Self> {
-        Self::connect_with(url, pool_size, crate::config::DEFAULT_STORE_TIMEOUT).await
+        Self::connect_with(url, pool_size, crate::store::DEFAULT_TIMEOUT).await
     }
 
     /// [`Self::connect_with_pool`], with `timeout` as each statement's limit on the server

@@ -96,10 +96,7 @@ impl<E: Engine> SqlStore<E> {
         sql: &'static str,
         params: Vec<Value>,
     ) -> StoreResult<Vec<Row>> {
-        Ok(self
-            .run(name, Mode::Read, Statement::query(sql, params))
-            .await?
-            .into_rows())
+        self.query(name, Mode::Read, sql, params).await
     }
 
     /// One query that may take long (it sums or scans a pool), on a reader, off the
@@ -110,8 +107,18 @@ impl<E: Engine> SqlStore<E> {
         sql: &'static str,
         params: Vec<Value>,
     ) -> StoreResult<Vec<Row>> {
+        self.query(name, Mode::LongRead, sql, params).await
+    }
+
+    async fn query(
+        &self,
+        name: &'static str,
+        mode: Mode,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> StoreResult<Vec<Row>> {
         Ok(self
-            .run(name, Mode::LongRead, Statement::query(sql, params))
+            .run(name, mode, Statement::query(sql, params))
             .await?
             .into_rows())
     }
