@@ -1,18 +1,49 @@
-//! The container image: built from the repository's Dockerfile (with this build's binary as
-//! `target/release/cogsync`) and run under Docker with a volume. A device flow through the
-//! official SDK, the health status turning `healthy`, a restart that keeps the data, a
-//! process that is not root; then two containers sharing PostgreSQL, as deploy/compose.yaml
-//! runs them, and the compose file validated. Without a Docker daemon that has
-//! `debian:bookworm-slim` (`.ci/docker-base-image` makes one) the tests print SKIPPED.
+//! The container image: the repository's Dockerfile built as a person with only Docker builds
+//! it (the repository as the context, the binary compiled in the Dockerfile's Rust build
+//! stage), then run under Docker with a volume. A device flow through the official SDK, the
+//! health status turning `healthy`, a restart that keeps the data, a process that is not
+//! root, an image of at most 100 MB; then two containers sharing PostgreSQL, as
+//! deploy/compose.yaml runs them, and the compose file validated.
+//!
+//! The build stage's default base, the official Rust image, cannot be pulled here: the tests
+//! build a stand-in for it once and keep it ([`rust_standin`]). Without a Docker daemon that
+//! has `debian:bookworm-slim` (`.ci/docker-base-image` makes one) the tests print SKIPPED.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use crate::common::*;
 use aws_sdk_cognitosync as cs;
+use sha2::{Digest, Sha256};
 
 const BASE: &str = "debian:bookworm-slim";
+
+/// The most the image may weigh, in Docker's megabytes (10^6 bytes).
+const MAX_IMAGE_BYTES: u64 = 100_000_000;
+
+/// What the official `rust:<version>-slim-bookworm` image holds, made from the local base and
+/// this machine's toolchain: Debian bookworm with its C compiler, libc headers and CA
+/// certificates, the toolchain's `bin/` and `lib/` (a rustup toolchain is relocatable) on the
+/// PATH, and `CARGO_HOME` in `/usr/local/cargo`. This machine's CA bundle is added to
+/// Debian's, so that cargo in the build reaches crates.io as the machine does (through a
+/// TLS-inspecting proxy, on CI).
+const STANDIN_DOCKERFILE: &str = r#"FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+COPY machine-ca-certificates.crt /tmp/
+RUN cat /tmp/machine-ca-certificates.crt >> /etc/ssl/certs/ca-certificates.crt \
+ && rm /tmp/machine-ca-certificates.crt
+COPY bin /usr/local/rust/bin
+COPY lib /usr/local/rust/lib
+ENV CARGO_HOME=/usr/local/cargo \
+    PATH=/usr/local/cargo/bin:/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+"#;
+
+/// The stand-in's label recording what it was made from.
+const STANDIN_LABEL: &str = "cogsync.test.standin";
 
 /// `docker args…`: its stdout when it succeeds, else its stderr.
 fn docker(args: &[&str]) -> Result<String, String> {
@@ -55,39 +86,126 @@ fn unique(what: &str) -> String {
     )
 }
 
-/// The image, removed on drop.
+/// The image, removed on drop: the image alone, not the layers under it, which are Docker's
+/// build cache for the next run (a plain `docker rmi` deletes them too).
 struct Image(String);
 
 impl Drop for Image {
     fn drop(&mut self) {
-        let _ = docker(&["rmi", "-f", &self.0]);
+        let _ = docker(&["rmi", "-f", "--no-prune", &self.0]);
     }
 }
 
-/// Builds the repository's Dockerfile over a context holding only what it copies: this
-/// test build's binary in the place of the release one.
-fn build_image() -> Image {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let context = tempfile::tempdir().unwrap();
-    let release = context.path().join("target/release");
-    std::fs::create_dir_all(&release).unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_cogsync"), release.join("cogsync")).unwrap();
-    for file in ["Dockerfile", ".dockerignore"] {
-        std::fs::copy(root.join(file), context.path().join(file)).unwrap();
+/// The build stage's base for these tests, `cogsync-rust-standin:<rustc version>`
+/// ([`STANDIN_DOCKERFILE`]): built when missing or made from something else (another
+/// Dockerfile, toolchain or CA bundle), kept otherwise, so that Docker's cache of the build
+/// stage, which starts from it, lasts from one run to the next.
+fn rust_standin() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let ask = |args: &[&str]| {
+        let out = Command::new(&rustc).args(args).output().unwrap();
+        assert!(out.status.success(), "{rustc} {}: {out:?}", args.join(" "));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let version = ask(&["-vV"]);
+    let release = version
+        .lines()
+        .find_map(|l| l.strip_prefix("release: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let sysroot = PathBuf::from(ask(&["--print", "sysroot"]).trim());
+    assert!(
+        sysroot.join("bin/cargo").is_file() && sysroot.join("lib/rustlib").is_dir(),
+        "{} is not a toolchain directory with cargo in it, as rustup's are",
+        sysroot.display()
+    );
+    let bundle = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([PathBuf::from("/etc/ssl/certs/ca-certificates.crt")])
+        .find_map(|file| std::fs::read(file).ok())
+        .unwrap_or_default();
+    let mut made_from = Sha256::new();
+    made_from.update(STANDIN_DOCKERFILE);
+    made_from.update(&version);
+    made_from.update(&bundle);
+    let made_from = hex::encode(&made_from.finalize()[..8]);
+
+    let tag = format!("cogsync-rust-standin:{release}");
+    let label = format!("{{{{index .Config.Labels \"{STANDIN_LABEL}\"}}}}");
+    if docker(&["image", "inspect", "-f", &label, &tag]).is_ok_and(|l| l == made_from) {
+        return tag;
     }
+    let started = Instant::now();
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), STANDIN_DOCKERFILE).unwrap();
+    std::fs::write(context.path().join("machine-ca-certificates.crt"), &bundle).unwrap();
+    // The context as a tar stream: the two files above, then the toolchain from where it lies.
+    let mut tar = Command::new("tar")
+        .arg("-c")
+        .arg("-C")
+        .arg(context.path())
+        .args(["Dockerfile", "machine-ca-certificates.crt"])
+        .arg("-C")
+        .arg(&sysroot)
+        .args(["bin", "lib"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tar");
+    let build = Command::new("docker")
+        .args(["build", "--network", "host", "--force-rm", "-q"])
+        .args(["--label", &format!("{STANDIN_LABEL}={made_from}")])
+        .args(["-t", &tag, "-"])
+        .stdin(tar.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    let tarred = tar.wait().unwrap();
+    assert!(
+        tarred.success() && build.status.success(),
+        "building {tag}: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    eprintln!("built {tag} in {:.0?}", started.elapsed());
+    tag
+}
+
+/// Builds the repository's Dockerfile as `docker build .` does, over the stand-in for the
+/// official Rust image. Host networking for the build's apt-get and cargo: no traffic to the
+/// bridge's private addresses. `--force-rm`: a failed step leaves no container behind.
+fn build_image() -> Image {
+    let standin = rust_standin();
     let tag = unique("image");
-    // Host networking for the build's apt-get: no traffic to the bridge's private addresses.
+    let started = Instant::now();
     docker(&[
         "build",
         "--network",
         "host",
+        "--force-rm",
+        "--build-arg",
+        &format!("RUST_IMAGE={standin}"),
         "-q",
         "-t",
         &tag,
-        context.path().to_str().unwrap(),
+        env!("CARGO_MANIFEST_DIR"),
     ])
     .unwrap();
+    eprintln!("built the image in {:.0?}", started.elapsed());
     Image(tag)
+}
+
+/// The image, built once for the tests that run at the same time and removed when the last of
+/// them is done with it.
+fn image() -> Arc<Image> {
+    static IMAGE: Mutex<Weak<Image>> = Mutex::new(Weak::new());
+    // A test that panicked while building leaves the next one to try again.
+    let mut shared = IMAGE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(image) = shared.upgrade() {
+        return image;
+    }
+    let image = Arc::new(build_image());
+    *shared = Arc::downgrade(&image);
+    image
 }
 
 /// A container, removed (with its anonymous volumes) on drop.
@@ -165,7 +283,16 @@ async fn the_image_serves_devices_as_a_non_root_user_and_keeps_data_across_resta
     if !docker_ready("container image test") {
         return;
     }
-    let image = build_image();
+    let image = image();
+    let size: u64 = docker(&["image", "inspect", "-f", "{{.Size}}", &image.0])
+        .unwrap()
+        .parse()
+        .unwrap();
+    eprintln!("the image weighs {:.1} MB", size as f64 / 1e6);
+    assert!(
+        size <= MAX_IMAGE_BYTES,
+        "the image weighs {size} bytes, more than 100 MB"
+    );
     let volume = unique("data");
     let (node, endpoint, _) = run(&image, Some(&volume), &[]);
     healthy(&node).await;
@@ -235,7 +362,7 @@ async fn two_containers_share_postgresql_as_the_compose_file_runs_them() {
         return;
     };
     validate_compose_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/compose.yaml"));
-    let image = build_image();
+    let image = image();
     let env = [
         format!("COGSYNC_DATABASE_URL={}", db.url),
         "COGSYNC_DB_POOL_SIZE=4".to_owned(),
