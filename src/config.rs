@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub credentials_ttl_ms: i64,
     /// OpenID Connect providers whose tokens are accepted as logins.
     pub oidc_providers: Vec<crate::identity::oidc_verify::OidcProvider>,
+    /// Where the identity providers are reached, and the secrets they are asked with.
+    pub providers: crate::integrations::logins::ProviderSettings,
     /// Connection, header, timeout and shutdown bounds of the HTTP server.
     pub http: HttpLimits,
     /// Request-rate limits per identity and per pool (off by default).
@@ -105,6 +107,7 @@ impl ServerConfig {
             aws: AwsSettings::from_env("us-east-1"),
             credentials_ttl_ms: crate::auth::session::DEFAULT_LIFETIME_MS,
             oidc_providers: Vec::new(),
+            providers: Default::default(),
             http: HttpLimits::default(),
             throttle: ThrottleSettings::default(),
             tls: None,

@@ -76,22 +76,34 @@ pub fn merge(
         if given || from_env {
             continue;
         }
-        let text = match value {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Float(f) => f.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            other => {
-                return Err(format!(
-                    "{}: {key} must be a string, number or boolean, not {}",
-                    file.display(),
-                    other.type_str()
-                ))
-            }
+        // A list gives the flag once per element (for flags that may be repeated).
+        let values = match value {
+            toml::Value::Array(items) => items.iter().collect(),
+            one => vec![one],
         };
-        merged.push(format!("--{key}={text}").into());
+        for value in values {
+            let text = scalar(value).ok_or_else(|| {
+                format!(
+                    "{}: {key} must be a string, number or boolean (or a list of them), not {}",
+                    file.display(),
+                    value.type_str()
+                )
+            })?;
+            merged.push(format!("--{key}={text}").into());
+        }
     }
     Ok(merged)
+}
+
+/// A TOML value as a flag's text; None for tables, lists and dates.
+fn scalar(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
 /// The flag of `command` whose long name is `key`.

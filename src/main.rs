@@ -143,6 +143,13 @@ async fn start(o: ServeArgs) -> Result<cogsync::server::RunningServer, ExitCode>
         },
         None => Vec::new(),
     };
+    let providers = match o.provider_settings() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cogsync: cannot load identity provider settings: {e}");
+            return Err(ExitCode::FAILURE);
+        }
+    };
     let store = match cogsync::store::open(&o.store_location()).await {
         Ok(s) => s,
         Err(e) => {
@@ -182,7 +189,7 @@ async fn start(o: ServeArgs) -> Result<cogsync::server::RunningServer, ExitCode>
             "using developer credentials from the environment"
         ),
     }
-    cogsync::server::start_with_store(o.config(credentials, oidc), store)
+    cogsync::server::start_with_store(o.config(credentials, oidc, providers), store)
         .await
         .map_err(|e| {
             eprintln!("cogsync: {e}");

@@ -31,6 +31,7 @@ pub enum ErrorCode {
     UnrecognizedClient,
     ExpiredToken,
     DeveloperUserAlreadyRegistered,
+    ExternalService,
     UnknownOperation,
     NotImplemented,
     RequestEntityTooLarge,
@@ -60,6 +61,7 @@ impl ErrorCode {
             ErrorCode::UnrecognizedClient => "UnrecognizedClientException",
             ErrorCode::ExpiredToken => "ExpiredTokenException",
             ErrorCode::DeveloperUserAlreadyRegistered => "DeveloperUserAlreadyRegisteredException",
+            ErrorCode::ExternalService => "ExternalServiceException",
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::NotImplemented => "NotImplementedException",
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLargeException",
@@ -93,7 +95,8 @@ impl ErrorCode {
             | ErrorCode::InvalidLambdaFunctionOutput
             | ErrorCode::AlreadyStreamed
             | ErrorCode::LimitExceeded
-            | ErrorCode::DeveloperUserAlreadyRegistered => StatusCode::BAD_REQUEST,
+            | ErrorCode::DeveloperUserAlreadyRegistered
+            | ErrorCode::ExternalService => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -247,6 +250,7 @@ impl From<IdentityError> for ApiError {
             IdentityError::DeveloperUserAlreadyRegistered(_) => {
                 ErrorCode::DeveloperUserAlreadyRegistered
             }
+            IdentityError::ExternalService(_) => ErrorCode::ExternalService,
             IdentityError::Busy(detail) => {
                 return ApiError::busy(detail.clone()).with_protocol(Protocol::AwsJson)
             }

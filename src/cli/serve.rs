@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::config::ServerConfig;
+use crate::integrations::logins::ProviderSettings;
 use crate::tls_listener::TlsFiles;
 
 /// Run the server.
@@ -39,6 +40,17 @@ pub struct ServeArgs {
     /// (see docs/devices-and-logins.md).
     #[arg(long, env = "COGSYNC_OIDC_PROVIDERS")]
     pub oidc_providers: Option<PathBuf>,
+    /// An identity provider's base URL in place of its public one, as NAME=URL (NAME the
+    /// provider's Logins key: accounts.google.com, appleid.apple.com, graph.facebook.com,
+    /// www.amazon.com, cognito-idp.REGION.amazonaws.com/POOL_ID, an OIDC issuer's host).
+    /// Repeatable; the environment takes a comma-separated list.
+    #[arg(long = "provider-url", env = "COGSYNC_PROVIDER_URLS", value_delimiter = ',', value_parser = provider_url)]
+    pub provider_urls: Vec<ProviderUrl>,
+    /// JSON file of the secrets cogsync asks identity providers with:
+    /// {"graph.facebook.com": {"APP_ID": "APP_SECRET"}}. Facebook secrets may also come from
+    /// COGSYNC_FACEBOOK_APP_SECRETS (APP_ID=APP_SECRET, comma-separated).
+    #[arg(long, env = "COGSYNC_PROVIDER_SECRETS")]
+    pub provider_secrets: Option<PathBuf>,
     /// Lifetime in seconds of the temporary credentials GetCredentialsForIdentity vends.
     #[arg(long, default_value_t = 3600, env = "COGSYNC_CREDENTIALS_TTL", value_parser = clap::value_parser!(u32).range(60..=43_200))]
     pub credentials_ttl: u32,
@@ -119,6 +131,27 @@ pub struct LimitArgs {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
+/// `--provider-url`: a provider's name and the base URL to reach it at.
+#[derive(Clone, Debug)]
+pub struct ProviderUrl {
+    pub name: String,
+    pub url: String,
+}
+
+pub fn provider_url(s: &str) -> Result<ProviderUrl, String> {
+    let (name, url) = s.trim().split_once('=').ok_or_else(|| {
+        format!("{s}: not NAME=URL (e.g. accounts.google.com=https://mirror.example)")
+    })?;
+    let (name, url) = (name.trim(), url.trim());
+    if name.is_empty() || !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!("{s}: not NAME=URL with an http:// or https:// URL"));
+    }
+    Ok(ProviderUrl {
+        name: name.to_owned(),
+        url: url.to_owned(),
+    })
+}
+
 pub fn network(s: &str) -> Result<ipnet::IpNet, String> {
     let s = s.trim();
     s.parse::<ipnet::IpNet>()
@@ -166,12 +199,27 @@ impl ServeArgs {
         }
     }
 
+    /// Where identity providers are reached (`--provider-url`) and their secrets
+    /// (`--provider-secrets`, `COGSYNC_FACEBOOK_APP_SECRETS`); why not, when a file or the
+    /// variable cannot be read (never showing a secret).
+    pub fn provider_settings(&self) -> Result<ProviderSettings, String> {
+        let urls = self
+            .provider_urls
+            .iter()
+            .map(|p| (p.name.clone(), p.url.clone()))
+            .collect();
+        let from_env = std::env::var("COGSYNC_FACEBOOK_APP_SECRETS").ok();
+        ProviderSettings::load(urls, self.provider_secrets.as_deref(), from_env.as_deref())
+    }
+
     /// The server's configuration from these flags, the standard AWS environment and the
-    /// developer `credentials`; `oidc` the providers read from `--oidc-providers`.
+    /// developer `credentials`; `oidc` the providers read from `--oidc-providers`,
+    /// `providers` what [`Self::provider_settings`] made.
     pub fn config(
         &self,
         credentials: crate::auth::DeveloperCredentials,
         oidc: Vec<crate::identity::oidc_verify::OidcProvider>,
+        providers: ProviderSettings,
     ) -> ServerConfig {
         let mut config = ServerConfig::new(self.listen, self.data_dir.clone(), credentials);
         config.aws = crate::integrations::aws::AwsSettings::from_env(&self.region);
@@ -180,6 +228,7 @@ impl ServeArgs {
         config.database_url = self.database_url.clone();
         config.db_pool_size = usize::from(self.db_pool_size);
         config.oidc_providers = oidc;
+        config.providers = providers;
         config.credentials_ttl_ms = i64::from(self.credentials_ttl) * 1000;
         self.limits.apply(&mut config);
         config.tls = self.tls.files();

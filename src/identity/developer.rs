@@ -35,7 +35,12 @@ impl IdentityService {
         validate::length(&user, "developerUserIdentifier", 1, 1024)?;
         let others: Vec<(String, String)> =
             logins.iter().filter(|(p, _)| *p != dev).cloned().collect();
-        let others = self.verify_all(&pool, &others)?;
+        // This operation models no ExternalServiceException: a provider that cannot be asked
+        // is a failure of the server's (InternalErrorException, which SDKs retry).
+        let others = self.verify_all(&pool, &others).await.map_err(|e| match e {
+            IdentityError::ExternalService(m) => IdentityError::Internal(m),
+            e => e,
+        })?;
         // The token is issued for the developer user and the other logins presented, and
         // outlives no cogsync token among them.
         let now_s = now_ms() / 1000;

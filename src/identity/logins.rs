@@ -7,7 +7,10 @@
 //! into the surviving identity. The rules are in [`super::login_rules`]; each operation is one
 //! store login transaction (see [`Store::login_transaction`](crate::store::Store)).
 
+use super::id_tokens::{self, Refusal};
 use super::login_rules::{self, Verified};
+use super::ports::ProviderError;
+use super::providers::{self, Check, IdTokenCheck};
 use super::{
     pool_not_found, validate, IdentityError, IdentityRecord, IdentityResult, IdentityService,
     PoolRecord, COGNITO_PROVIDER,
@@ -40,11 +43,24 @@ fn not_authorized(message: impl Into<String>) -> IdentityError {
     IdentityError::NotAuthorized(message.into())
 }
 
-fn oidc_arns(pool: &PoolRecord) -> &[String] {
-    pool.details
-        .open_id_connect_provider_arns
-        .as_deref()
-        .unwrap_or_default()
+/// A refusal of a login's token, in Cognito's words: "Invalid login token. …", except that
+/// a token of another app (or provider) is told only that.
+fn invalid_login(reason: impl Into<String>) -> IdentityError {
+    let reason = reason.into();
+    if reason == id_tokens::OTHER_APP {
+        IdentityError::NotAuthorized(reason)
+    } else {
+        IdentityError::NotAuthorized(format!("Invalid login token. {reason}"))
+    }
+}
+
+/// A provider's failure to check a login, as the device is told.
+fn provider_failed(e: ProviderError) -> IdentityError {
+    match e {
+        ProviderError::Unreachable(u) => IdentityError::ExternalService(u.0),
+        ProviderError::NoSecret(m) => IdentityError::ExternalService(m),
+        ProviderError::Refused(m) => invalid_login(m),
+    }
 }
 
 pub(super) fn check_logins(logins: &[(String, String)]) -> IdentityResult<()> {
@@ -61,7 +77,7 @@ pub(super) fn check_logins(logins: &[(String, String)]) -> IdentityResult<()> {
 }
 
 impl IdentityService {
-    fn verify_login(
+    async fn verify_login(
         &self,
         pool: &PoolRecord,
         provider: &str,
@@ -97,35 +113,96 @@ impl IdentityService {
                  backend with GetOpenIdTokenForDeveloperIdentity"
             )));
         }
-        let arns = oidc_arns(pool);
-        let Some(oidc) = self
-            .oidc
-            .iter()
-            .find(|p| p.name == provider && arns.contains(&p.arn))
-        else {
-            return Err(not_authorized(format!(
-                "Invalid login token. Provider {provider} is not configured for this identity pool"
-            )));
+        let check = providers::check_for(pool, provider, &self.oidc).map_err(invalid_login)?;
+        let now_s = now_ms() / 1000;
+        let subject = match check {
+            Check::IdToken(c) => self.id_token_subject(&c, token, now_s).await?,
+            Check::Facebook { app_id } => {
+                let t = self
+                    .providers
+                    .facebook_debug_token(&app_id, token)
+                    .await
+                    .map_err(provider_failed)?;
+                providers::facebook_subject(&t, &app_id, now_s).map_err(invalid_login)?
+            }
+            Check::Amazon { app_id } => {
+                let info = self
+                    .providers
+                    .amazon_token_info(token)
+                    .await
+                    .map_err(provider_failed)?;
+                providers::amazon_token_fits(&info, &app_id).map_err(invalid_login)?;
+                let user = self
+                    .providers
+                    .amazon_user_id(token)
+                    .await
+                    .map_err(provider_failed)?;
+                providers::amazon_subject(&info, user).map_err(invalid_login)?
+            }
         };
-        let subject = oidc
-            .verify(token, now_ms() / 1000)
-            .map_err(|e| not_authorized(format!("Invalid login token. {e}")))?;
         Ok(Verified::Linked {
             provider: provider.to_owned(),
             subject,
         })
     }
 
-    pub(super) fn verify_all(
+    /// The subject of an ID token `c` accepts: looked at first (no key is fetched for a
+    /// token that cannot be one), then verified with the provider's keys, fetched again once
+    /// when it names a key they lack (the provider may have rotated them).
+    async fn id_token_subject(
+        &self,
+        c: &IdTokenCheck,
+        token: &str,
+        now_s: i64,
+    ) -> IdentityResult<String> {
+        let peeked = id_tokens::peek(token, &c.issuers).map_err(invalid_login)?;
+        let expect = id_tokens::Expect {
+            issuers: &c.issuers,
+            audiences: &c.audiences,
+            audience: c.audience,
+            token_use: c.token_use,
+        };
+        let keys = self.keys(c, None).await?;
+        let verified = match id_tokens::verify(token, &peeked, &keys, &expect, now_s) {
+            Err(Refusal::UnknownKey) if peeked.kid.is_some() => {
+                let keys = self.keys(c, peeked.kid.as_deref()).await?;
+                id_tokens::verify(token, &peeked, &keys, &expect, now_s)
+            }
+            other => other,
+        };
+        match verified {
+            Ok(subject) => Ok(subject),
+            Err(Refusal::UnknownKey) => Err(invalid_login(id_tokens::UNVERIFIABLE)),
+            Err(Refusal::Invalid(m)) => Err(invalid_login(m)),
+        }
+    }
+
+    async fn keys(
+        &self,
+        c: &IdTokenCheck,
+        unknown_kid: Option<&str>,
+    ) -> IdentityResult<std::sync::Arc<jsonwebtoken::jwk::JwkSet>> {
+        if let super::ports::KeysAt::Fixed(keys) = &c.keys.how {
+            return Ok(keys.clone());
+        }
+        self.providers
+            .signing_keys(&c.keys, unknown_kid)
+            .await
+            .map_err(|u| IdentityError::ExternalService(u.0))
+    }
+
+    /// Every login verified, one after another (at most ten); the first refusal fails all.
+    pub(super) async fn verify_all(
         &self,
         pool: &PoolRecord,
         logins: &[(String, String)],
     ) -> IdentityResult<Vec<Verified>> {
         check_logins(logins)?;
-        logins
-            .iter()
-            .map(|(p, t)| self.verify_login(pool, p, t))
-            .collect()
+        let mut verified = Vec::with_capacity(logins.len());
+        for (p, t) in logins {
+            verified.push(self.verify_login(pool, p, t).await?);
+        }
+        Ok(verified)
     }
 
     /// Runs one login transaction: the store reads `query`, `decide` plans, the store applies.
@@ -171,7 +248,7 @@ impl IdentityService {
             self.store.create_identity(&identity).await?;
             return Ok(identity);
         }
-        let verified = self.verify_all(&pool, logins)?;
+        let verified = self.verify_all(&pool, logins).await?;
         let query = login_rules::query_for(&verified, &[], &[]);
         let (pool_id, new) = (pool.id.clone(), self.new_identity(&pool.id));
         let plan = self
@@ -239,7 +316,7 @@ impl IdentityService {
             .await?
             .ok_or_else(|| pool_not_found(&identity.pool_id))?;
         if !logins.is_empty() {
-            let verified = self.verify_all(&pool, logins)?;
+            let verified = self.verify_all(&pool, logins).await?;
             return Ok((pool, Some(verified)));
         }
         if !self.store.logins_of(identity_id).await?.is_empty() {

@@ -3,11 +3,14 @@
 //! like the real service's.
 
 mod developer;
+pub mod id_tokens;
 pub mod login_rules;
 mod logins;
 pub mod oidc_verify;
 pub mod openid_issuer;
 mod pool_rules;
+pub mod ports;
+pub mod providers;
 
 pub use openid_issuer::COGNITO_PROVIDER;
 
@@ -31,6 +34,10 @@ pub enum IdentityError {
     Conflict(String),
     #[error("{0}")]
     DeveloperUserAlreadyRegistered(String),
+    /// An identity provider that checks a login could not be asked (down, or refusing
+    /// cogsync's own credentials); the login itself may be fine.
+    #[error("{0}")]
+    ExternalService(String),
     /// Contention the store could not resolve in time; the client should retry.
     #[error("{0}")]
     Busy(String),
@@ -98,6 +105,7 @@ pub struct IdentityService {
     tokens: TokenSigner,
     openid: openid_issuer::OpenIdTokens,
     oidc: Vec<oidc_verify::OidcProvider>,
+    providers: Arc<dyn ports::LoginProviders>,
     region: String,
 }
 
@@ -107,6 +115,7 @@ impl IdentityService {
         tokens: TokenSigner,
         region: String,
         oidc: Vec<oidc_verify::OidcProvider>,
+        providers: Arc<dyn ports::LoginProviders>,
     ) -> Self {
         let openid = openid_issuer::OpenIdTokens::new(&tokens);
         IdentityService {
@@ -114,6 +123,7 @@ impl IdentityService {
             tokens,
             openid,
             oidc,
+            providers,
             region,
         }
     }

@@ -1,10 +1,13 @@
-//! Side effects that leave cogsync after commit: Kinesis (Cognito Streams), SNS push and sync
-//! triggers (Lambda or a webhook). Each adapter implements a port the sync service owns
-//! ([`crate::sync::ports`]); the outbox [`dispatcher`] drives the Kinesis and SNS ones.
+//! cogsync's calls to the world outside: Kinesis (Cognito Streams), SNS push and sync triggers
+//! (Lambda or a webhook), which leave after commit, and the identity providers that check
+//! logins ([`logins`]). Each adapter implements a port a service owns ([`crate::sync::ports`],
+//! [`crate::identity::ports`]); the outbox [`dispatcher`] drives the Kinesis and SNS ones.
 
 pub mod aws;
 pub mod dispatcher;
 pub mod kinesis;
+pub mod logins;
+pub mod outbound;
 pub mod sns;
 pub mod trigger_invoker;
 

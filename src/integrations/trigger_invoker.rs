@@ -38,10 +38,7 @@ impl Triggers {
         if let Some(c) = &settings.credentials {
             b = b.credentials_provider(c.clone());
         }
-        let http = reqwest::Client::builder()
-            .timeout(TRIGGER_TIMEOUT)
-            .build()
-            .unwrap_or_default();
+        let http = super::outbound::client(TRIGGER_TIMEOUT);
         Triggers {
             lambda: aws_sdk_lambda::Client::from_conf(b.build()),
             http,

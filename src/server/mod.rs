@@ -17,6 +17,7 @@ use crate::api::{self, App};
 use crate::auth::{Authenticator, SessionIssuer};
 use crate::config::ServerConfig;
 use crate::identity::IdentityService;
+use crate::integrations::logins::HttpLoginProviders;
 use crate::integrations::{
     dispatcher::Dispatcher, kinesis::KinesisSink, sns::SnsPush, trigger_invoker::Triggers,
 };
@@ -143,6 +144,7 @@ pub async fn build_app(
             tokens.clone(),
             config.region.clone(),
             config.oidc_providers.clone(),
+            Arc::new(HttpLoginProviders::new(config.providers.clone())),
         ),
         auth: Authenticator::new(
             config.credentials.clone(),

@@ -24,6 +24,8 @@ fn sample(flag: &str, dir: &std::path::Path) -> String {
         "listen" | "admin-listen" => "\"127.0.0.1:0\"".into(),
         "data-dir" => format!("{:?}", dir.join("data").display().to_string()),
         "oidc-providers" => format!("{:?}", dir.join("oidc.json").display().to_string()),
+        "provider-secrets" => format!("{:?}", dir.join("secrets.json").display().to_string()),
+        "provider-url" => "[\"accounts.google.com=https://google.example\"]".into(),
         "region" => "\"eu-west-1\"".into(),
         "credentials-ttl" => "120".into(),
         "db-pool-size" => "4".into(),
@@ -125,6 +127,7 @@ async fn region_of(s: &Server) -> String {
 async fn a_config_file_sets_every_flag_and_yields_to_the_environment_and_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("oidc.json"), "[]").unwrap();
+    std::fs::write(dir.path().join("secrets.json"), "{}").unwrap();
     let help = Command::new(env!("CARGO_BIN_EXE_cogsync"))
         .args(["serve", "--help"])
         .output()

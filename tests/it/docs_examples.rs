@@ -153,6 +153,27 @@ fn the_oidc_providers_file_in_the_docs_loads() {
     assert_eq!(providers.len(), named.as_array().unwrap().len());
 }
 
+#[test]
+fn the_provider_secrets_file_in_the_docs_loads() {
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/devices-and-logins.md");
+    let example = blocks(&page, "json")
+        .into_iter()
+        .find(|b| b.contains("graph.facebook.com"))
+        .expect("the provider secrets example");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("provider-secrets.json");
+    std::fs::write(&file, &example).unwrap();
+    let settings = cogsync::integrations::logins::ProviderSettings::load(
+        Default::default(),
+        Some(&file),
+        Some("5566=from-the-environment"),
+    )
+    .unwrap();
+    let apps: Vec<&String> = settings.facebook_app_secrets.keys().collect();
+    assert_eq!(apps, ["1122334455", "5566"]);
+    assert!(!format!("{settings:?}").contains("from-the-environment"));
+}
+
 /// A Python with boto3: `COGSYNC_TEST_PYTHON` (`.ci/run` points it at its virtualenv), else
 /// `python3` if it has boto3.
 fn python_with_boto3(test: &str) -> Option<String> {

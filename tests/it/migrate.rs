@@ -748,6 +748,86 @@ async fn a_logins_file_links_social_logins_and_an_identity_id_alone_gets_nothing
     assert_eq!(refused.unwrap_err().0, "NotAuthorizedException");
 }
 
+/// An app whose pool signs its users in with Google moves: the identities come over with a
+/// placeholder login (AWS does not list a social login's subject), the app's users table gives
+/// the subjects (`--logins-file`), and each user signs in on the new server with the same
+/// Google token to the identity and data they had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_google_login_imported_from_the_source_is_found_after_the_move() {
+    use cogsync::testing::idp::SigningKey;
+    let key = SigningKey::fixture(0, "google-1");
+    let google = crate::fake_idp::FakeIdp::start("https://accounts.google.com", &[&key]).await;
+    let reach_google = |c: &mut cogsync::config::ServerConfig| {
+        c.providers.urls = [("accounts.google.com".to_string(), google.url().to_owned())]
+            .into_iter()
+            .collect();
+    };
+    let source = TestServer::start_custom(reach_google).await;
+    let client = "42-web.apps.googleusercontent.com";
+    let pool = source
+        .identity()
+        .create_identity_pool()
+        .identity_pool_name("social")
+        .allow_unauthenticated_identities(false)
+        .supported_login_providers("accounts.google.com", client)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let sub = "110248495921238986420";
+    let token = google.id_token(&key, sub, client, serde_json::json!({}));
+    let google_login = [("accounts.google.com", token.as_str())];
+    let henry = get_id_with(&source, &pool, &google_login).await.unwrap();
+    let creds = credentials_for(&source, &henry, &google_login)
+        .await
+        .unwrap();
+    push(
+        &sync_as(&source.endpoint, creds),
+        &pool,
+        &henry,
+        "settings",
+        vec![replace("theme", "dark", 0)],
+    )
+    .await
+    .unwrap();
+    let Target::Sqlite(dir) = Target::sqlite() else {
+        unreachable!()
+    };
+    let files = tempfile::tempdir().unwrap();
+    let logins = files.path().join("logins.csv");
+    std::fs::write(&logins, format!("{henry},accounts.google.com,{sub}\n")).unwrap();
+    let target = Target::Sqlite(dir);
+    let said = import(
+        &source,
+        &target,
+        &["--logins-file", logins.to_str().unwrap()],
+        0,
+    )
+    .await;
+    assert!(said.contains("1 placeholders replaced"), "{said}");
+    let Target::Sqlite(dir) = target else {
+        unreachable!()
+    };
+    let moved = TestServer::start_in(dir, None, reach_google).await;
+    assert_eq!(
+        get_id_with(&moved, &pool, &google_login).await.unwrap(),
+        henry,
+        "Henry's Google login found his identity after the move"
+    );
+    let creds = credentials_for(&moved, &henry, &google_login)
+        .await
+        .unwrap();
+    let (records, _) = pull(
+        &sync_as(&moved.endpoint, creds),
+        &pool,
+        &henry,
+        "settings",
+        0,
+    )
+    .await;
+    assert_eq!(records[0].value(), Some("dark"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_killed_halfway_and_run_again_ends_identical() {
     let source = TestServer::start().await;

@@ -1,7 +1,9 @@
 //! Helpers for tests, shared by the unit and integration suites: throwaway PostgreSQL
-//! databases. Tests that need PostgreSQL read its URL from `COGSYNC_TEST_DATABASE_URL` and are
+//! databases, and an identity provider's signing keys ([`idp`]). Tests that need PostgreSQL read its URL from `COGSYNC_TEST_DATABASE_URL` and are
 //! skipped, with a message on the terminal, when it is unset. Compiled for the crate's own
 //! unit tests and with the `testing` feature (the integration tests), never into the server.
+
+pub mod idp;
 
 use std::io::Write;
 
