@@ -48,6 +48,20 @@ pub struct ServerConfig {
     pub admin_listen: Option<SocketAddr>,
     /// Host names the admin listener answers to besides addresses and `localhost`.
     pub admin_hosts: Vec<String>,
+    /// Upstream mode: the pools served by another Cognito Sync deployment until detached.
+    pub upstream: Option<UpstreamConfig>,
+}
+
+/// Upstream mode (see [`crate::upstream`]).
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub location: crate::integrations::upstream::UpstreamLocation,
+    /// The pools to attach (besides those attached already).
+    pub pools: Vec<String>,
+    /// Attach every pool the upstream lists.
+    pub all_pools: bool,
+    /// The background copy's requests per second at most (0: no limit).
+    pub copy_rate: u32,
 }
 
 /// Bounds that keep one client (or many) from exhausting the server.
@@ -108,6 +122,7 @@ impl ServerConfig {
             credentials_ttl_ms: crate::auth::session::DEFAULT_LIFETIME_MS,
             oidc_providers: Vec::new(),
             providers: Default::default(),
+            upstream: None,
             http: HttpLimits::default(),
             throttle: ThrottleSettings::default(),
             tls: None,

@@ -187,6 +187,7 @@ fn harness() -> &'static Harness {
                 Arc::new(Notify::new()),
                 loopback.clone(),
                 loopback,
+                &crate::server::upstream::Upstream::none(),
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -299,6 +300,7 @@ pub fn sync_request(data: &[u8]) {
             access_key_id: "ASIAFUZZ".into(),
             pool_id: h.pool.clone(),
             identity_id: h.identity.clone(),
+            upstream: None,
         }
     } else {
         developer()

@@ -32,4 +32,5 @@ pub mod testing;
 pub mod timeutil;
 pub mod tls_listener;
 pub mod tokens;
+pub mod upstream;
 pub mod validate;

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     };
     cli::init_logging(cli.log_format);
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args, signals)),
+        Command::Serve(args) => runtime.block_on(serve(*args, signals)),
         Command::Import(args) => runtime.block_on(until_stopped(
             cogsync::migrate::cli::import(args),
             signals,

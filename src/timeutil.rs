@@ -16,9 +16,31 @@ pub fn ms_to_epoch_seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// Epoch milliseconds as an RFC 3339 time in UTC, for people (`2026-12-06T18:00:00.123Z`).
+pub fn iso8601(ms: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        ),
+        Err(_) => format!("{ms} ms"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_rfc_3339() {
+        assert_eq!(iso8601(1_412_974_057_151), "2014-10-10T20:47:37.151Z");
+    }
 
     #[test]
     fn epoch_seconds_keep_millisecond_precision_on_the_wire() {

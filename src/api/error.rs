@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::AuthError;
 use crate::identity::IdentityError;
 use crate::sync::SyncError;
+use crate::upstream::UpstreamCode;
 
 /// The error shapes cogsync emits: the models' exceptions plus the protocol-level ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,7 @@ pub enum ErrorCode {
     ExpiredToken,
     DeveloperUserAlreadyRegistered,
     ExternalService,
+    InvalidIdentityPoolConfiguration,
     UnknownOperation,
     NotImplemented,
     RequestEntityTooLarge,
@@ -62,6 +64,9 @@ impl ErrorCode {
             ErrorCode::ExpiredToken => "ExpiredTokenException",
             ErrorCode::DeveloperUserAlreadyRegistered => "DeveloperUserAlreadyRegisteredException",
             ErrorCode::ExternalService => "ExternalServiceException",
+            ErrorCode::InvalidIdentityPoolConfiguration => {
+                "InvalidIdentityPoolConfigurationException"
+            }
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::NotImplemented => "NotImplementedException",
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLargeException",
@@ -96,7 +101,8 @@ impl ErrorCode {
             | ErrorCode::AlreadyStreamed
             | ErrorCode::LimitExceeded
             | ErrorCode::DeveloperUserAlreadyRegistered
-            | ErrorCode::ExternalService => StatusCode::BAD_REQUEST,
+            | ErrorCode::ExternalService
+            | ErrorCode::InvalidIdentityPoolConfiguration => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -217,6 +223,32 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The wire error relaying an upstream's refusal (upstream mode), as the upstream made it.
+fn relayed(code: UpstreamCode) -> ErrorCode {
+    match code {
+        UpstreamCode::InvalidParameter => ErrorCode::InvalidParameter,
+        UpstreamCode::NotAuthorized => ErrorCode::NotAuthorized,
+        UpstreamCode::ResourceNotFound => ErrorCode::ResourceNotFound,
+        UpstreamCode::ResourceConflict => ErrorCode::ResourceConflict,
+        UpstreamCode::LimitExceeded => ErrorCode::LimitExceeded,
+        UpstreamCode::TooManyRequests => ErrorCode::TooManyRequests,
+        UpstreamCode::InternalError => ErrorCode::InternalError,
+        UpstreamCode::InvalidConfiguration => ErrorCode::InvalidConfiguration,
+        UpstreamCode::InvalidLambdaFunctionOutput => ErrorCode::InvalidLambdaFunctionOutput,
+        UpstreamCode::LambdaThrottled => ErrorCode::LambdaThrottled,
+        UpstreamCode::LambdaSocketTimeout => ErrorCode::LambdaSocketTimeout,
+        UpstreamCode::ConcurrentModification => ErrorCode::ConcurrentModification,
+        UpstreamCode::DuplicateRequest => ErrorCode::DuplicateRequest,
+        UpstreamCode::AlreadyStreamed => ErrorCode::AlreadyStreamed,
+        UpstreamCode::DeveloperUserAlreadyRegistered => ErrorCode::DeveloperUserAlreadyRegistered,
+        UpstreamCode::ExternalService => ErrorCode::ExternalService,
+        UpstreamCode::InvalidIdentityPoolConfiguration => {
+            ErrorCode::InvalidIdentityPoolConfiguration
+        }
+        UpstreamCode::ExpiredToken => ErrorCode::ExpiredToken,
+    }
+}
+
 impl From<SyncError> for ApiError {
     fn from(e: SyncError) -> Self {
         let code = match &e {
@@ -235,6 +267,7 @@ impl From<SyncError> for ApiError {
             SyncError::Busy(detail) => return ApiError::busy(detail.clone()),
             SyncError::Internal(detail) => return ApiError::internal(detail.clone()),
             SyncError::OutcomeUnknown(detail) => return ApiError::outcome_unknown(detail.clone()),
+            SyncError::Relayed { code, .. } => relayed(*code),
         };
         ApiError::new(code, e.to_string())
     }
@@ -251,6 +284,7 @@ impl From<IdentityError> for ApiError {
                 ErrorCode::DeveloperUserAlreadyRegistered
             }
             IdentityError::ExternalService(_) => ErrorCode::ExternalService,
+            IdentityError::Relayed { code, .. } => relayed(*code),
             IdentityError::Busy(detail) => {
                 return ApiError::busy(detail.clone()).with_protocol(Protocol::AwsJson)
             }

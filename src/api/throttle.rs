@@ -224,6 +224,7 @@ mod tests {
             access_key_id: "ASIA".into(),
             pool_id: pool.into(),
             identity_id: id.into(),
+            upstream: None,
         }
     }
 

@@ -22,6 +22,8 @@ pub enum Principal {
         access_key_id: String,
         pool_id: String,
         identity_id: String,
+        /// The identity's credentials at the pool's upstream, when vended while attached.
+        upstream: Option<crate::upstream::UpstreamCredentials>,
     },
 }
 
@@ -39,19 +41,21 @@ impl Authenticator {
         }
     }
 
-    /// Temporary credentials for an identity (what GetCredentialsForIdentity returns).
     /// The developer credentials (for the console's sign-in).
     pub fn developer(&self) -> &DeveloperCredentials {
         &self.developer
     }
 
+    /// Temporary credentials for an identity (what GetCredentialsForIdentity returns), with its
+    /// upstream credentials inside when its pool is attached.
     pub fn issue_credentials(
         &self,
         pool_id: &str,
         identity_id: &str,
+        upstream: Option<&crate::upstream::UpstreamCredentials>,
     ) -> std::io::Result<TemporaryCredentials> {
         self.sessions
-            .issue(pool_id, identity_id, crate::timeutil::now_ms())
+            .issue(pool_id, identity_id, upstream, crate::timeutil::now_ms())
     }
 
     /// Verifies `req` as signed for `service` (`cognito-sync` or `cognito-identity`).
@@ -90,6 +94,7 @@ impl Authenticator {
                 access_key_id: verified.access_key_id,
                 pool_id: who.pool_id,
                 identity_id: who.identity_id,
+                upstream: who.upstream,
             },
         })
     }

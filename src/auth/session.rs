@@ -2,13 +2,16 @@
 //!
 //! They are stateless: the session token is a sealed `(access key, pool, identity, expiry)` and
 //! the secret key is derived from the server secret and the access key id, so any node sharing
-//! the store can verify them without a lookup.
+//! the store can verify them without a lookup. For a pool attached to an upstream the token
+//! also carries the identity's upstream credentials, which forwarded calls are signed with
+//! (signed, not encrypted: they are the device's own, what the upstream would have given it).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use super::AuthError;
 use crate::tokens::TokenSigner;
+use crate::upstream::UpstreamCredentials;
 
 /// Default lifetime of temporary credentials (the AWS default for GetCredentialsForIdentity).
 pub const DEFAULT_LIFETIME_MS: i64 = 60 * 60 * 1000;
@@ -37,6 +40,8 @@ impl std::fmt::Debug for TemporaryCredentials {
 pub struct SessionIdentity {
     pub pool_id: String,
     pub identity_id: String,
+    /// The identity's credentials at the pool's upstream, when vended while attached.
+    pub upstream: Option<UpstreamCredentials>,
 }
 
 #[derive(Clone)]
@@ -58,11 +63,13 @@ impl SessionIssuer {
         URL_SAFE_NO_PAD.encode(raw)[..40].to_owned()
     }
 
-    /// Fresh credentials for one identity of one pool.
+    /// Fresh credentials for one identity of one pool; with `upstream`, its credentials at the
+    /// pool's upstream ride along, and these expire a minute before those.
     pub fn issue(
         &self,
         pool_id: &str,
         identity_id: &str,
+        upstream: Option<&UpstreamCredentials>,
         now_ms: i64,
     ) -> std::io::Result<TemporaryCredentials> {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -73,16 +80,24 @@ impl SessionIssuer {
             .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
             .collect();
         let access_key_id = format!("ASIA{suffix}");
-        let expiration_ms = now_ms + self.lifetime_ms;
-        let session_token = self.signer.seal(
-            PURPOSE,
-            &[
-                &access_key_id,
-                pool_id,
-                identity_id,
-                &expiration_ms.to_string(),
-            ],
-        );
+        let mut expiration_ms = now_ms + self.lifetime_ms;
+        if let Some(up) = upstream {
+            expiration_ms = expiration_ms
+                .min(up.expiration_ms - 60_000)
+                .max(now_ms + 60_000);
+        }
+        let expires = expiration_ms.to_string();
+        let mut fields = vec![access_key_id.as_str(), pool_id, identity_id, &expires];
+        let up_expires = upstream.map(|u| u.expiration_ms.to_string());
+        if let (Some(up), Some(up_expires)) = (upstream, &up_expires) {
+            fields.extend([
+                up.access_key_id.as_str(),
+                up.secret_access_key.as_str(),
+                up.session_token.as_str(),
+                up_expires.as_str(),
+            ]);
+        }
+        let session_token = self.signer.seal(PURPOSE, &fields);
         Ok(TemporaryCredentials {
             secret_access_key: self.secret_for(&access_key_id),
             access_key_id,
@@ -103,7 +118,20 @@ impl SessionIssuer {
             .signer
             .open(PURPOSE, session_token)
             .ok_or(AuthError::UnrecognizedClient)?;
-        let [key, pool_id, identity_id, expires] = fields.as_slice() else {
+        let (own, upstream) = match fields.as_slice() {
+            [own @ .., key, secret, token, expires] if own.len() == 4 => {
+                let expiration_ms = expires.parse().map_err(|_| AuthError::UnrecognizedClient)?;
+                let up = UpstreamCredentials {
+                    access_key_id: key.clone(),
+                    secret_access_key: secret.clone(),
+                    session_token: token.clone(),
+                    expiration_ms,
+                };
+                (own, Some(up))
+            }
+            own => (own, None),
+        };
+        let [key, pool_id, identity_id, expires] = own else {
             return Err(AuthError::UnrecognizedClient);
         };
         if key != access_key_id {
@@ -118,6 +146,7 @@ impl SessionIssuer {
             SessionIdentity {
                 pool_id: pool_id.clone(),
                 identity_id: identity_id.clone(),
+                upstream,
             },
         ))
     }
@@ -134,7 +163,7 @@ mod tests {
     #[test]
     fn issued_credentials_verify_until_they_expire() {
         let i = issuer();
-        let c = i.issue("us-east-1:p", "us-east-1:i", 10_000).unwrap();
+        let c = i.issue("us-east-1:p", "us-east-1:i", None, 10_000).unwrap();
         assert!(c.access_key_id.starts_with("ASIA") && c.access_key_id.len() == 20);
         assert_eq!(c.expiration_ms, 11_000);
         let (secret, who) = i
@@ -152,8 +181,8 @@ mod tests {
     #[test]
     fn tokens_are_bound_to_their_key_and_server() {
         let i = issuer();
-        let a = i.issue("p:1", "i:1", 0).unwrap();
-        let b = i.issue("p:1", "i:2", 0).unwrap();
+        let a = i.issue("p:1", "i:1", None, 0).unwrap();
+        let b = i.issue("p:1", "i:2", None, 0).unwrap();
         assert_ne!(a.secret_access_key, b.secret_access_key);
         assert_eq!(
             i.verify(&a.access_key_id, &b.session_token, 1).unwrap_err(),
@@ -172,5 +201,25 @@ mod tests {
             i.verify(&a.access_key_id, &tampered, 1).unwrap_err(),
             AuthError::UnrecognizedClient
         );
+    }
+
+    #[test]
+    fn upstream_credentials_ride_along_and_bound_the_expiry() {
+        let i = SessionIssuer::new(TokenSigner::new(b"server secret".to_vec()), 3_600_000);
+        let up = UpstreamCredentials {
+            access_key_id: "ASIAUPSTREAM".into(),
+            secret_access_key: "upstream secret".into(),
+            session_token: "upstream|token with:separators".into(),
+            expiration_ms: 1_000_000,
+        };
+        let c = i.issue("p:1", "i:1", Some(&up), 0).unwrap();
+        assert_eq!(c.expiration_ms, 940_000, "a minute before the upstream's");
+        let (_, who) = i.verify(&c.access_key_id, &c.session_token, 1).unwrap();
+        assert_eq!(who.upstream, Some(up));
+        let plain = i.issue("p:1", "i:1", None, 0).unwrap();
+        let (_, who) = i
+            .verify(&plain.access_key_id, &plain.session_token, 1)
+            .unwrap();
+        assert_eq!(who.upstream, None);
     }
 }

@@ -33,7 +33,7 @@ pub enum LogFormat {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bring data in: from another Cognito Sync endpoint (AWS included) or an export file
     /// (see docs/migrating.md).
     Import(crate::migrate::cli::ImportArgs),

@@ -61,10 +61,76 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
     /// TOML file with any of these flags under their names (`listen = "…"`, `data-dir = "…"`);
     /// the environment and the command line override it.
     #[arg(long, env = "COGSYNC_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+/// Upstream mode (see docs/upstream.md): pools that stay another Cognito Sync deployment's
+/// (AWS's) until they are detached.
+#[derive(clap::Args)]
+pub struct UpstreamArgs {
+    /// The URL of the Cognito Sync deployment (another cogsync, a proxy) that stays the
+    /// authority of the attached pools until they are detached. Its developer credentials come
+    /// from the standard AWS chain (AWS_ACCESS_KEY_ID…, AWS_PROFILE).
+    #[arg(
+        long,
+        env = "COGSYNC_UPSTREAM_ENDPOINT",
+        conflicts_with = "upstream_region"
+    )]
+    pub upstream_endpoint: Option<String>,
+    /// Upstream mode on AWS: the region whose Cognito Sync keeps the attached pools.
+    #[arg(long, env = "COGSYNC_UPSTREAM_REGION")]
+    pub upstream_region: Option<String>,
+    /// A pool to attach to the upstream (repeatable; comma-separated in the environment), or
+    /// `all` for every pool the upstream lists.
+    #[arg(
+        long = "upstream-pool",
+        env = "COGSYNC_UPSTREAM_POOLS",
+        value_delimiter = ','
+    )]
+    pub upstream_pools: Vec<String>,
+    /// Seconds one forwarded call may take.
+    #[arg(long, default_value_t = 5, env = "COGSYNC_UPSTREAM_TIMEOUT", value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub upstream_timeout: u32,
+    /// Requests per second the background copy of attached pools makes at most (0: no limit).
+    #[arg(long, default_value_t = 5, env = "COGSYNC_UPSTREAM_COPY_RATE")]
+    pub upstream_copy_rate: u32,
+}
+
+impl UpstreamArgs {
+    /// Upstream mode as these flags set it; None without an upstream.
+    pub fn config(&self) -> Option<crate::config::UpstreamConfig> {
+        if self.upstream_endpoint.is_none() && self.upstream_region.is_none() {
+            return None;
+        }
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let region = self
+            .upstream_region
+            .clone()
+            .or_else(|| var("AWS_REGION"))
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".into());
+        let all_pools = self.upstream_pools.iter().any(|p| p == "all");
+        Some(crate::config::UpstreamConfig {
+            location: crate::integrations::upstream::UpstreamLocation {
+                endpoint: self.upstream_endpoint.clone(),
+                region,
+                timeout: std::time::Duration::from_secs(self.upstream_timeout.into()),
+            },
+            pools: self
+                .upstream_pools
+                .iter()
+                .filter(|p| *p != "all")
+                .cloned()
+                .collect(),
+            all_pools,
+            copy_rate: self.upstream_copy_rate,
+        })
+    }
 }
 
 /// TLS on the listener (see docs/security.md).
@@ -234,6 +300,7 @@ impl ServeArgs {
         config.tls = self.tls.files();
         config.admin_listen = self.admin_listen.0;
         config.admin_hosts = self.admin_hosts.clone();
+        config.upstream = self.upstream.config();
         config
     }
 }

@@ -19,6 +19,20 @@ impl IdentityService {
         token_duration_s: Option<i64>,
     ) -> IdentityResult<OpenIdToken> {
         let pool = self.describe_pool(pool_id).await?;
+        if let Some(f) = self
+            .forward(pool_id, crate::upstream::Intent::Write)
+            .await?
+        {
+            return self
+                .forward_open_id_token_for_developer(
+                    f,
+                    &pool,
+                    identity_id,
+                    logins,
+                    token_duration_s,
+                )
+                .await;
+        }
         let dev = Self::developer_provider(&pool)?.to_owned();
         check_logins(logins)?;
         let ttl = token_duration_s.unwrap_or(DEVELOPER_TOKEN_TTL_S);
@@ -162,6 +176,7 @@ impl IdentityService {
         destination_user: &str,
     ) -> IdentityResult<String> {
         let pool = self.describe_pool(pool_id).await?;
+        self.refuse_if_attached(pool_id, "MergeDeveloperIdentities")?;
         Self::check_developer_provider(&pool, provider)?;
         validate::length(source_user, "sourceUserIdentifier", 1, 1024)?;
         validate::length(destination_user, "destinationUserIdentifier", 1, 1024)?;
@@ -192,6 +207,7 @@ impl IdentityService {
         user: &str,
     ) -> IdentityResult<()> {
         let pool = self.describe_pool(pool_id).await?;
+        self.refuse_if_attached(pool_id, "UnlinkDeveloperIdentity")?;
         Self::check_developer_provider(&pool, provider)?;
         validate::aws_id(identity_id, "identityId")?;
         validate::length(user, "developerUserIdentifier", 1, 1024)?;

@@ -343,6 +343,32 @@ pub fn plan_unlink_developer_user(
     Ok(plan)
 }
 
+/// The subject stored for a login whose provider the source names but whose subject no API
+/// lists (social and OpenID Connect logins): a placeholder no provider issues, unique per
+/// identity. The identity then has a login, so it is not a guest that anyone holding its id
+/// may sign in to; the import's `--logins-file` links the real subject beside it.
+pub fn unlisted_subject(identity_id: &str) -> String {
+    format!("{UNLISTED}{identity_id})")
+}
+
+const UNLISTED: &str = "(subject not listed by the source; identity ";
+
+/// Whether a login's subject is [`unlisted_subject`]'s placeholder.
+pub fn is_unlisted(subject: &str) -> bool {
+    subject.starts_with(UNLISTED)
+}
+
+/// Once a real login of `provider` is linked to `identity_id` (from a logins file), its
+/// placeholder goes: the plan unlinks it if the identity still holds it.
+pub fn drop_placeholder(identity_id: &str, provider: &str, snapshot: &LoginSnapshot) -> LoginPlan {
+    let placeholder = (provider.to_owned(), unlisted_subject(identity_id));
+    let mut plan = LoginPlan::read_only(identity_id);
+    if snapshot.owners.get(&placeholder).map(String::as_str) == Some(identity_id) {
+        plan.unlink.push((placeholder, identity_id.to_owned()));
+    }
+    plan
+}
+
 /// `<name>.<source>`: what a merge names the copy of `source`'s dataset `name`.
 pub fn merged_name(name: &str, source: &str) -> String {
     format!("{name}.{source}")

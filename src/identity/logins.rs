@@ -238,6 +238,12 @@ impl IdentityService {
         logins: &[(String, String)],
     ) -> IdentityResult<IdentityRecord> {
         let pool = self.describe_pool(pool_id).await?;
+        if let Some(f) = self
+            .forward(pool_id, crate::upstream::Intent::Write)
+            .await?
+        {
+            return self.forward_get_id(f, &pool, logins).await;
+        }
         if logins.is_empty() {
             if !pool.allow_unauthenticated {
                 return Err(not_authorized(
@@ -358,6 +364,9 @@ impl IdentityService {
         identity_id: &str,
         logins: &[(String, String)],
     ) -> IdentityResult<OpenIdToken> {
+        if let Some(t) = self.forward_open_id_token(identity_id, logins).await? {
+            return Ok(t);
+        }
         let a = self.authorize_identity(identity_id, logins, true).await?;
         let now_s = now_ms() / 1000;
         let expires_s = login_rules::token_expiry(&a.verified, OPENID_TTL_S, now_s);
@@ -387,6 +396,7 @@ impl IdentityService {
             return Err(not_authorized("Logins are required to unlink logins"));
         }
         let (pool, verified) = self.identity_and_logins(identity_id, logins).await?;
+        self.refuse_if_attached(&pool.id, "UnlinkIdentity")?;
         let verified = verified.unwrap_or_default();
         let query = login_rules::query_for(&verified, &[identity_id], &[]);
         let (pool_id, id, providers) =

@@ -3,15 +3,19 @@
 //! like the real service's.
 
 mod developer;
+mod forward;
 pub mod id_tokens;
 pub mod login_rules;
 mod logins;
+pub mod mirror_rules;
 pub mod oidc_verify;
 pub mod openid_issuer;
 mod pool_rules;
 pub mod ports;
 pub mod providers;
 
+pub use forward::Credentialed;
+pub use logins::OpenIdToken;
 pub use openid_issuer::COGNITO_PROVIDER;
 
 use std::sync::Arc;
@@ -47,6 +51,12 @@ pub enum IdentityError {
     /// A write that may or may not have been applied (the detail is for the log).
     #[error("{0}")]
     OutcomeUnknown(String),
+    /// A pool's upstream refused the call: its answer, relayed as it is.
+    #[error("{message}")]
+    Relayed {
+        code: crate::upstream::UpstreamCode,
+        message: String,
+    },
 }
 
 impl From<Violation> for IdentityError {
@@ -107,6 +117,10 @@ pub struct IdentityService {
     oidc: Vec<oidc_verify::OidcProvider>,
     providers: Arc<dyn ports::LoginProviders>,
     region: String,
+    /// Which pools are attached to an upstream (none unless [`Self::with_upstream`]).
+    attachments: Arc<crate::upstream::Attachments>,
+    /// Where attached pools' identity calls go.
+    upstream: Option<Arc<dyn ports::UpstreamIdentity>>,
 }
 
 impl IdentityService {
@@ -125,6 +139,8 @@ impl IdentityService {
             oidc,
             providers,
             region,
+            attachments: crate::upstream::Attachments::new(false),
+            upstream: None,
         }
     }
 
@@ -174,6 +190,7 @@ impl IdentityService {
     pub async fn update_pool(&self, pool_id: &str, spec: PoolSpec) -> IdentityResult<PoolRecord> {
         Self::check_spec(&spec)?;
         validate::aws_id(pool_id, "identityPoolId")?;
+        self.refuse_if_attached(pool_id, "UpdateIdentityPool")?;
         let decide = Box::new(move |stored: &PoolRecord| pool_rules::updated(stored, &spec));
         self.store
             .update_pool(pool_id, decide)
@@ -183,6 +200,7 @@ impl IdentityService {
 
     pub async fn delete_pool(&self, pool_id: &str) -> IdentityResult<()> {
         validate::aws_id(pool_id, "identityPoolId")?;
+        self.refuse_if_attached(pool_id, "DeleteIdentityPool")?;
         if self.store.delete_pool(pool_id).await? {
             Ok(())
         } else {
@@ -280,6 +298,13 @@ impl IdentityService {
         for id in ids {
             validate::aws_id(id, "identityIdsToDelete.member")?;
         }
+        if self.attachments.any() {
+            for id in ids {
+                if let Some(i) = self.store.get_identity(id).await? {
+                    self.refuse_if_attached(&i.pool_id, "DeleteIdentities")?;
+                }
+            }
+        }
         let mut unprocessed = Vec::new();
         for id in ids {
             if self.store.delete_identity(id).await.is_err() {
@@ -291,6 +316,10 @@ impl IdentityService {
 
     /// Whether an identity still exists in a pool (merged and deleted identities do not).
     pub async fn identity_active(&self, pool_id: &str, identity_id: &str) -> IdentityResult<bool> {
+        // An attached pool's identities are the upstream's to know (it answers the call).
+        if self.attached(pool_id) {
+            return Ok(true);
+        }
         Ok(self
             .store
             .get_identity(identity_id)

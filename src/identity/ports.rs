@@ -1,6 +1,7 @@
-//! The port of the identity service: what it needs from the identity providers outside
+//! The ports of the identity service: what it needs from the identity providers outside
 //! cogsync to check a login (an OpenID provider's signing keys, Facebook's `debug_token`, Login
-//! with Amazon's `tokeninfo` and profile), as a trait the service owns. The adapter in the
+//! with Amazon's `tokeninfo` and profile), and from a pool's upstream in upstream mode, as
+//! traits the service owns. The adapter in the
 //! integrations layer makes the HTTP calls; what the answers mean is decided here, in
 //! [`super::providers`], without I/O.
 
@@ -8,6 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jsonwebtoken::jwk::JwkSet;
+
+use crate::upstream::{UpstreamCredentials, UpstreamResult};
 
 /// Where an OpenID provider's signing keys are found.
 #[derive(Debug, Clone)]
@@ -107,4 +110,33 @@ pub trait LoginProviders: Send + Sync {
 
     /// The `user_id` of Login with Amazon's profile for an access token.
     async fn amazon_user_id(&self, token: &str) -> Result<String, ProviderError>;
+}
+
+/// The Cognito Identity calls forwarded to a pool's upstream while it is attached (see
+/// [`crate::upstream`]): the upstream decides who a caller is. The unsigned calls carry the
+/// device's own logins, so every provider the upstream accepts works.
+#[async_trait]
+pub trait UpstreamIdentity: Send + Sync {
+    /// GetId (unsigned).
+    async fn get_id(&self, pool_id: &str, logins: &[(String, String)]) -> UpstreamResult<String>;
+    /// GetCredentialsForIdentity (unsigned).
+    async fn credentials_for_identity(
+        &self,
+        identity_id: &str,
+        logins: &[(String, String)],
+    ) -> UpstreamResult<UpstreamCredentials>;
+    /// GetOpenIdToken (unsigned): (identity, token).
+    async fn open_id_token(
+        &self,
+        identity_id: &str,
+        logins: &[(String, String)],
+    ) -> UpstreamResult<(String, String)>;
+    /// GetOpenIdTokenForDeveloperIdentity (developer): (identity, token).
+    async fn open_id_token_for_developer(
+        &self,
+        pool_id: &str,
+        identity_id: Option<&str>,
+        logins: &[(String, String)],
+        token_duration_s: Option<i64>,
+    ) -> UpstreamResult<(String, String)>;
 }

@@ -58,3 +58,66 @@ pub fn http_client() -> aws_sdk_kinesis::config::SharedHttpClient {
         ))
         .build_https()
 }
+
+/// The credentials that need no network to find: the environment, the shared profile files
+/// and a web identity token (which the operator configures, and which asks STS).
+pub fn local_credentials(
+    region: &aws_config::Region,
+) -> aws_config::meta::credentials::CredentialsProviderChain {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_config::profile::ProfileFileCredentialsProvider;
+    use aws_config::provider_config::ProviderConfig;
+    use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
+    let config = ProviderConfig::default()
+        .with_http_client(crate::integrations::aws::http_client())
+        .with_region(Some(region.clone()));
+    aws_config::meta::credentials::CredentialsProviderChain::first_try(
+        "environment",
+        EnvironmentVariableCredentialsProvider::new(),
+    )
+    .or_else(
+        "profile",
+        ProfileFileCredentialsProvider::builder()
+            .configure(&config)
+            .build(),
+    )
+    .or_else(
+        "web identity token",
+        WebIdentityTokenCredentialsProvider::builder()
+            .configure(&config)
+            .build(),
+    )
+}
+
+/// Fails at once, in one line that says what to do, when `config` finds no credentials for
+/// `whom` (the import's source, the server's upstream).
+pub async fn check_credentials(
+    config: &aws_config::SdkConfig,
+    instance_metadata: bool,
+    whom: &str,
+) -> Result<(), String> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let found = match config.credentials_provider() {
+        Some(p) => p.provide_credentials().await.is_ok(),
+        None => false,
+    };
+    if found {
+        return Ok(());
+    }
+    let more = if instance_metadata {
+        ""
+    } else {
+        "; on an EC2 instance or in a container with a role, add --use-instance-metadata"
+    };
+    Err(format!(
+        "no AWS credentials for {whom}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for \
+         another cogsync, its developer credentials), or AWS_PROFILE naming a profile in ~/.aws{more}"
+    ))
+}
+
+/// A date of the SDKs as milliseconds. Dates travel as epoch seconds with a decimal
+/// fraction, which the SDK parses as a float (`.32` becomes `.319999…`): rounded to the nearest
+/// millisecond, not truncated.
+pub fn millis(d: &aws_sdk_cognitosync::primitives::DateTime) -> i64 {
+    d.secs() * 1000 + i64::from((d.subsec_nanos() + 500_000) / 1_000_000)
+}

@@ -10,6 +10,7 @@ pub mod logins;
 pub mod outbound;
 pub mod sns;
 pub mod trigger_invoker;
+pub mod upstream;
 
 #[cfg(test)]
 mod stream_race_tests;

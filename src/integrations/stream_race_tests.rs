@@ -162,6 +162,7 @@ fn device() -> Caller {
     Caller::Identity {
         pool_id: POOL.into(),
         identity_id: IDENTITY.into(),
+        upstream: None,
     }
 }
 

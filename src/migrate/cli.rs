@@ -156,6 +156,7 @@ pub async fn import(a: ImportArgs) -> ExitCode {
                 pools: a.pools.clone(),
                 since_ms: a.since,
                 concurrency: a.concurrency as usize,
+                keep_local_since_ms: None,
             };
             let done = copy::copy(&s, &*store, &o, &progress).await;
             progress.finish();

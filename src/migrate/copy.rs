@@ -4,6 +4,7 @@
 //! would ask), so a second run reads little and writes nothing.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
 
@@ -11,7 +12,9 @@ use super::progress::Progress;
 use super::source::{self, ListedIdentity, Source};
 use super::{rules, store_pool, MigrateError, Summary};
 use crate::identity::login_rules::merged_name_parts;
-use crate::store::{IdentityCopy, IdentityImport, PoolRecord, Store};
+use crate::store::{
+    DatasetRecords, DatasetRow, DatasetVerdict, IdentityCopy, IdentityImport, PoolRecord, Store,
+};
 
 pub struct CopyOptions {
     /// Pools to copy; empty for all the source lists.
@@ -20,6 +23,9 @@ pub struct CopyOptions {
     pub since_ms: Option<i64>,
     /// Identities copied at once.
     pub concurrency: usize,
+    /// Datasets the store itself wrote at or after this time are kept as they are (see
+    /// [`rules::verdict_keeping_local`]).
+    pub keep_local_since_ms: Option<i64>,
 }
 
 pub async fn copy(
@@ -53,7 +59,10 @@ pub async fn copy(
             let (page, token) = source.identities(&pool_id, next).await?;
             let copied: Vec<_> = stream::iter(page)
                 .map(|listed| {
-                    copy_identity(source, store, &pool.pool, listed, o.since_ms, progress)
+                    let decide = decider(o.keep_local_since_ms);
+                    copy_identity(
+                        source, store, &pool.pool, listed, o.since_ms, decide, progress,
+                    )
                 })
                 .buffer_unordered(o.concurrency.max(1))
                 .collect()
@@ -77,19 +86,47 @@ pub async fn copy(
     Ok(summary)
 }
 
+/// One identity read whole from the source and written as `decide` says (upstream mode: an
+/// identity whose mirror may lag, at the background copy or the detach).
+pub async fn copy_whole(
+    source: &Source,
+    store: &dyn Store,
+    pool: &PoolRecord,
+    identity_id: &str,
+    decide: crate::store::ImportDecider,
+) -> Result<IdentityImport, MigrateError> {
+    let listed = source.describe_identity(identity_id).await?;
+    let none = HashMap::new();
+    let (copy, _) = read_identity(source, pool, &listed, &none, None, true).await?;
+    Ok(store.import_identity(copy, decide).await?)
+}
+
+/// A verdict shared by the two writes of one identity.
+type Verdict = Arc<dyn Fn(Option<&DatasetRow>, &DatasetRecords) -> DatasetVerdict + Send + Sync>;
+
+/// The import's verdict, or one keeping what the store wrote since a time.
+fn decider(keep_local_since_ms: Option<i64>) -> Verdict {
+    match keep_local_since_ms {
+        Some(t) => Arc::new(rules::verdict_keeping_local(t)),
+        None => Arc::new(rules::verdict),
+    }
+}
+
 async fn copy_identity(
     source: &Source,
     store: &dyn Store,
     pool: &PoolRecord,
     listed: ListedIdentity,
     since_ms: Option<i64>,
+    decide: Verdict,
     progress: &Progress,
 ) -> Result<(ListedIdentity, IdentityImport), MigrateError> {
     let held = held_counts(store, &listed.id).await?;
     let (copy, storage) = read_identity(source, pool, &listed, &held, since_ms, false).await?;
     let (datasets, records) = super::counts(&copy);
+    let first = decide.clone();
     let mut report = store
-        .import_identity(copy, Box::new(rules::verdict))
+        .import_identity(copy, Box::new(move |s, i| first(s, i)))
         .await?;
     if !report.needs_full.is_empty() {
         // The store moved between our read and our write: read those again, whole.
@@ -98,7 +135,7 @@ async fn copy_identity(
         let (mut retry, _) = read_identity(source, pool, &listed, &none, None, true).await?;
         retry.datasets.retain(|d| names.contains(&d.row.name));
         let second = store
-            .import_identity(retry, Box::new(rules::verdict))
+            .import_identity(retry, Box::new(move |s, i| decide(s, i)))
             .await?;
         report.datasets_written += second.datasets_written;
         report.records_written += second.records_written;

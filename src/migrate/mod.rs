@@ -8,7 +8,9 @@
 
 pub mod cli;
 pub mod copy;
+pub mod detach;
 pub mod file;
+pub mod follow;
 pub mod format;
 pub mod logins_file;
 pub mod progress;

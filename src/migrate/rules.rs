@@ -5,35 +5,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::store::{DatasetRecords, DatasetRow, DatasetVerdict, PoolSettings, RecordRow};
 
-/// The subject stored for a login whose provider the source names but whose subject no API
-/// lists (social and OpenID Connect logins): a placeholder no provider issues, unique per
-/// identity. The identity then has a login, so it is not a guest that anyone holding its id
-/// may sign in to; `--logins-file` links the real subject beside it.
-pub fn unlisted_subject(identity_id: &str) -> String {
-    format!("{UNLISTED}{identity_id})")
-}
-
-const UNLISTED: &str = "(subject not listed by the source; identity ";
-
-/// Whether a login's subject is [`unlisted_subject`]'s placeholder.
-pub fn is_unlisted(subject: &str) -> bool {
-    subject.starts_with(UNLISTED)
-}
-
-/// Once a real login of `provider` is linked to `identity_id` (from a logins file), its
-/// placeholder goes: the plan unlinks it if the identity still holds it.
-pub fn drop_placeholder(
-    identity_id: &str,
-    provider: &str,
-    snapshot: &crate::store::LoginSnapshot,
-) -> crate::store::LoginPlan {
-    let placeholder = (provider.to_owned(), unlisted_subject(identity_id));
-    let mut plan = crate::store::LoginPlan::read_only(identity_id);
-    if snapshot.owners.get(&placeholder).map(String::as_str) == Some(identity_id) {
-        plan.unlink.push((placeholder, identity_id.to_owned()));
-    }
-    plan
-}
+pub use crate::identity::login_rules::{drop_placeholder, is_unlisted, unlisted_subject};
 
 /// What an import does with `incoming` over the stored row. Never rolls a dataset back: a
 /// store ahead of the source (a device moved on since the copy) keeps its own. An incremental
@@ -66,6 +38,21 @@ pub fn verdict(stored: Option<&DatasetRow>, incoming: &DatasetRecords) -> Datase
         None => DatasetVerdict::Write,
         Some(base) if base == have => DatasetVerdict::Write,
         Some(_) => DatasetVerdict::NeedsFull,
+    }
+}
+
+/// [`verdict`], except that a dataset the store wrote itself at or after `local_since_ms` is
+/// kept as it is (a pool detached then: writes the upstream took afterwards are its old
+/// devices', reported, never written over this server's own).
+pub fn verdict_keeping_local(
+    local_since_ms: i64,
+) -> impl Fn(Option<&DatasetRow>, &DatasetRecords) -> DatasetVerdict + Send + Sync {
+    move |stored, incoming| match stored {
+        Some(s) if s.last_modified_ms >= local_since_ms => DatasetVerdict::StoreAhead {
+            stored: s.sync_count,
+            incoming: incoming.row.sync_count,
+        },
+        _ => verdict(stored, incoming),
     }
 }
 

@@ -52,58 +52,14 @@ pub struct ListedIdentity {
     pub last_modified_ms: i64,
 }
 
-/// The credentials that need no network to find: the environment, the shared profile files
-/// and a web identity token (which the operator configures, and which asks STS).
-fn local_credentials(
-    region: &aws_config::Region,
-) -> aws_config::meta::credentials::CredentialsProviderChain {
-    use aws_config::environment::EnvironmentVariableCredentialsProvider;
-    use aws_config::profile::ProfileFileCredentialsProvider;
-    use aws_config::provider_config::ProviderConfig;
-    use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
-    let config = ProviderConfig::default()
-        .with_http_client(crate::integrations::aws::http_client())
-        .with_region(Some(region.clone()));
-    aws_config::meta::credentials::CredentialsProviderChain::first_try(
-        "environment",
-        EnvironmentVariableCredentialsProvider::new(),
-    )
-    .or_else(
-        "profile",
-        ProfileFileCredentialsProvider::builder()
-            .configure(&config)
-            .build(),
-    )
-    .or_else(
-        "web identity token",
-        WebIdentityTokenCredentialsProvider::builder()
-            .configure(&config)
-            .build(),
-    )
-}
-
 /// Fails at once, in one line that says what to do, when no credentials can be found.
 async fn check_credentials(
     config: &aws_config::SdkConfig,
     instance_metadata: bool,
 ) -> Result<(), MigrateError> {
-    use aws_credential_types::provider::ProvideCredentials;
-    let found = match config.credentials_provider() {
-        Some(p) => p.provide_credentials().await.is_ok(),
-        None => false,
-    };
-    if found {
-        return Ok(());
-    }
-    let more = if instance_metadata {
-        ""
-    } else {
-        "; on an EC2 instance or in a container with a role, add --use-instance-metadata"
-    };
-    Err(MigrateError::Source(format!(
-        "no AWS credentials for the source: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for \
-         another cogsync, its developer credentials), or AWS_PROFILE naming a profile in ~/.aws{more}"
-    )))
+    crate::integrations::aws::check_credentials(config, instance_metadata, "the source")
+        .await
+        .map_err(MigrateError::Source)
 }
 
 fn failed(call: &str, e: impl std::fmt::Debug) -> MigrateError {
@@ -117,9 +73,7 @@ fn ms(d: Option<&DateTime>) -> i64 {
     d.map_or(0, millis)
 }
 
-pub fn millis(d: &DateTime) -> i64 {
-    d.secs() * 1000 + i64::from((d.subsec_nanos() + 500_000) / 1_000_000)
-}
+pub use crate::integrations::aws::millis;
 
 impl Source {
     pub async fn connect(o: &SourceOptions) -> Result<Source, MigrateError> {
@@ -143,7 +97,8 @@ impl Source {
                     .with_max_backoff(Duration::from_secs(20)),
             );
         if !o.instance_metadata {
-            loader = loader.credentials_provider(local_credentials(&region));
+            loader =
+                loader.credentials_provider(crate::integrations::aws::local_credentials(&region));
         }
         let config = loader.load().await;
         check_credentials(&config, o.instance_metadata).await?;
@@ -354,6 +309,27 @@ impl Source {
             .filter(|t| !t.is_empty())
             .map(str::to_owned);
         Ok((listed, next))
+    }
+
+    /// One identity as ListIdentities would list it (DescribeIdentity).
+    pub async fn describe_identity(
+        &self,
+        identity_id: &str,
+    ) -> Result<ListedIdentity, MigrateError> {
+        self.turn().await;
+        let d = self
+            .identity
+            .describe_identity()
+            .identity_id(identity_id)
+            .send()
+            .await
+            .map_err(|e| failed("DescribeIdentity", e))?;
+        Ok(ListedIdentity {
+            id: d.identity_id().unwrap_or(identity_id).to_owned(),
+            providers: d.logins().to_vec(),
+            created_ms: ms(d.creation_date()),
+            last_modified_ms: ms(d.last_modified_date()),
+        })
     }
 
     /// The developer user identifiers linked to an identity.

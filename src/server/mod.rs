@@ -6,6 +6,7 @@
 mod accept;
 pub mod admin_listener;
 mod descriptors;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub enum StartError {
     },
     #[error("cannot open the store: {0}")]
     Store(String),
+    #[error("upstream mode: {0}")]
+    Upstream(String),
     #[error("{0}")]
     Tls(#[from] TlsError),
 }
@@ -51,6 +54,8 @@ pub struct RunningServer {
     dispatcher: JoinHandle<()>,
     /// The task logging the counts of failures left out of the log (it holds the app).
     error_log: JoinHandle<()>,
+    /// Upstream mode's heartbeat and background copy.
+    upstream_tasks: Vec<JoinHandle<()>>,
     tls: Option<Arc<TlsListener>>,
     /// The admin listener, when it runs.
     admin: Option<admin_listener::AdminListener>,
@@ -104,6 +109,9 @@ impl RunningServer {
         let _ = self.dispatcher_stop.send(true);
         let _ = self.dispatcher.await;
         let _ = (&mut self.error_log).await;
+        for task in self.upstream_tasks.drain(..) {
+            let _ = task.await;
+        }
         // Health and metrics stay up until the device listener has drained.
         if let Some(admin) = self.admin.take() {
             let _ = admin.stop.send(());
@@ -115,13 +123,14 @@ impl RunningServer {
     }
 }
 
-/// Builds the application state over `store`.
+/// Builds the application state over `store`, its pools attached as `up` says.
 pub async fn build_app(
     config: &ServerConfig,
     store: Arc<dyn Store>,
     outbox_signal: Arc<Notify>,
     push: Arc<dyn PushService>,
     triggers: Arc<dyn TriggerInvoker>,
+    up: &upstream::Upstream,
 ) -> Result<App, StartError> {
     let mut fresh = vec![0u8; 32];
     getrandom::fill(&mut fresh).map_err(|e| StartError::Store(e.to_string()))?;
@@ -138,6 +147,12 @@ pub async fn build_app(
             outbox_signal,
             push,
             triggers,
+        )
+        .with_upstream(
+            up.attachments.clone(),
+            up.port
+                .clone()
+                .map(|p| p as Arc<dyn crate::sync::ports::UpstreamSync>),
         ),
         identity: IdentityService::new(
             store,
@@ -145,6 +160,12 @@ pub async fn build_app(
             config.region.clone(),
             config.oidc_providers.clone(),
             Arc::new(HttpLoginProviders::new(config.providers.clone())),
+        )
+        .with_upstream(
+            up.attachments.clone(),
+            up.port
+                .clone()
+                .map(|p| p as Arc<dyn crate::identity::ports::UpstreamIdentity>),
         ),
         auth: Authenticator::new(
             config.credentials.clone(),
@@ -180,12 +201,14 @@ pub async fn start_with_store(
     let signal = Arc::new(Notify::new());
     let push: Arc<dyn PushService> = Arc::new(SnsPush::new(&config.aws));
     let triggers: Arc<dyn TriggerInvoker> = Arc::new(Triggers::new(&config.aws));
+    let up = upstream::prepare(config.upstream.as_ref(), &store).await?;
     let app = build_app(
         &config,
         store.clone(),
         signal.clone(),
         push.clone(),
         triggers,
+        &up,
     )
     .await?;
     store.observe(app.metrics.clone());
@@ -204,6 +227,7 @@ pub async fn start_with_store(
             }
         }
     });
+    let upstream_tasks = upstream::spawn(&up, store.clone(), stopping.clone());
     let sink = Arc::new(KinesisSink::new(&config.aws));
     let store_for_admin = store.clone();
     let store_descriptors = store.descriptors();
@@ -266,6 +290,7 @@ pub async fn start_with_store(
         dispatcher_stop,
         dispatcher,
         error_log,
+        upstream_tasks,
         tls,
         admin,
     })

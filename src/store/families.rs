@@ -46,6 +46,16 @@ pub trait DataStore: Send + Sync {
         keys: Vec<String>,
         decide: UpdateDecider,
     ) -> StoreResult<UpdatePlan>;
+    /// [`Self::update_records`] for a copy kept of another deployment's dataset (upstream
+    /// mode): `decide` plans from the same snapshot, no outbox, or writes nothing (None).
+    /// Answers the plan written.
+    async fn mirror_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        keys: Vec<String>,
+        decide: MirrorDecider,
+    ) -> StoreResult<Option<UpdatePlan>>;
     /// Deletes a live dataset atomically: drops its records and subscriptions and writes what
     /// `decide` makes of its row (the row kept, the outbox events). Returns the row as it was
     /// before; None when there was no live dataset (nothing written).
@@ -257,9 +267,46 @@ pub trait AdminStore: Send + Sync {
     fn descriptors(&self) -> usize;
 }
 
+/// Upstream mode: pools' attachments, nodes' heartbeats, identities whose mirror may lag.
+#[async_trait]
+pub trait UpstreamStore: Send + Sync {
+    /// Every pool's attachment row.
+    async fn upstream_pools(&self) -> StoreResult<Vec<UpstreamPool>>;
+    /// Stores what `decide` makes of a pool's row (under the pool's lock); the row written,
+    /// None when the decider left it as it was.
+    async fn update_upstream(
+        &self,
+        pool_id: &str,
+        decide: AttachDecider,
+    ) -> StoreResult<Option<UpstreamPool>>;
+    /// One transaction: `node` was seen at `now_ms` and acknowledges `acks` (pool → version);
+    /// nodes unseen for a day are forgotten; answers every pool's attachment row.
+    async fn upstream_heartbeat(
+        &self,
+        node: &str,
+        now_ms: i64,
+        acks: &std::collections::BTreeMap<String, i64>,
+    ) -> StoreResult<Vec<UpstreamPool>>;
+    /// Every node's last heartbeat.
+    async fn upstream_nodes(&self) -> StoreResult<Vec<NodeBeat>>;
+    /// An identity of `pool_id` whose mirror may lag the upstream (marked at `now_ms`).
+    async fn mark_dirty(&self, pool_id: &str, identity_id: &str, now_ms: i64) -> StoreResult<()>;
+    /// Up to `limit` dirty identities of a pool: (identity, when marked).
+    async fn dirty(&self, pool_id: &str, limit: usize) -> StoreResult<Vec<(String, i64)>>;
+    /// The identity read whole at `read_ms`: its mark goes unless it was marked again since.
+    async fn clear_dirty(&self, pool_id: &str, identity_id: &str, read_ms: i64) -> StoreResult<()>;
+}
+
 /// Every family: what the services hold.
 pub trait Store:
-    DataStore + PoolStore + IdentityStore + DeviceStore + TransferStore + AdminStore + DispatchStore
+    DataStore
+    + PoolStore
+    + IdentityStore
+    + DeviceStore
+    + TransferStore
+    + AdminStore
+    + DispatchStore
+    + UpstreamStore
 {
 }
 
@@ -271,6 +318,7 @@ impl<T> Store for T where
         + TransferStore
         + AdminStore
         + DispatchStore
+        + UpstreamStore
 {
 }
 

@@ -1,6 +1,7 @@
 //! Persistence. The [`Store`] trait is all the services see; SQLite is the embedded default.
 //! Every backend must pass the shared conformance suite in [`conformance`].
 
+mod attachment;
 mod families;
 mod open;
 mod transfer;
@@ -13,6 +14,7 @@ pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod conformance;
 
+pub use attachment::*;
 pub use families::*;
 
 /// Every family trait, to call the store's methods on a concrete store: `use
@@ -20,7 +22,7 @@ pub use families::*;
 pub mod prelude {
     pub use super::{
         AdminStore, DataStore, DeviceStore, DispatchStore, IdentityStore, OutboxStore, PoolStore,
-        Store, TransferStore,
+        Store, TransferStore, UpstreamStore,
     };
 }
 pub use open::{open, open_to_read, StoreLocation, DEFAULT_TIMEOUT};

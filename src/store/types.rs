@@ -304,6 +304,9 @@ pub type LoginDecider = Box<dyn Fn(&LoginSnapshot) -> Result<LoginPlan, Rejectio
 pub type UpdateDecider =
     Box<dyn Fn(&UpdateSnapshot) -> Result<UpdatePlan, Rejection> + Send + Sync>;
 
+/// A mirror's plan over the same snapshot as [`UpdateDecider`]'s; None writes nothing.
+pub type MirrorDecider = Box<dyn Fn(&UpdateSnapshot) -> Option<UpdatePlan> + Send + Sync>;
+
 /// One page of ListRecords, read from a single consistent snapshot.
 #[derive(Debug, Clone)]
 pub struct RecordsPage {

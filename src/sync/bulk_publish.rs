@@ -12,6 +12,7 @@ impl SyncService {
     /// (AlreadyStreamedException).
     pub async fn bulk_publish(&self, pool_id: &str) -> SyncResult<()> {
         self.require_pool(pool_id).await?;
+        self.refuse_if_attached(pool_id, "BulkPublish")?;
         let Some(stream) = self.stream_of(pool_id).await? else {
             return Err(SyncError::InvalidParameter(
                 "Bulk publish needs Cognito Streams configured with StreamingStatus ENABLED for this identity pool"

@@ -6,6 +6,7 @@ use super::{
 };
 use crate::store::DatasetRow;
 use crate::timeutil::now_ms;
+use crate::upstream::Intent;
 use crate::validate;
 
 impl SyncService {
@@ -34,9 +35,16 @@ impl SyncService {
         next_token: Option<&str>,
         max_results: Option<i64>,
     ) -> SyncResult<DatasetsPage> {
+        if let Some(f) = self.forward(pool_id, Intent::Read).await? {
+            return self
+                .forward_list_datasets(f, caller, pool_id, identity_id, next_token, max_results)
+                .await;
+        }
         self.resolve_for(caller, pool_id, identity_id, Missing::InvalidParameter)
             .await?;
         let limit = Self::page_size(max_results, MAX_PAGE)?;
+        // A page token the upstream issued before the pool was detached starts over.
+        let next_token = next_token.filter(|t| self.tokens.open("datasets-up", t).is_none());
         let after = match next_token {
             None => None,
             Some(t) => match self.tokens.open("datasets", t).as_deref() {
@@ -68,6 +76,9 @@ impl SyncService {
         caller: &Caller,
         r: &DatasetRef,
     ) -> SyncResult<DatasetRow> {
+        if let Some(f) = self.forward(&r.pool_id, Intent::Read).await? {
+            return self.forward_describe_dataset(f, caller, r).await;
+        }
         self.resolve_dataset_for(caller, r, Missing::NotFound)
             .await?;
         match self
@@ -81,6 +92,9 @@ impl SyncService {
     }
 
     pub async fn delete_dataset(&self, caller: &Caller, r: &DatasetRef) -> SyncResult<DatasetRow> {
+        if let Some(f) = self.forward(&r.pool_id, Intent::Write).await? {
+            return self.forward_delete_dataset(f, caller, r).await;
+        }
         self.resolve_dataset_for(caller, r, Missing::NotFound)
             .await?;
         let stream = self.stream_of(&r.pool_id).await?;

@@ -5,6 +5,7 @@ use super::rules::push::{application_for, registered_device, Registration, Store
 use super::{Caller, DatasetRef, Missing, SyncError, SyncResult, SyncService};
 use crate::store::{PushSync, StoreError};
 use crate::timeutil::now_ms;
+use crate::upstream::Intent;
 use crate::validate;
 
 impl SyncService {
@@ -22,12 +23,17 @@ impl SyncService {
     /// RegisterDevice: the device's id, stable for the same (identity, platform, token).
     pub async fn register_device(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         pool_id: &str,
         identity_id: &str,
         platform: &str,
         token: &str,
     ) -> SyncResult<String> {
+        if let Some(f) = self.forward(pool_id, Intent::Write).await? {
+            return self
+                .forward_register_device(f, caller, pool_id, identity_id, platform, token)
+                .await;
+        }
         self.resolve(pool_id, identity_id, Missing::NotFound)
             .await?;
         validate::one_of(platform, "platform", &PLATFORMS)?;
@@ -97,10 +103,15 @@ impl SyncService {
     /// SubscribeToDataset: the dataset must exist and the device be the identity's.
     pub async fn subscribe(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         r: &DatasetRef,
         device_id: &str,
     ) -> SyncResult<()> {
+        if let Some(f) = self.forward(&r.pool_id, Intent::Write).await? {
+            return self
+                .forward_subscription(f, caller, r, device_id, true)
+                .await;
+        }
         self.subscription_target(r, device_id).await?;
         match self
             .store
@@ -124,10 +135,15 @@ impl SyncService {
     /// UnsubscribeFromDataset: ResourceNotFoundException when there was no such subscription.
     pub async fn unsubscribe(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         r: &DatasetRef,
         device_id: &str,
     ) -> SyncResult<()> {
+        if let Some(f) = self.forward(&r.pool_id, Intent::Write).await? {
+            return self
+                .forward_subscription(f, caller, r, device_id, false)
+                .await;
+        }
         self.subscription_target(r, device_id).await?;
         if self
             .store

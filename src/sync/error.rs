@@ -39,6 +39,12 @@ pub enum SyncError {
     /// A write that may or may not have been applied (the detail is for the log).
     #[error("{0}")]
     OutcomeUnknown(String),
+    /// A pool's upstream refused the call: its answer, relayed as it is.
+    #[error("{message}")]
+    Relayed {
+        code: crate::upstream::UpstreamCode,
+        message: String,
+    },
 }
 
 impl From<Violation> for SyncError {

@@ -5,6 +5,7 @@ mod bulk_publish;
 mod datasets;
 mod devices;
 mod error;
+mod forward;
 mod outbox_target;
 pub mod pool_config;
 pub mod ports;
@@ -36,10 +37,12 @@ pub const MAX_PAGE: i64 = 1024;
 pub enum Caller {
     /// Developer (account) credentials: records show the account id as their modifier.
     Developer { account_id: String },
-    /// Cognito Identity credentials bound to one identity of one pool.
+    /// Cognito Identity credentials bound to one identity of one pool (with its credentials
+    /// at the pool's upstream, when vended while the pool was attached).
     Identity {
         pool_id: String,
         identity_id: String,
+        upstream: Option<crate::upstream::UpstreamCredentials>,
     },
 }
 
@@ -137,6 +140,10 @@ pub struct SyncService {
     /// Runs sync triggers.
     triggers: Arc<dyn TriggerInvoker>,
     region: String,
+    /// Which pools are attached to an upstream (none unless [`Self::with_upstream`]).
+    attachments: Arc<crate::upstream::Attachments>,
+    /// Where attached pools' calls go.
+    upstream: Option<Arc<dyn ports::UpstreamSync>>,
 }
 
 impl SyncService {
@@ -158,7 +165,21 @@ impl SyncService {
             push,
             triggers,
             region: settings.region,
+            attachments: crate::upstream::Attachments::new(false),
+            upstream: None,
         }
+    }
+
+    /// The service of a node in upstream mode: pools `attachments` says are attached are
+    /// served by `upstream`.
+    pub fn with_upstream(
+        mut self,
+        attachments: Arc<crate::upstream::Attachments>,
+        upstream: Option<Arc<dyn ports::UpstreamSync>>,
+    ) -> Self {
+        self.attachments = attachments;
+        self.upstream = upstream;
+        self
     }
 
     /// [`Self::resolve`] on behalf of `caller`: identity credentials whose identity is gone

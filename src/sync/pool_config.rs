@@ -64,6 +64,7 @@ impl SyncService {
         cognito_streams: Option<CognitoStreams>,
     ) -> SyncResult<PoolConfiguration> {
         self.require_pool(pool_id).await?;
+        self.refuse_if_attached(pool_id, "SetIdentityPoolConfiguration")?;
         if let Some(p) = &push_sync {
             check_push_sync(p)?;
         }
@@ -96,6 +97,7 @@ impl SyncService {
         events: BTreeMap<String, String>,
     ) -> SyncResult<()> {
         self.require_pool(pool_id).await?;
+        self.refuse_if_attached(pool_id, "SetCognitoEvents")?;
         check_events(&events)?;
         let current = self.store.get_pool_settings(pool_id).await?;
         let next = PoolSettings {

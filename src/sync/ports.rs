@@ -1,10 +1,13 @@
 //! The ports of the sync service: what it needs from the world outside cogsync (a Kinesis
-//! stream sink, SNS push, a sync-trigger invoker), as traits the service owns with their error
-//! types. The adapters in the integrations layer implement them with the AWS SDKs and a
+//! stream sink, SNS push, a sync-trigger invoker, a pool's upstream in upstream mode), as
+//! traits the service owns with their error types. The adapters in the integrations layer implement them with the AWS SDKs and a
 //! webhook client, importing them from here; the service and the tests only see these traits.
 
 use async_trait::async_trait;
 use serde_json::Value;
+
+use super::{DatasetRef, Patch};
+use crate::upstream::{Signer, UpstreamResult};
 
 /// A call to an integration failed (e.g. an SNS endpoint could not be created).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -85,4 +88,87 @@ pub trait TriggerInvoker: Send + Sync {
     /// Sends the event to `target` (a Lambda function name or ARN, or a URL) and returns its
     /// JSON answer.
     async fn invoke(&self, target: &str, event: &Value) -> Result<Value, TriggerError>;
+}
+
+/// A ListRecords answer of the upstream (upstream mode).
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamRecords {
+    pub records: Vec<crate::store::RecordRow>,
+    pub next_token: Option<String>,
+    pub dataset_sync_count: i64,
+    pub last_modified_by: Option<String>,
+    pub dataset_exists: bool,
+    pub deleted_after_requested_sync_count: bool,
+    pub merged_dataset_names: Vec<String>,
+    pub sync_session_token: String,
+}
+
+/// What ListRecords asks the upstream.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamListing<'a> {
+    pub last_sync_count: Option<i64>,
+    pub next_token: Option<&'a str>,
+    pub max_results: Option<i64>,
+}
+
+/// The Cognito Sync calls forwarded to a pool's upstream while the pool is attached (see
+/// [`crate::upstream`]), signed as `signer`. Its answers are what the device gets.
+#[async_trait]
+pub trait UpstreamSync: Send + Sync {
+    async fn list_records(
+        &self,
+        signer: &Signer,
+        r: &DatasetRef,
+        listing: UpstreamListing<'_>,
+    ) -> UpstreamResult<UpstreamRecords>;
+    /// The records as written (their new SyncCount).
+    async fn update_records(
+        &self,
+        signer: &Signer,
+        r: &DatasetRef,
+        device_id: Option<&str>,
+        sync_session_token: &str,
+        patches: &[Patch],
+    ) -> UpstreamResult<Vec<crate::store::RecordRow>>;
+    /// A page of datasets (their SyncCounts are not in the answer: 0) and the next token.
+    async fn list_datasets(
+        &self,
+        signer: &Signer,
+        pool_id: &str,
+        identity_id: &str,
+        next_token: Option<&str>,
+        max_results: Option<i64>,
+    ) -> UpstreamResult<(Vec<crate::store::DatasetRow>, Option<String>)>;
+    async fn describe_dataset(
+        &self,
+        signer: &Signer,
+        r: &DatasetRef,
+    ) -> UpstreamResult<crate::store::DatasetRow>;
+    async fn delete_dataset(
+        &self,
+        signer: &Signer,
+        r: &DatasetRef,
+    ) -> UpstreamResult<crate::store::DatasetRow>;
+    async fn identity_usage(
+        &self,
+        signer: &Signer,
+        pool_id: &str,
+        identity_id: &str,
+    ) -> UpstreamResult<crate::store::Usage>;
+    /// The upstream's device id.
+    async fn register_device(
+        &self,
+        signer: &Signer,
+        pool_id: &str,
+        identity_id: &str,
+        platform: &str,
+        token: &str,
+    ) -> UpstreamResult<String>;
+    async fn subscription(
+        &self,
+        signer: &Signer,
+        r: &DatasetRef,
+        device_id: &str,
+        subscribe: bool,
+    ) -> UpstreamResult<()>;
 }

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::store::{RecordRow, StoreError};
 use crate::timeutil::now_ms;
+use crate::upstream::Intent;
 use crate::validate;
 
 impl SyncService {
@@ -21,13 +22,21 @@ impl SyncService {
         r: &DatasetRef,
         input: ListRecordsInput,
     ) -> SyncResult<ListRecordsOutput> {
+        if let Some(f) = self.forward(&r.pool_id, Intent::Read).await? {
+            return self.forward_list_records(f, caller, r, input).await;
+        }
         self.resolve_dataset_for(caller, r, Missing::InvalidParameter)
             .await?;
         let after = input.last_sync_count.unwrap_or(0);
         validate::range(after, "lastSyncCount", 0, i64::MAX)?;
         let limit = Self::page_size(input.max_results, MAX_PAGE)?;
         let after_text = after.to_string();
-        let cursor = match input.next_token.as_deref() {
+        // A page token the upstream issued before the pool was detached starts over.
+        let next_token = input
+            .next_token
+            .as_deref()
+            .filter(|t| self.tokens.open("records-up", t).is_none());
+        let cursor = match next_token {
             None => None,
             Some(t) => match self.tokens.open("records", t).as_deref() {
                 Some([p, i, d, a, count, key])
@@ -114,8 +123,9 @@ impl SyncService {
 
     fn check_session_token(&self, r: &DatasetRef, token: Option<&str>) -> SyncResult<()> {
         let token = token.ok_or_else(|| validate::missing("syncSessionToken"))?;
+        // A token issued while the pool was attached carries the upstream's too: as good.
         let valid = match self.tokens.open("sync-session", token).as_deref() {
-            Some([p, i, d, _session, expires]) => {
+            Some([p, i, d, _session, expires] | [p, i, d, _session, expires, _]) => {
                 p == &r.pool_id
                     && i == &r.identity_id
                     && d == &r.dataset_name
@@ -142,6 +152,9 @@ impl SyncService {
         validate::aws_id(&r.pool_id, "identityPoolId")?;
         validate::aws_id(&r.identity_id, "identityId")?;
         validate::dataset_name(&r.dataset_name, "datasetName")?;
+        if let Some(f) = self.forward(&r.pool_id, Intent::Write).await? {
+            return self.forward_update_records(f, caller, r, input).await;
+        }
         if let Some(device) = &input.device_id {
             validate::length(device, "deviceId", 1, 256)?;
         }

@@ -20,10 +20,15 @@ impl SyncService {
     /// DescribeIdentityUsage.
     pub async fn identity_usage(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         pool_id: &str,
         identity_id: &str,
     ) -> SyncResult<Usage> {
+        if let Some(f) = self.forward(pool_id, crate::upstream::Intent::Read).await? {
+            return self
+                .forward_identity_usage(f, caller, pool_id, identity_id)
+                .await;
+        }
         self.resolve(pool_id, identity_id, super::Missing::NotFound)
             .await?;
         Ok(rules::usage(

@@ -53,3 +53,4 @@ mod test_server;
 mod throttling;
 mod tls;
 mod triggers;
+mod upstream;

@@ -35,6 +35,7 @@ async fn list_records_takes_two_round_trips_and_update_records_four() {
         Arc::new(tokio::sync::Notify::new()),
         Arc::new(SnsPush::new(&config.aws)),
         Arc::new(Triggers::new(&config.aws)),
+        &cogsync::server::upstream::Upstream::none(),
     )
     .await
     .unwrap();
@@ -55,6 +56,7 @@ async fn list_records_takes_two_round_trips_and_update_records_four() {
     let caller = Caller::Identity {
         pool_id: pool.into(),
         identity_id: identity.into(),
+        upstream: None,
     };
     let dataset = DatasetRef {
         pool_id: pool.into(),

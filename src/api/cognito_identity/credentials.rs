@@ -15,13 +15,10 @@ pub async fn get_credentials_for_identity(app: &App, body: &Object) -> Result<Va
     if let Some(arn) = json::opt_str(body, "CustomRoleArn")? {
         crate::validate::length(&arn, "customRoleArn", 20, 2048)?;
     }
-    let authorized = app
-        .identity
-        .authorize_identity(&id, &logins(body)?, true)
-        .await?;
+    let authorized = app.identity.credentials(&id, &logins(body)?).await?;
     let creds = app
         .auth
-        .issue_credentials(&authorized.pool.id, &id)
+        .issue_credentials(&authorized.pool_id, &id, authorized.upstream.as_ref())
         .map_err(|e| ApiError::internal(format!("cannot issue credentials: {e}")))?;
     Ok(json!({
         "IdentityId": id,

@@ -218,6 +218,7 @@ mod tests {
             access_key_id: "ASIA".into(),
             pool_id: "p".into(),
             identity_id: "i".into(),
+            upstream: None,
         };
         let developer = Principal::Developer {
             access_key_id: "AKIA".into(),

@@ -104,7 +104,7 @@ pub async fn caller_for(
     route: &Route,
 ) -> Result<Caller, ApiError> {
     let op = route.op.name;
-    let (pool_id, identity_id) = match principal {
+    let (pool_id, identity_id, upstream) = match principal {
         Principal::Developer { .. } => {
             return match route.op.access {
                 Access::Identity(_) => Err(refuse(format!(
@@ -118,8 +118,9 @@ pub async fn caller_for(
         Principal::Identity {
             pool_id,
             identity_id,
+            upstream,
             ..
-        } => (pool_id, identity_id),
+        } => (pool_id, identity_id, upstream),
     };
     let liveness = match route.op.access {
         Access::Developer => return Err(refuse(format!("{op} requires developer credentials"))),
@@ -142,6 +143,7 @@ pub async fn caller_for(
     Ok(Caller::Identity {
         pool_id: pool_id.clone(),
         identity_id: identity_id.clone(),
+        upstream: upstream.clone(),
     })
 }
 

@@ -3,8 +3,8 @@
 
 use super::interface::Row;
 use crate::store::{
-    BulkJob, DatasetRow, DeviceRecord, IdentityRecord, PoolRecord, PoolSettings, RecordRow,
-    StoreError, StoreResult,
+    AttachState, BulkJob, DatasetRow, DeviceRecord, IdentityRecord, NodeBeat, PoolRecord,
+    PoolSettings, RecordRow, StoreError, StoreResult, UpstreamPool,
 };
 
 macro_rules! pool_cols {
@@ -43,8 +43,15 @@ macro_rules! settings_cols {
         "version, push_sync, cognito_streams, events"
     };
 }
+macro_rules! upstream_cols {
+    () => {
+        "pool_id, state, version, upstream, attached_ms, changed_ms, copy_done_ms, \
+         copy_lease_node, copy_lease_until, report"
+    };
+}
 pub(crate) use {
     bulk_cols, dataset_cols, device_cols, identity_cols, pool_cols, record_cols, settings_cols,
+    upstream_cols,
 };
 
 pub fn pool(r: Row) -> StoreResult<PoolRecord> {
@@ -158,6 +165,49 @@ pub fn settings(r: Row) -> StoreResult<PoolSettings> {
             .map(|t| decoded(&pool, "Cognito Streams settings", &t))
             .transpose()?,
         events: decoded(&pool, "events", &events)?,
+    })
+}
+
+/// A pool's attachment row ([`upstream_cols`]).
+pub fn upstream_pool(r: Row) -> StoreResult<UpstreamPool> {
+    let mut c = r.cols();
+    let pool_id = c.text()?;
+    let state = c.text()?;
+    let state = AttachState::parse(&state).ok_or_else(|| {
+        StoreError::Corrupt(format!("pool {pool_id}: attachment state {state:?}"))
+    })?;
+    let version = c.int()?;
+    let upstream = c.text()?;
+    let attached_ms = c.int()?;
+    let changed_ms = c.int()?;
+    let copy_done_ms = c.opt_int()?;
+    let lease_node = c.opt_text()?;
+    let lease_until = c.opt_int()?;
+    Ok(UpstreamPool {
+        pool_id,
+        state,
+        version,
+        upstream,
+        attached_ms,
+        changed_ms,
+        copy_done_ms,
+        copy_lease: lease_node.zip(lease_until),
+        report: c.opt_text()?,
+    })
+}
+
+/// A node's heartbeat row: (node id, seen, acks as JSON).
+pub fn node_beat(r: Row) -> StoreResult<NodeBeat> {
+    let mut c = r.cols();
+    let node_id = c.text()?;
+    let seen_ms = c.int()?;
+    let acks = c.text()?;
+    Ok(NodeBeat {
+        acks: serde_json::from_str(&acks).map_err(|e| {
+            StoreError::Corrupt(format!("node {node_id}: its acknowledgements ({e})"))
+        })?,
+        node_id,
+        seen_ms,
     })
 }
 

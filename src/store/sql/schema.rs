@@ -122,6 +122,34 @@ CREATE TABLE subscriptions (
     PRIMARY KEY (identity_id, dataset_name, device_id)
 );
 "#,
+    r#"
+ALTER TABLE pool_settings ADD COLUMN limits TEXT;
+"#,
+    r#"
+CREATE TABLE upstream_pools (
+    pool_id          TEXT PRIMARY KEY REFERENCES identity_pools(id) ON DELETE CASCADE,
+    state            TEXT NOT NULL,
+    version          BIGINT NOT NULL,
+    upstream         TEXT NOT NULL,
+    attached_ms      BIGINT NOT NULL,
+    changed_ms       BIGINT NOT NULL,
+    copy_done_ms     BIGINT,
+    copy_lease_node  TEXT,
+    copy_lease_until BIGINT,
+    report           TEXT
+);
+CREATE TABLE upstream_nodes (
+    node_id TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL,
+    acks    TEXT NOT NULL
+);
+CREATE TABLE upstream_dirty (
+    pool_id     TEXT NOT NULL,
+    identity_id TEXT NOT NULL,
+    marked_ms   BIGINT NOT NULL,
+    PRIMARY KEY (pool_id, identity_id)
+);
+"#,
 ];
 
 /// The schema version this binary writes.

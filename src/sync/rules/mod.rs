@@ -2,6 +2,7 @@
 //! service (the rest of `sync/`) does the I/O and hands these to the store as deciders.
 
 pub mod bulk;
+pub mod mirror;
 pub mod push;
 pub mod settings;
 pub mod streams;

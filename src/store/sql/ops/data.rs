@@ -137,19 +137,26 @@ fn page_name(r: Row) -> StoreResult<String> {
     c.text()
 }
 
-/// UpdateRecords: the snapshot, the rules' plan, the plan written.
+/// Who plans an [`UpdateRecords`]: the sync rules, or a mirror of the upstream.
+pub enum Planner {
+    Rules(UpdateDecider),
+    Mirror(MirrorDecider),
+}
+
+/// UpdateRecords: the snapshot, the rules' plan, the plan written (a mirror may decline:
+/// nothing written, None).
 pub struct UpdateRecords {
     pub identity_id: String,
     pub name: String,
     pub keys: Vec<String>,
-    pub decide: UpdateDecider,
+    pub decide: Planner,
 }
 
 impl Op for UpdateRecords {
-    type Output = UpdatePlan;
+    type Output = Option<UpdatePlan>;
 
     /// Two batches: the lock and every read together, then every write together.
-    async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<UpdatePlan> {
+    async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<Option<UpdatePlan>> {
         const LIVE: &str = "SELECT COUNT(*) FROM datasets WHERE identity_id = $1 AND live";
         let (id, name) = (self.identity_id.as_str(), self.name.as_str());
         let mut reads = Batch::default();
@@ -174,14 +181,20 @@ impl Op for UpdateRecords {
             live_datasets: rows::opt(found.rows(live), rows::int)?.unwrap_or(0),
             subscribers: rows::all(found.rows(subscribers), rows::device)?,
         };
-        let plan = (self.decide)(&snapshot).map_err(StoreError::Rejected)?;
+        let plan = match &self.decide {
+            Planner::Rules(decide) => decide(&snapshot).map_err(StoreError::Rejected)?,
+            Planner::Mirror(decide) => match decide(&snapshot) {
+                Some(plan) => plan,
+                None => return Ok(None),
+            },
+        };
         let mut writes = Batch::default();
         parts::write_dataset(&mut writes, id, name, &plan.dataset);
         parts::write_records(&mut writes, X::DIALECT, id, name, &plan.records);
         let at = plan.dataset.last_modified_ms;
         parts::write_outbox(&mut writes, &plan.outbox, at);
         writes.run(tx).await?;
-        Ok(plan)
+        Ok(Some(plan))
     }
 }
 
@@ -328,9 +341,26 @@ impl<E: Engine> DataStore for SqlStore<E> {
             identity_id: identity_id.to_owned(),
             name: name.to_owned(),
             keys,
-            decide,
+            decide: Planner::Rules(decide),
         };
-        self.run("update_records", Mode::Write, op).await
+        let plan = self.run("update_records", Mode::Write, op).await?;
+        plan.ok_or_else(|| StoreError::Backend("the rules planned nothing".into()))
+    }
+
+    async fn mirror_records(
+        &self,
+        identity_id: &str,
+        name: &str,
+        keys: Vec<String>,
+        decide: MirrorDecider,
+    ) -> StoreResult<Option<UpdatePlan>> {
+        let op = UpdateRecords {
+            identity_id: identity_id.to_owned(),
+            name: name.to_owned(),
+            keys,
+            decide: Planner::Mirror(decide),
+        };
+        self.run("mirror_records", Mode::Write, op).await
     }
 
     async fn delete_dataset(

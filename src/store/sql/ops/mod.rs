@@ -9,6 +9,7 @@ pub mod outbox;
 pub mod parts;
 pub mod pools;
 pub mod transfer;
+pub mod upstream;
 
 use super::interface::{Op, Outcome, Param, Sql, Tx, Value};
 use crate::store::StoreResult;
