@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 use crate::store::{
     BulkJob, CognitoStreams, DatasetRecords, DatasetRow, DeviceRecord, IdentityCopy,
-    IdentityRecord, PoolCopy, PoolDetails, PoolRecord, PoolSettings, PushSync, RecordRow,
+    IdentityRecord, PoolCopy, PoolDetails, PoolLimits, PoolRecord, PoolSettings, PushSync,
+    RecordRow,
 };
 
 pub const FORMAT: &str = "cogsync-export";
@@ -223,6 +224,8 @@ impl From<Pool> for PoolCopy {
                 push_sync: p.settings.push_sync,
                 cognito_streams: p.settings.cognito_streams,
                 events: p.settings.events,
+                // Version 1 states no quotas.
+                limits: PoolLimits::default(),
             },
             bulk: p.bulk_publish.map(|b| BulkJob {
                 status: b.status,
@@ -436,6 +439,7 @@ mod tests {
                 cognito_streams: serde_json::from_str(r#"{"StreamName":"s","RoleArn":"r"}"#)
                     .unwrap(),
                 events: [("SyncTrigger".to_owned(), "f".to_owned())].into(),
+                limits: PoolLimits::default(),
             },
             bulk: Some(BulkJob {
                 status: "COMPLETE".into(),

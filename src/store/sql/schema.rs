@@ -122,6 +122,9 @@ CREATE TABLE subscriptions (
     PRIMARY KEY (identity_id, dataset_name, device_id)
 );
 "#,
+    r#"
+ALTER TABLE pool_settings ADD COLUMN limits TEXT;
+"#,
 ];
 
 /// The schema version this binary writes.
