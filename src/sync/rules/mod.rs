@@ -3,11 +3,13 @@
 
 pub mod bulk;
 pub mod push;
+pub mod quotas;
 pub mod settings;
 pub mod streams;
 pub mod trigger;
 mod update;
 mod usage;
 
+pub use quotas::Limits;
 pub use update::*;
 pub use usage::usage;
