@@ -2,6 +2,7 @@
 //! settings under them (see [`crate::config_file`]), and logging as `--log-format` says. The
 //! binary (`main.rs`) runs what this parses; the docs' examples are checked against it.
 
+pub mod quotas;
 pub mod serve;
 
 use std::ffi::OsString;

@@ -60,6 +60,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
+    pub quotas: super::quotas::QuotaArgs,
+    #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
@@ -297,6 +299,7 @@ impl ServeArgs {
         config.providers = providers;
         config.credentials_ttl_ms = i64::from(self.credentials_ttl) * 1000;
         self.limits.apply(&mut config);
+        config.sync.limits = self.quotas.limits();
         config.tls = self.tls.files();
         config.admin_listen = self.admin_listen.0;
         config.admin_hosts = self.admin_hosts.clone();

@@ -64,6 +64,10 @@ pub struct ImportArgs {
     /// OpenID Connect providers to link to their identities (no API lists them).
     #[arg(long)]
     pub logins_file: Option<PathBuf>,
+    /// The server's quotas (as `serve`'s; one configuration file serves both): nothing is
+    /// refused for them, what is above them is reported.
+    #[command(flatten)]
+    pub quotas: crate::cli::quotas::QuotaArgs,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -137,7 +141,7 @@ pub async fn import(a: ImportArgs) -> ExitCode {
     };
     let mut source = None;
     let summary = match &a.input {
-        Some(path) => import_file(&store, path).await,
+        Some(path) => import_file(&store, path, a.quotas.limits()).await,
         None => {
             let options = SourceOptions {
                 endpoint: a.source_endpoint.clone(),
@@ -157,6 +161,7 @@ pub async fn import(a: ImportArgs) -> ExitCode {
                 since_ms: a.since,
                 concurrency: a.concurrency as usize,
                 keep_local_since_ms: None,
+                limits: a.quotas.limits(),
             };
             let done = copy::copy(&s, &*store, &o, &progress).await;
             progress.finish();
@@ -220,7 +225,11 @@ pub async fn import(a: ImportArgs) -> ExitCode {
     }
 }
 
-async fn import_file(store: &Arc<dyn Store>, path: &PathBuf) -> Result<Summary, MigrateError> {
+async fn import_file(
+    store: &Arc<dyn Store>,
+    path: &PathBuf,
+    limits: crate::sync::Limits,
+) -> Result<Summary, MigrateError> {
     let input_error = |e: std::io::Error| MigrateError::Input(format!("{}: {e}", path.display()));
     let (mut reader, size): (Box<dyn BufRead>, Option<u64>) = if path.as_os_str() == "-" {
         (Box::new(BufReader::new(std::io::stdin())), None)
@@ -230,7 +239,7 @@ async fn import_file(store: &Arc<dyn Store>, path: &PathBuf) -> Result<Summary, 
         (Box::new(BufReader::new(f)), size)
     };
     let progress = Progress::new("import", size);
-    let done = file::import(store.clone(), &mut reader, &progress).await;
+    let done = file::import(store.clone(), &mut reader, limits, &progress).await;
     progress.finish();
     done
 }

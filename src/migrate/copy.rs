@@ -15,6 +15,7 @@ use crate::identity::login_rules::merged_name_parts;
 use crate::store::{
     DatasetRecords, DatasetRow, DatasetVerdict, IdentityCopy, IdentityImport, PoolRecord, Store,
 };
+use crate::sync::Limits;
 
 pub struct CopyOptions {
     /// Pools to copy; empty for all the source lists.
@@ -26,6 +27,8 @@ pub struct CopyOptions {
     /// Datasets the store itself wrote at or after this time are kept as they are (see
     /// [`rules::verdict_keeping_local`]).
     pub keep_local_since_ms: Option<i64>,
+    /// The server's quotas, to report what is above them (nothing is refused for them).
+    pub limits: Limits,
 }
 
 pub async fn copy(
@@ -51,7 +54,8 @@ pub async fn copy(
             None => crate::timeutil::now_ms(),
         };
         let pool = source.pool(&pool_id, created).await?;
-        store_pool(store, &pool).await?;
+        // No Cognito API tells a pool's quotas: the store keeps its own.
+        let limits = store_pool(store, &pool, rules::Quotas::Unknown, o.limits).await?;
         summary.pools += 1;
         progress.pools(1);
         let mut next = None;
@@ -68,8 +72,11 @@ pub async fn copy(
                 .collect()
                 .await;
             for result in copied {
-                let (listed, report) = result?;
+                let (listed, report, rows) = result?;
                 summary.add(&listed.id, &report);
+                summary
+                    .above_quotas
+                    .add_rows(&pool_id, &listed.id, &rows, limits);
                 let unlisted = listed
                     .providers
                     .iter()
@@ -120,11 +127,13 @@ async fn copy_identity(
     since_ms: Option<i64>,
     decide: Verdict,
     progress: &Progress,
-) -> Result<(ListedIdentity, IdentityImport), MigrateError> {
+) -> Result<(ListedIdentity, IdentityImport, Vec<DatasetRow>), MigrateError> {
     let held = held_counts(store, &listed.id).await?;
     let (copy, storage) = read_identity(source, pool, &listed, &held, since_ms, false).await?;
     let (datasets, records) = super::counts(&copy);
     let first = decide.clone();
+    // What the summary needs of it: the rows, with the datasets' sizes.
+    let rows: Vec<DatasetRow> = copy.datasets.iter().map(|d| d.row.clone()).collect();
     let mut report = store
         .import_identity(copy, Box::new(move |s, i| first(s, i)))
         .await?;
@@ -144,7 +153,7 @@ async fn copy_identity(
     }
     progress.identity(datasets, records);
     progress.bytes(storage);
-    Ok((listed, report))
+    Ok((listed, report, rows))
 }
 
 /// The SyncCount of each live dataset the store holds of an identity (rows only: the records

@@ -10,6 +10,8 @@ use futures_util::stream::{self, FuturesUnordered, StreamExt};
 
 use super::{rules, MigrateError, Summary};
 use crate::store::{IdentityCopy, IdentityImport, Store};
+use crate::sync::Limits;
+use std::collections::HashMap;
 
 /// Pools and identities read per page.
 const PAGE: usize = 500;
@@ -104,13 +106,17 @@ pub async fn export(
 }
 
 /// Reads an export file into the store, with the same rules as any import: nothing the store
-/// holds at a later SyncCount is rolled back, and a second run changes nothing.
+/// holds at a later SyncCount is rolled back, and a second run changes nothing. Nothing is
+/// refused for a quota; what is above its pool's (or the `server`'s) is reported.
 pub async fn import(
     store: Arc<dyn Store>,
     input: &mut dyn BufRead,
+    server: Limits,
     progress: &Progress,
 ) -> Result<Summary, MigrateError> {
     let mut summary = Summary::default();
+    let mut version = format::VERSION;
+    let mut pool_limits: HashMap<String, Limits> = HashMap::new();
     let mut seen = Counts::default();
     let mut pending: Option<IdentityCopy> = None;
     let mut writes = FuturesUnordered::new();
@@ -135,13 +141,14 @@ pub async fn import(
             if header.format != format::FORMAT {
                 return Err(bad("not a cogsync export file".into()));
             }
-            if header.version != format::VERSION {
+            if !format::READS.contains(&header.version) {
                 return Err(bad(format!(
-                    "export format version {}; this cogsync reads version {}",
+                    "export format version {}; this cogsync reads versions {:?}",
                     header.version,
-                    format::VERSION
+                    format::READS
                 )));
             }
+            version = header.version;
             continue;
         }
         let line: Line = serde_json::from_str(&text).map_err(|e| bad(within_line(&e)))?;
@@ -165,6 +172,8 @@ pub async fn import(
             if writes.len() >= WINDOW {
                 settle(writes.next().await, &mut summary, progress)?;
             }
+            let limits = pool_limits.get(&copy.identity.pool_id);
+            summary.above_quotas.add(&copy, *limits.unwrap_or(&server));
             writes.push(write_identity(store.clone(), copy));
         }
         match line {
@@ -181,8 +190,10 @@ pub async fn import(
                 seen.secrets += 1;
             }
             Line::Pool(p) => {
+                let quotas = format::quotas_of(version, &p).map_err(bad)?;
                 let copy: crate::store::PoolCopy = (*p).into();
-                super::store_pool(&*store, &copy).await?;
+                let limits = super::store_pool(&*store, &copy, quotas, server).await?;
+                pool_limits.insert(copy.pool.id, limits);
                 summary.pools += 1;
                 seen.pools += 1;
                 progress.pools(1);
@@ -196,6 +207,8 @@ pub async fn import(
         }
     }
     if let Some(copy) = pending.take() {
+        let limits = pool_limits.get(&copy.identity.pool_id);
+        summary.above_quotas.add(&copy, *limits.unwrap_or(&server));
         writes.push(write_identity(store.clone(), copy));
     }
     while let Some(done) = writes.next().await {

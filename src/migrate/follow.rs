@@ -67,6 +67,8 @@ pub async fn pass(
         since_ms,
         concurrency: 4,
         keep_local_since_ms,
+        // Only what the summary reports above them; nothing is refused for them.
+        limits: crate::sync::Limits::default(),
     };
     copy::copy(source, store, &o, &Progress::quiet()).await
 }

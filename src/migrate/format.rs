@@ -2,7 +2,7 @@
 //! `docs/export-format.md`; a change that older readers would misread gets a new version.
 //!
 //! ```text
-//! {"format":"cogsync-export","version":1}
+//! {"format":"cogsync-export","version":2}
 //! {"secret":{...}}          every secret (token signing keys), before the pools
 //! {"pool":{...}}            a pool with its settings and bulk-publish job
 //! {"identity":{...}}        an identity of the pool above, with logins, devices, subscriptions
@@ -14,13 +14,18 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::rules::Quotas;
 use crate::store::{
     BulkJob, CognitoStreams, DatasetRecords, DatasetRow, DeviceRecord, IdentityCopy,
-    IdentityRecord, PoolCopy, PoolDetails, PoolRecord, PoolSettings, PushSync, RecordRow,
+    IdentityRecord, PoolCopy, PoolDetails, PoolLimits, PoolRecord, PoolSettings, PushSync,
+    RecordRow,
 };
 
 pub const FORMAT: &str = "cogsync-export";
-pub const VERSION: u32 = 1;
+/// The version written. 2 added the pool's quotas (`settings.limits`).
+pub const VERSION: u32 = 2;
+/// The versions read.
+pub const READS: [u32; 2] = [1, VERSION];
 
 /// The first line.
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,6 +79,35 @@ pub struct Settings {
     pub cognito_streams: Option<CognitoStreams>,
     /// Event type → Lambda function, as GetCognitoEvents answers it.
     pub events: BTreeMap<String, String>,
+    /// The pool's own quotas: in every pool line from version 2 on, in none before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+/// A pool's own quotas; null: the server's applies.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub datasets_per_identity: Option<i64>,
+    pub records_per_dataset: Option<i64>,
+    pub bytes_per_dataset: Option<i64>,
+}
+
+/// Whether a pool line of a file of `version` states the pool's quotas, as that version
+/// must: why not, when it breaks its version's rule.
+pub fn quotas_of(version: u32, p: &Pool) -> Result<Quotas, String> {
+    match (version >= 2, p.settings.limits.is_some()) {
+        (true, true) => Ok(Quotas::Carried),
+        (false, false) => Ok(Quotas::Unknown),
+        (true, false) => Err(format!(
+            "pool {}: no settings.limits, which version {version} requires",
+            p.id
+        )),
+        (false, true) => Err(format!(
+            "pool {}: settings.limits in a version {version} file (they came in version 2)",
+            p.id
+        )),
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -195,6 +229,11 @@ impl From<&PoolCopy> for Pool {
                 push_sync: c.settings.push_sync.clone(),
                 cognito_streams: c.settings.cognito_streams.clone(),
                 events: c.settings.events.clone(),
+                limits: Some(Limits {
+                    datasets_per_identity: c.settings.limits.datasets_per_identity,
+                    records_per_dataset: c.settings.limits.records_per_dataset,
+                    bytes_per_dataset: c.settings.limits.bytes_per_dataset,
+                }),
             },
             bulk_publish: c.bulk.as_ref().map(|b| Bulk {
                 status: b.status.clone(),
@@ -223,6 +262,15 @@ impl From<Pool> for PoolCopy {
                 push_sync: p.settings.push_sync,
                 cognito_streams: p.settings.cognito_streams,
                 events: p.settings.events,
+                // Not stated (a version 1 file): none here; the import keeps the stored ones.
+                limits: p
+                    .settings
+                    .limits
+                    .map_or_else(PoolLimits::default, |l| PoolLimits {
+                        datasets_per_identity: l.datasets_per_identity,
+                        records_per_dataset: l.records_per_dataset,
+                        bytes_per_dataset: l.bytes_per_dataset,
+                    }),
             },
             bulk: p.bulk_publish.map(|b| BulkJob {
                 status: b.status,
@@ -436,6 +484,10 @@ mod tests {
                 cognito_streams: serde_json::from_str(r#"{"StreamName":"s","RoleArn":"r"}"#)
                     .unwrap(),
                 events: [("SyncTrigger".to_owned(), "f".to_owned())].into(),
+                limits: PoolLimits {
+                    records_per_dataset: Some(4096),
+                    ..PoolLimits::default()
+                },
             },
             bulk: Some(BulkJob {
                 status: "COMPLETE".into(),
@@ -449,5 +501,32 @@ mod tests {
             panic!("not a pool line");
         };
         assert_eq!(PoolCopy::from(*back), copy);
+    }
+
+    #[test]
+    fn pool_lines_state_their_quotas_from_version_2_on() {
+        let v1 = r#"{"pool":{"id":"us-east-1:p","name":"p","allow_unauthenticated":true,"developer_provider_name":null,"members":{},"created_ms":1,"settings":{"version":0,"push_sync":null,"cognito_streams":null,"events":{}},"bulk_publish":null}}"#;
+        let Line::Pool(old) = serde_json::from_str::<Line>(v1).unwrap() else {
+            panic!("not a pool line");
+        };
+        assert_eq!(quotas_of(1, &old), Ok(Quotas::Unknown));
+        assert!(quotas_of(2, &old)
+            .unwrap_err()
+            .contains("no settings.limits"));
+        assert_eq!(PoolCopy::from(*old).settings.limits, PoolLimits::default());
+
+        let v2 = v1.replace(
+            r#""events":{}}"#,
+            r#""events":{},"limits":{"datasets_per_identity":null,"records_per_dataset":4096,"bytes_per_dataset":null}}"#,
+        );
+        let Line::Pool(new) = serde_json::from_str::<Line>(&v2).unwrap() else {
+            panic!("not a pool line");
+        };
+        assert_eq!(quotas_of(2, &new), Ok(Quotas::Carried));
+        assert!(quotas_of(1, &new).unwrap_err().contains("version 1 file"));
+        // Written as read: every quota named, null where the pool has none of its own.
+        assert_eq!(serde_json::to_string(&Line::Pool(new)).unwrap(), v2);
+        let unknown = v2.replace(r#""bytes_per_dataset":null"#, r#""bytes":1"#);
+        assert!(serde_json::from_str::<Line>(&unknown).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! Bringing data in and out: `cogsync import` from another Cognito Sync endpoint (AWS
 //! included) or from an export file, and `cogsync export`. Everything is written through the
-//! [`Store`] with the rules in [`rules`]: an import never rolls a dataset back, and a second
-//! run of the same import changes nothing.
+//! [`Store`] with the rules in [`rules`]: an import never rolls a dataset back, never refuses
+//! or cuts one for a quota (it reports those above, [`quotas`]), and a second run of the same
+//! import changes nothing.
 //!
 //! A tool, not a request path: it sits beside `api`, over the store, and uses the sync
 //! service's configuration types for the settings it copies.
@@ -14,11 +15,13 @@ pub mod follow;
 pub mod format;
 pub mod logins_file;
 pub mod progress;
+pub mod quotas;
 pub mod rules;
 pub mod source;
 pub mod verify;
 
 use crate::store::{IdentityCopy, IdentityImport, PoolCopy, Store, StoreError};
+use crate::sync::Limits;
 
 /// Why an import or export stopped.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,8 @@ pub struct Summary {
     pub notes: Vec<String>,
     /// Copied from a live source, whose APIs do not list everything.
     pub from_source: bool,
+    /// What was brought in above its pool's quotas (imported whole all the same).
+    pub above_quotas: quotas::AboveQuotas,
 }
 
 impl Summary {
@@ -136,6 +141,7 @@ impl Summary {
                     .into(),
             );
         }
+        out.extend(self.above_quotas.lines());
         out.extend(self.notes.iter().cloned());
         out
     }
@@ -147,15 +153,23 @@ pub fn counts(copy: &IdentityCopy) -> (u64, u64) {
     (copy.datasets.len() as u64, records)
 }
 
-/// Writes a pool with its settings (at a version past the stored one when they differ).
-pub async fn store_pool(store: &dyn Store, copy: &PoolCopy) -> Result<(), MigrateError> {
+/// Writes a pool with its settings (at a version past the stored one when they differ; its
+/// quotas only where the source states them). Answers the quotas the pool has then, the
+/// server's `limits` where it has none of its own.
+pub async fn store_pool(
+    store: &dyn Store,
+    copy: &PoolCopy,
+    quotas: rules::Quotas,
+    limits: Limits,
+) -> Result<Limits, MigrateError> {
     let incoming = copy.settings.clone();
     store
         .import_pool(
             &copy.pool,
             copy.bulk.as_ref(),
-            Box::new(move |stored| rules::settings(stored, &incoming)),
+            Box::new(move |stored| rules::settings(stored, &incoming, quotas)),
         )
         .await?;
-    Ok(())
+    let stored = store.get_pool_settings(&copy.pool.id).await?;
+    Ok(limits.for_pool(&stored.limits))
 }

@@ -56,14 +56,33 @@ pub fn verdict_keeping_local(
     }
 }
 
+/// Whether an import's source states a pool's quotas: an export file from version 2 on does;
+/// a live source (no Cognito API tells them) and a version 1 file do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quotas {
+    Carried,
+    Unknown,
+}
+
 /// Settings to store for a pool: `incoming`'s, at a version past the stored one so that a
-/// concurrent compare-and-set notices; None when they already match (nothing to write).
-pub fn settings(stored: &PoolSettings, incoming: &PoolSettings) -> Option<PoolSettings> {
+/// concurrent compare-and-set notices; None when they already match (nothing to write). Where
+/// the source does not state the pool's quotas, the stored ones are kept.
+pub fn settings(
+    stored: &PoolSettings,
+    incoming: &PoolSettings,
+    quotas: Quotas,
+) -> Option<PoolSettings> {
+    let limits = match quotas {
+        Quotas::Carried => incoming.limits,
+        Quotas::Unknown => stored.limits,
+    };
     let same = stored.push_sync == incoming.push_sync
         && stored.cognito_streams == incoming.cognito_streams
-        && stored.events == incoming.events;
+        && stored.events == incoming.events
+        && stored.limits == limits;
     (!same).then(|| PoolSettings {
         version: incoming.version.max(stored.version + 1),
+        limits,
         ..incoming.clone()
     })
 }
@@ -104,6 +123,7 @@ pub fn digest(sync_count: i64, records: &[RecordRow]) -> Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::PoolLimits;
 
     fn row(count: i64) -> DatasetRow {
         DatasetRow {
@@ -220,18 +240,60 @@ mod tests {
             version: 5,
             ..PoolSettings::default()
         };
-        assert_eq!(settings(&stored, &PoolSettings::default()), None);
+        let carried = Quotas::Carried;
+        assert_eq!(settings(&stored, &PoolSettings::default(), carried), None);
         let incoming = PoolSettings {
             version: 2,
             events: [("SyncTrigger".to_owned(), "f".to_owned())].into(),
             ..PoolSettings::default()
         };
-        assert_eq!(settings(&stored, &incoming).map(|s| s.version), Some(6));
+        assert_eq!(
+            settings(&stored, &incoming, carried).map(|s| s.version),
+            Some(6)
+        );
         let incoming = PoolSettings {
             version: 9,
             ..incoming
         };
-        assert_eq!(settings(&stored, &incoming).map(|s| s.version), Some(9));
+        assert_eq!(
+            settings(&stored, &incoming, carried).map(|s| s.version),
+            Some(9)
+        );
+    }
+
+    #[test]
+    fn quotas_are_imported_only_from_a_source_that_states_them() {
+        let raised = PoolLimits {
+            records_per_dataset: Some(4096),
+            ..PoolLimits::default()
+        };
+        let stored = PoolSettings {
+            version: 3,
+            limits: raised,
+            ..PoolSettings::default()
+        };
+        // A live source (or a version 1 file): the same settings otherwise, nothing to write;
+        // other settings changed, written with the stored quotas.
+        let live = PoolSettings::default();
+        assert_eq!(settings(&stored, &live, Quotas::Unknown), None);
+        let trigger = PoolSettings {
+            events: [("SyncTrigger".to_owned(), "f".to_owned())].into(),
+            ..PoolSettings::default()
+        };
+        let written = settings(&stored, &trigger, Quotas::Unknown).unwrap();
+        assert_eq!((written.limits, written.version), (raised, 4));
+        // A file that states them: its quotas, none set included.
+        let written = settings(&stored, &live, Quotas::Carried).unwrap();
+        assert_eq!(written.limits, PoolLimits::default());
+        let lowered = PoolSettings {
+            limits: PoolLimits {
+                datasets_per_identity: Some(5),
+                ..PoolLimits::default()
+            },
+            ..PoolSettings::default()
+        };
+        let written = settings(&stored, &lowered, Quotas::Carried).unwrap();
+        assert_eq!(written.limits, lowered.limits);
     }
 
     #[test]

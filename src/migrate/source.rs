@@ -272,6 +272,8 @@ impl Source {
             push_sync,
             cognito_streams,
             events,
+            // No Cognito API tells them (the import keeps the store's).
+            limits: Default::default(),
         })
     }
 

@@ -136,7 +136,8 @@ async fn attach(
         None => now_ms(),
     };
     let copy = source.pool(pool_id, created).await.map_err(start_error)?;
-    crate::migrate::store_pool(&**store, &copy)
+    let unknown = crate::migrate::rules::Quotas::Unknown;
+    crate::migrate::store_pool(&**store, &copy, unknown, crate::sync::Limits::default())
         .await
         .map_err(start_error)?;
     let (id, up, now) = (pool_id.to_owned(), upstream.to_owned(), now_ms());

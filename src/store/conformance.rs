@@ -834,6 +834,7 @@ async fn pool_settings_are_what_the_decider_makes_of_the_stored_ones(store: &dyn
         }),
         cognito_streams: None,
         events: Default::default(),
+        limits: PoolLimits::default(),
     };
     assert!(store
         .update_pool_settings("s:01", over(0, &first))
@@ -850,6 +851,11 @@ async fn pool_settings_are_what_the_decider_makes_of_the_stored_ones(store: &dyn
         version: 8,
         cognito_streams: Some(streams("s", None)),
         events: trigger("f"),
+        limits: PoolLimits {
+            records_per_dataset: Some(4096),
+            bytes_per_dataset: Some(4 << 20),
+            ..PoolLimits::default()
+        },
         ..first.clone()
     };
     assert!(store
@@ -886,7 +892,19 @@ async fn pool_settings_are_what_the_decider_makes_of_the_stored_ones(store: &dyn
     for written in [a, b, c, d] {
         assert!(written.unwrap());
     }
-    assert_eq!(store.get_pool_settings("s:01").await.unwrap().version, 12);
+    let bumped = store.get_pool_settings("s:01").await.unwrap();
+    assert_eq!((bumped.version, bumped.limits), (12, second.limits));
+    // Quotas set back to none: the server's again.
+    let unset = PoolSettings {
+        version: 13,
+        limits: PoolLimits::default(),
+        ..bumped
+    };
+    assert!(store
+        .update_pool_settings("s:01", over(12, &unset))
+        .await
+        .unwrap());
+    assert_eq!(store.get_pool_settings("s:01").await.unwrap(), unset);
     assert!(store.delete_pool("s:01").await.unwrap());
     assert_eq!(
         store.get_pool_settings("s:01").await.unwrap(),
@@ -1283,6 +1301,7 @@ async fn a_gone_stream_target_changes_settings_and_drops_its_events_at_once(stor
         }),
         cognito_streams: Some(streams("s", Some("ENABLED"))),
         events: Default::default(),
+        limits: PoolLimits::default(),
     };
     assert!(store
         .update_pool_settings("k:01", over(0, &settings))

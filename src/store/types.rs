@@ -327,6 +327,29 @@ pub struct PoolSettings {
     pub cognito_streams: Option<CognitoStreams>,
     /// Event type → function (the only type is `SyncTrigger`).
     pub events: BTreeMap<String, String>,
+    /// The pool's own quotas, where the operator raised or lowered the server's.
+    pub limits: PoolLimits,
+}
+
+/// A pool's quotas (AWS lets an account raise them); a quota not set (None) is the server's.
+/// Stored as JSON, NULL when none is set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasets_per_identity: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_per_dataset: Option<i64>,
+    /// Σ UTF-8 bytes of the keys and values of a dataset's live records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_dataset: Option<i64>,
+}
+
+impl PoolLimits {
+    /// None set: the server's quotas apply.
+    pub fn is_unset(&self) -> bool {
+        *self == PoolLimits::default()
+    }
 }
 
 /// Push sync: the SNS platform applications the pool's devices register with.

@@ -1,14 +1,16 @@
 //! Pool configuration operations: Get/SetIdentityPoolConfiguration (push sync, Cognito
-//! Streams) and Get/SetCognitoEvents (the sync trigger). Every change is a compare-and-set
-//! over the version read ([`rules::settings`](super::rules::settings)).
+//! Streams), Get/SetCognitoEvents (the sync trigger), and the pool's own quotas (no Cognito
+//! API sets them; the console does). Every change is a compare-and-set over the version read
+//! ([`rules::settings`](super::rules::settings)).
 
 use std::collections::BTreeMap;
 
+use super::rules::quotas::{check_pool_limits, Limits};
 use super::rules::settings::{
     check_events, check_push_sync, check_streams, events_after, replace_if_unchanged,
 };
 use super::{SyncError, SyncResult, SyncService};
-use crate::store::{CognitoStreams, PoolSettings, PushSync};
+use crate::store::{CognitoStreams, PoolLimits, PoolSettings, PushSync};
 use crate::validate;
 
 /// A pool's Cognito Sync configuration; an absent part was never set.
@@ -16,6 +18,20 @@ use crate::validate;
 pub struct PoolConfiguration {
     pub push_sync: Option<PushSync>,
     pub cognito_streams: Option<CognitoStreams>,
+}
+
+/// A pool's quotas: its own (None where not set) and the server's, which apply where not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolQuotas {
+    pub pool: PoolLimits,
+    pub server: Limits,
+}
+
+impl PoolQuotas {
+    /// The quotas UpdateRecords applies in the pool.
+    pub fn effective(&self) -> Limits {
+        self.server.for_pool(&self.pool)
+    }
 }
 
 impl SyncService {
@@ -102,6 +118,27 @@ impl SyncService {
         let current = self.store.get_pool_settings(pool_id).await?;
         let next = PoolSettings {
             events: events_after(&current.events, events),
+            ..current.clone()
+        };
+        self.replace_settings(pool_id, &current, next).await
+    }
+
+    pub async fn get_quotas(&self, pool_id: &str) -> SyncResult<PoolQuotas> {
+        self.require_pool(pool_id).await?;
+        let settings = self.store.get_pool_settings(pool_id).await?;
+        Ok(PoolQuotas {
+            pool: settings.limits,
+            server: self.limits,
+        })
+    }
+
+    /// Sets the pool's own quotas, all three (None: the server's applies).
+    pub async fn set_quotas(&self, pool_id: &str, limits: PoolLimits) -> SyncResult<()> {
+        self.require_pool(pool_id).await?;
+        check_pool_limits(&limits)?;
+        let current = self.store.get_pool_settings(pool_id).await?;
+        let next = PoolSettings {
+            limits,
             ..current.clone()
         };
         self.replace_settings(pool_id, &current, next).await

@@ -186,7 +186,7 @@ impl SyncService {
         let keys = patches.iter().map(|p| p.key.clone()).collect();
         let (identity_id, name) = (r.identity_id.clone(), r.dataset_name.clone());
         let modified_by = caller.modified_by().to_owned();
-        let limits = self.limits;
+        let limits = self.limits.for_pool(&settings.limits);
         let pool_id = r.pool_id.clone();
         let writer = input.device_id.clone();
         let plan = self

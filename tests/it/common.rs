@@ -20,6 +20,30 @@ pub const SECRET_KEY: &str = "test/secret+key/for/cogsync/integration0";
 /// Runs each named `async fn(TestServer)` once per storage backend: as `sqlite::NAME`, and as
 /// `postgres::NAME` (skipped, with a message, when `COGSYNC_TEST_DATABASE_URL` is unset).
 macro_rules! backend_tests {
+    // Servers whose configuration `configure` (an `fn(&mut ServerConfig)`) adjusts.
+    (configured $configure:ident; $($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::TestServer::start_custom(super::$configure).await).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = concat!(module_path!(), "::", stringify!($name));
+                    let server =
+                        crate::common::TestServer::start_postgres_custom(test, super::$configure);
+                    if let Some(s) = server.await {
+                        super::$name(s).await
+                    }
+                }
+            )+
+        }
+    };
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
             $(
@@ -69,6 +93,15 @@ impl TestServer {
     pub async fn start_postgres(test: &str) -> Option<Self> {
         let db = cogsync::testing::TestDatabase::create(test).await?;
         Some(Self::start_with(Some(db)).await)
+    }
+
+    /// [`TestServer::start_postgres`] with a configuration adjusted by `f`.
+    pub async fn start_postgres_custom(
+        test: &str,
+        f: impl FnOnce(&mut ServerConfig),
+    ) -> Option<Self> {
+        let db = cogsync::testing::TestDatabase::create(test).await?;
+        Some(Self::start_configured(Some(db), f).await)
     }
 
     /// The server's data directory (its SQLite database lives there).
@@ -763,4 +796,66 @@ pub async fn pool_and_identity_via(ids: &cid::Client) -> (String, String) {
         .identity_id
         .unwrap();
     (pool, id)
+}
+
+/// A console session on `s`'s admin listener, signed in over plain HTTP with the developer
+/// credentials: a client that does not follow redirects, and the session's cookie.
+pub async fn console_session(s: &TestServer) -> (reqwest::Client, String) {
+    let admin = s
+        .admin
+        .as_deref()
+        .expect("the server has an admin listener");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = http
+        .post(format!("{admin}/console/sign-in"))
+        .form(&[("access_key", ACCESS_KEY), ("secret", SECRET_KEY)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let session = cookie.split(';').next().unwrap().to_owned();
+    (http, session)
+}
+
+/// A pool's quotas set as an operator sets them: the Quotas form of the pool's console page,
+/// filled with (datasets per identity, records per dataset, bytes per dataset), blank for
+/// the server's. Answers the message the page shows after.
+pub async fn set_quotas(s: &TestServer, pool: &str, quotas: [&str; 3]) -> String {
+    let admin = s.admin.as_deref().unwrap();
+    let (http, session) = console_session(s).await;
+    let page_url = format!("{admin}/console/pools/{pool}");
+    let get = |url: String| http.get(url).header("cookie", &session).send();
+    let html = get(page_url.clone()).await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("/quotas\""),
+        "the pool page has a Quotas form"
+    );
+    let needle = "name=\"csrf\" value=\"";
+    let at = html.find(needle).unwrap() + needle.len();
+    let csrf = html[at..].split('"').next().unwrap().to_owned();
+    let [datasets, records, bytes] = quotas;
+    let posted = http
+        .post(format!("{page_url}/quotas"))
+        .header("cookie", &session)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("datasets_per_identity", datasets),
+            ("records_per_dataset", records),
+            ("bytes_per_dataset", bytes),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 303);
+    let after = get(page_url).await.unwrap().text().await.unwrap();
+    let flash = after
+        .find("class=\"flash")
+        .expect("a message after the form");
+    let text = &after[flash..];
+    let start = text.find('>').unwrap() + 1;
+    text[start..].split('<').next().unwrap().to_owned()
 }

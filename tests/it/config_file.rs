@@ -41,6 +41,9 @@ fn sample(flag: &str, dir: &std::path::Path) -> String {
         "trusted-proxies" => "\"10.0.0.0/8\"".into(),
         "admin-host" => "\"cogsync.internal\"".into(),
         "log-format" => "\"json\"".into(),
+        "max-datasets-per-identity" => "30".into(),
+        "max-records-per-dataset" => "2048".into(),
+        "max-dataset-bytes" => "4194304".into(),
         other => panic!("no sample value for --{other}: add one"),
     }
 }
@@ -80,6 +83,9 @@ fn serve_logging(
         "COGSYNC_DATABASE_URL",
         "COGSYNC_CONFIG",
         "COGSYNC_LOG_FORMAT",
+        "COGSYNC_MAX_DATASETS_PER_IDENTITY",
+        "COGSYNC_MAX_RECORDS_PER_DATASET",
+        "COGSYNC_MAX_DATASET_BYTES",
     ] {
         cmd.env_remove(var);
     }
@@ -159,6 +165,15 @@ async fn a_config_file_sets_every_flag_and_yields_to_the_environment_and_the_com
 
     let from_file = serve(&["--config", config], &[]).unwrap();
     assert_eq!(region_of(&from_file).await, "eu-west-1", "{file}");
+    // The quotas from the file: 2,048 records a dataset, not 1,024.
+    let (pool, id) = pool_and_identity_at(&from_file.endpoint).await;
+    let sync = sync_client(&from_file.endpoint, ACCESS_KEY, SECRET_KEY, None);
+    for from in [0, 1000] {
+        let patches = (from..from + 1000)
+            .map(|i| replace(&format!("k{i}"), "v", 0))
+            .collect();
+        push(&sync, &pool, &id, "ds", patches).await.unwrap();
+    }
     assert!(
         from_file
             .stdout
@@ -173,12 +188,29 @@ async fn a_config_file_sets_every_flag_and_yields_to_the_environment_and_the_com
     );
     drop(from_file);
 
-    let env = serve(&["--config", config], &[("COGSYNC_REGION", "ap-south-1")]).unwrap();
+    let env = serve(
+        &["--config", config],
+        &[
+            ("COGSYNC_REGION", "ap-south-1"),
+            ("COGSYNC_MAX_DATASETS_PER_IDENTITY", "1"),
+        ],
+    )
+    .unwrap();
     assert_eq!(
         region_of(&env).await,
         "ap-south-1",
         "the environment beats the file"
     );
+    let (pool, id) = pool_and_identity_at(&env.endpoint).await;
+    let sync = sync_client(&env.endpoint, ACCESS_KEY, SECRET_KEY, None);
+    push(&sync, &pool, &id, "one", vec![replace("k", "v", 0)])
+        .await
+        .unwrap();
+    let (code, message) = push(&sync, &pool, &id, "two", vec![replace("k", "v", 0)])
+        .await
+        .unwrap_err();
+    assert_eq!(code, "LimitExceededException", "{message}");
+    assert!(message.contains("at most 1 datasets"), "{message}");
     drop(env);
     let flag = serve(
         &["--config", config, "--region", "us-west-2"],

@@ -336,6 +336,35 @@ async fn an_operator_finds_a_user_edits_a_record_and_signs_out_in_a_real_browser
     assert!(described.allow_unauthenticated_identities());
     assert_eq!(described.developer_provider_name(), Some("login.myapp"));
 
+    // The pool's own quota: alice holds 2 datasets, and may make no third while it is 2.
+    let field = "input[name=datasets_per_identity]";
+    let server = b.find(Locator::Css(field)).await.unwrap();
+    assert_eq!(
+        server.attr("placeholder").await.unwrap().as_deref(),
+        Some("20 (server)")
+    );
+    fill(&b, field, "2").await;
+    click(&b, "form[action$='/quotas'] button").await;
+    assert_eq!(text_of(&b, ".flash.done").await, "Quotas saved.");
+    let third = push(&s.sync(), &pool, &id, "third", vec![replace("k", "v", 0)]).await;
+    let (code, message) = third.unwrap_err();
+    assert_eq!(code, "LimitExceededException", "{message}");
+    assert!(message.contains("2 datasets"), "{message}");
+    fill(&b, field, "").await;
+    click(&b, "form[action$='/quotas'] button").await;
+    assert_eq!(text_of(&b, ".flash.done").await, "Quotas saved.");
+    assert_eq!(
+        b.find(Locator::Css(field))
+            .await
+            .unwrap()
+            .attr("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(""),
+        "blank again: the server's"
+    );
+
     click(&b, "p.lede a").await;
     fill(&b, "input[name=q]", &id).await;
     click(&b, "form.search button").await;

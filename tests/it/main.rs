@@ -47,6 +47,7 @@ mod store_busy;
 mod streams;
 mod sync_flow;
 mod sync_limits;
+mod sync_quotas;
 mod sync_race;
 mod sync_validation;
 mod test_server;

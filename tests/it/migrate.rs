@@ -615,7 +615,7 @@ async fn export_and_import_round_trip_exactly_and_move_sqlite_to_postgres() {
         "export to stdout differs from export to a file"
     );
     let text = String::from_utf8_lossy(&exported);
-    assert!(text.starts_with(r#"{"format":"cogsync-export","version":1}"#));
+    assert!(text.starts_with(r#"{"format":"cogsync-export","version":2}"#));
     assert!(
         text.contains(r#""live":false"#),
         "the deleted dataset's counter is kept"
@@ -651,6 +651,102 @@ async fn export_and_import_round_trip_exactly_and_move_sqlite_to_postgres() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cut short"), "{err}");
+}
+
+/// Quotas an account had raised on AWS: a pool's own travels with an export (not with a copy
+/// from a live source, which cannot tell it: the store's is kept), and a dataset above the
+/// quotas of the store it goes to is imported whole, the summary saying where it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_travel_with_an_export_and_no_import_cuts_a_dataset_for_one() {
+    // The source's quota raised to 4,096 records a dataset; pool `own`'s to 3,000 of its own.
+    let source = TestServer::start_custom(|c| {
+        c.sync.limits.records_per_dataset = 4096;
+        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let (own, in_own) = source.pool_and_identity().await;
+    let (plain, in_plain) = source.pool_and_identity().await;
+    let set = set_quotas(&source, &own, ["", "3000", ""]).await;
+    assert_eq!(set, "Quotas saved.");
+    let c = source.sync();
+    for (pool, id) in [(&own, &in_own), (&plain, &in_plain)] {
+        for from in [0, 1000] {
+            let patches = (from..from + 1000)
+                .map(|i| replace(&format!("key{i:05}"), "v", 0))
+                .collect();
+            push(&c, pool, id, "big", patches).await.unwrap();
+        }
+    }
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("quotas.jsonl");
+    let store = vec!["--data-dir".into(), source.data_dir().display().to_string()];
+    let text = String::from_utf8(export_of(store, &file).await).unwrap();
+    assert!(text.starts_with(r#"{"format":"cogsync-export","version":2}"#));
+    let own_limits = r#","limits":{"datasets_per_identity":null,"records_per_dataset":3000,"bytes_per_dataset":null}"#;
+    let no_limits = r#","limits":{"datasets_per_identity":null,"records_per_dataset":null,"bytes_per_dataset":null}"#;
+    assert!(
+        text.contains(own_limits) && text.contains(no_limits),
+        "{text:.2000}"
+    );
+
+    let mut targets = vec![Target::sqlite()];
+    let test = "quotas_travel_with_an_export_and_no_import_cuts_a_dataset_for_one";
+    if let Some(pg) = Target::postgres(test).await {
+        targets.push(pg);
+    }
+    for target in targets {
+        // Into a store with the default quotas (1,024 records).
+        let out = import_file(&file, &target).await;
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let above = format!("pool {plain}: 1 dataset above this pool's limits of 1024 records");
+        assert!(said.contains(&above), "{said}");
+        let largest = format!("(largest {in_plain}/big: 2000 records, 18000 bytes)");
+        assert!(said.contains(&largest), "{said}");
+        assert!(
+            !said.contains(&format!("pool {own}:")),
+            "its quota came along: {said}"
+        );
+        // Again from the live source, which cannot tell a pool's quotas: the store's stay.
+        let live = import(&source, &target, &[], 0).await;
+        assert!(live.contains(&above), "{live}");
+        assert!(!live.contains(&format!("pool {own}:")), "{live}");
+
+        let server = target.serve().await;
+        let c = server.sync();
+        for (pool, id) in [(&own, &in_own), (&plain, &in_plain)] {
+            let (records, _) = pull(&c, pool, id, "big", 0).await;
+            assert_eq!(records.len(), 2000, "imported whole");
+        }
+        // Pool `own` keeps its 3,000; `plain`, above the store's 1,024, can shrink, not grow.
+        push(&c, &own, &in_own, "big", vec![replace("more", "v", 0)])
+            .await
+            .unwrap();
+        let more = push(&c, &plain, &in_plain, "big", vec![replace("more", "v", 0)]).await;
+        assert_eq!(more.unwrap_err().0, "LimitExceededException");
+        push(&c, &plain, &in_plain, "big", vec![remove("key00000", 1)])
+            .await
+            .unwrap();
+    }
+
+    // A version 1 file (before pools had quotas) still imports; the quotas are the store's.
+    let v1 = text
+        .replacen(r#""version":2"#, r#""version":1"#, 1)
+        .replace(own_limits, "")
+        .replace(no_limits, "");
+    let old = files.path().join("v1.jsonl");
+    std::fs::write(&old, v1).unwrap();
+    let out = import_file(&old, &Target::sqlite()).await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("pool {own}: 1 dataset above")),
+        "{said}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

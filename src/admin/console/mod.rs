@@ -14,6 +14,7 @@ mod identities;
 mod layout;
 mod overview;
 mod pools;
+mod quotas;
 pub mod session;
 
 use std::sync::Arc;
@@ -69,6 +70,10 @@ pub fn router(console: Arc<Console>) -> axum::Router {
         .route(
             "/console/pools/{pool}/sync",
             axum::routing::post(pools::save_sync),
+        )
+        .route(
+            "/console/pools/{pool}/quotas",
+            axum::routing::post(quotas::save),
         )
         .route("/console/pools/{pool}/identities", get(identities::list))
         .route(

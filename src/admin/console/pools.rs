@@ -1,6 +1,7 @@
 //! Identity pools: the list with usage, and one pool's settings — its Cognito Identity
 //! members and its Cognito Sync configuration (push sync, Cognito Streams, the sync
-//! trigger) — readable, and editable as the API allows.
+//! trigger) — readable, and editable as the API allows; its quotas' form is
+//! [`super::quotas`]'s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -96,10 +97,11 @@ pub async fn show(
         Ok(p) => p,
         Err(e) => return refused(&me, e),
     };
-    let (usage, config, events) = match tokio::try_join!(
+    let (usage, config, events, quotas) = match tokio::try_join!(
         app.sync.pool_usage(&pool_id),
         app.sync.get_configuration(&pool_id),
         app.sync.get_events(&pool_id),
+        app.sync.get_quotas(&pool_id),
     ) {
         Ok(found) => found,
         Err(e) => return refused(&me, e),
@@ -186,6 +188,7 @@ pub async fn show(
                     button type="submit" { "Save Cognito Sync settings" }
                 }
             }
+            (super::quotas::section(&me, &base, &quotas))
         }
     };
     respond(

@@ -40,7 +40,7 @@ macro_rules! bulk_cols {
 }
 macro_rules! settings_cols {
     () => {
-        "version, push_sync, cognito_streams, events"
+        "version, push_sync, cognito_streams, events, limits"
     };
 }
 macro_rules! upstream_cols {
@@ -148,7 +148,7 @@ pub fn bulk_job(r: Row) -> StoreResult<BulkJob> {
     })
 }
 
-/// A pool's settings row: (pool id, version, push sync, streams, events).
+/// A pool's settings row: (pool id, version, push sync, streams, events, limits).
 pub fn settings(r: Row) -> StoreResult<PoolSettings> {
     let mut c = r.cols();
     let pool = c.text()?;
@@ -156,6 +156,7 @@ pub fn settings(r: Row) -> StoreResult<PoolSettings> {
     let push_sync = c.opt_text()?;
     let cognito_streams = c.opt_text()?;
     let events = c.text()?;
+    let limits = c.opt_text()?;
     Ok(PoolSettings {
         version,
         push_sync: push_sync
@@ -165,6 +166,10 @@ pub fn settings(r: Row) -> StoreResult<PoolSettings> {
             .map(|t| decoded(&pool, "Cognito Streams settings", &t))
             .transpose()?,
         events: decoded(&pool, "events", &events)?,
+        limits: limits
+            .map(|t| decoded(&pool, "quotas", &t))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 

@@ -570,6 +570,22 @@ mod tests {
             "{read:?}"
         );
         assert_eq!(counts.0.load(Ordering::SeqCst), 1);
+        // Quotas that do not decode are as corrupt (not "the server's").
+        drop(store);
+        conn.execute(
+            "UPDATE pool_settings SET cognito_streams = NULL, \
+             limits = '{\"records_per_dataset\": \"many\"}'",
+            [],
+        )
+        .unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store.observe(counts.clone());
+        let read = store.get_pool_settings("us-east-1:p").await;
+        assert!(
+            matches!(read, Err(crate::store::StoreError::Corrupt(ref m)) if m.contains("quotas")),
+            "{read:?}"
+        );
+        assert_eq!(counts.0.load(Ordering::SeqCst), 2);
     }
 
     /// Reads that may take long (a pool's sums, an export) leave the runtime's threads; the

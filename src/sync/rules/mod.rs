@@ -4,11 +4,13 @@
 pub mod bulk;
 pub mod mirror;
 pub mod push;
+pub mod quotas;
 pub mod settings;
 pub mod streams;
 pub mod trigger;
 mod update;
 mod usage;
 
+pub use quotas::Limits;
 pub use update::*;
 pub use usage::usage;

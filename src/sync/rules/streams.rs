@@ -251,6 +251,7 @@ mod tests {
             push_sync: serde_json::from_str(r#"{"ApplicationArns":["arn:app"]}"#).unwrap(),
             cognito_streams: serde_json::from_str(streams).unwrap(),
             events: [("SyncTrigger".to_owned(), "f".to_owned())].into(),
+            limits: Default::default(),
         };
         let enabled = settings(
             r#"{"StreamName":"s","RoleArn":"arn:aws:iam::1:role/r","StreamingStatus":"ENABLED"}"#,

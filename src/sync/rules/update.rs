@@ -1,28 +1,10 @@
 //! The UpdateRecords rules as a pure function over what the store read: conflict detection,
-//! the dataset counter, tombstones, storage figures and quotas. No I/O, so every rule is
-//! unit-tested here.
+//! the dataset counter, tombstones, storage figures and quotas (the growth rule of
+//! [`super::quotas`]). No I/O, so every rule is unit-tested here.
 
+use super::quotas::{check_growth, Held, Limits};
 use crate::store::{DatasetRow, RecordRow, Rejection, UpdatePlan, UpdateSnapshot};
 use crate::validate::{self, Violation};
-
-/// Quotas enforced before commit (Cognito Sync's documented defaults).
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub datasets_per_identity: i64,
-    pub records_per_dataset: i64,
-    /// Σ UTF-8 bytes of keys and values of live records.
-    pub bytes_per_dataset: i64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            datasets_per_identity: 20,
-            records_per_dataset: 1024,
-            bytes_per_dataset: 1024 * 1024,
-        }
-    }
-}
 
 /// What a patch does to its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,13 +111,6 @@ pub fn plan_update(
         patches,
     )?;
 
-    if live.is_none() && snapshot.live_datasets >= limits.datasets_per_identity {
-        return Err(Rejection::LimitExceeded(format!(
-            "Dataset limit exceeded: an identity can have at most {} datasets",
-            limits.datasets_per_identity
-        )));
-    }
-
     let new_count = snapshot.dataset.as_ref().map_or(0, |d| d.sync_count) + 1;
     let (mut storage, mut num_records) = live.map_or((0, 0), |d| (d.data_storage, d.num_records));
     let mut records = Vec::with_capacity(patches.len());
@@ -165,18 +140,15 @@ pub fn plan_update(
         });
     }
 
-    if num_records > limits.records_per_dataset {
-        return Err(Rejection::LimitExceeded(format!(
-            "Record limit exceeded: a dataset can hold at most {} records",
-            limits.records_per_dataset
-        )));
-    }
-    if storage > limits.bytes_per_dataset {
-        return Err(Rejection::LimitExceeded(format!(
-            "Dataset size limit exceeded: the keys and values of a dataset can total at most {} bytes",
-            limits.bytes_per_dataset
-        )));
-    }
+    let before = live.map(|d| Held {
+        records: d.num_records,
+        bytes: d.data_storage,
+    });
+    let after = Held {
+        records: num_records,
+        bytes: storage,
+    };
+    check_growth(&limits, before, after, snapshot.live_datasets)?;
 
     Ok(UpdatePlan {
         dataset: DatasetRow {
@@ -381,6 +353,55 @@ mod tests {
             plan(&s, &[patch(PatchOp::Remove, "k", None, 1)]).is_ok(),
             "removes are always allowed"
         );
+    }
+
+    #[test]
+    fn a_dataset_above_its_limits_can_shrink_but_not_grow() {
+        // 2,000 records and 2 MiB, over the default 1,024 records and 1 MiB (brought over
+        // from AWS with raised quotas, or the limits lowered since).
+        let s = snap(
+            Some(dataset(9, true, 2 << 20, 2000)),
+            vec![record("k", Some("vvvv"), 9)],
+            1,
+        );
+        let removed = plan(&s, &[patch(PatchOp::Remove, "k", None, 9)]).unwrap();
+        assert_eq!(removed.dataset.num_records, 1999);
+        let smaller = plan(&s, &[patch(PatchOp::Replace, "k", Some("v"), 9)]).unwrap();
+        assert_eq!(smaller.dataset.data_storage, (2 << 20) - 3);
+        assert!(
+            plan(&s, &[patch(PatchOp::Replace, "k", Some("wwww"), 9)]).is_ok(),
+            "rewritten at the same size"
+        );
+        let more = plan(&s, &[patch(PatchOp::Replace, "new", Some(""), 0)]).unwrap_err();
+        assert!(matches!(more, Rejection::LimitExceeded(m) if m.contains("1024 records")));
+        let bigger = plan(&s, &[patch(PatchOp::Replace, "k", Some("vvvvv"), 9)]).unwrap_err();
+        assert!(matches!(bigger, Rejection::LimitExceeded(m) if m.contains("1048576 bytes")));
+        // One record fewer but more bytes: the bytes grew, refused.
+        let traded = plan(
+            &s,
+            &[
+                patch(PatchOp::Remove, "k", None, 9),
+                patch(PatchOp::Replace, "new", Some("a much longer value"), 0),
+            ],
+        );
+        assert!(traded.is_err());
+        // The same dataset under raised limits takes the new record.
+        let raised = Limits {
+            records_per_dataset: 4096,
+            bytes_per_dataset: 4 << 20,
+            ..Limits::default()
+        };
+        let p = plan_update(
+            &s,
+            &[patch(PatchOp::Replace, "new", Some(""), 0)],
+            "i",
+            "d",
+            "me",
+            100,
+            raised,
+        )
+        .unwrap();
+        assert_eq!(p.dataset.num_records, 2001);
     }
 
     #[test]

@@ -251,15 +251,26 @@ pub async fn put_settings<X: Tx>(tx: &mut X, pool_id: &str, s: &PoolSettings) ->
     const SQL: &str = concat!(
         "INSERT INTO pool_settings (pool_id, ",
         settings_cols!(),
-        ") VALUES ($1, $2, $3, $4, $5)
+        ") VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (pool_id) DO UPDATE SET version = excluded.version,
              push_sync = excluded.push_sync, cognito_streams = excluded.cognito_streams,
-             events = excluded.events"
+             events = excluded.events, limits = excluded.limits"
     );
     let push_sync = s.push_sync.as_ref().map(rows::encoded).transpose()?;
     let cognito_streams = s.cognito_streams.as_ref().map(rows::encoded).transpose()?;
     let events = rows::encoded(&s.events)?;
-    let params = args![pool_id, s.version, &push_sync, &cognito_streams, &events];
+    // None set: NULL, as before pools had quotas of their own.
+    let limits = (!s.limits.is_unset())
+        .then(|| rows::encoded(&s.limits))
+        .transpose()?;
+    let params = args![
+        pool_id,
+        s.version,
+        &push_sync,
+        &cognito_streams,
+        &events,
+        &limits
+    ];
     tx.execute(SQL, &params).await?;
     Ok(())
 }
