@@ -51,6 +51,7 @@ fn main() -> ExitCode {
             signals,
             "import interrupted; run it again to continue where it stopped",
         )),
+        Command::Upstream(args) => runtime.block_on(cogsync::migrate::upstream_cli::run(args)),
         Command::Export(args) => runtime.block_on(until_stopped(
             cogsync::migrate::cli::export(args),
             signals,

@@ -8,10 +8,13 @@
 //! - `GET /metrics`: the Prometheus (OpenMetrics) text of [`Metrics`], with the outbox and
 //!   bulk-publish gauges read from the store at each scrape.
 //! - `/console/`: the web console ([`console`]).
+//! - `/upstream/…`: detaching a pool from its upstream, and the attachments' status
+//!   ([`upstream`]).
 
 pub mod console;
 pub mod host;
 pub mod probe;
+pub mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +42,7 @@ pub struct Admin {
 pub fn router(
     admin: Arc<Admin>,
     console: Arc<console::Console>,
+    upstream: Arc<upstream::UpstreamAdmin>,
     hosts: host::Allowed,
 ) -> axum::Router {
     axum::Router::new()
@@ -47,6 +51,7 @@ pub fn router(
         .route("/metrics", get(metrics))
         .with_state(admin)
         .merge(console::router(console))
+        .merge(upstream::router(upstream))
         .layer(axum::middleware::from_fn_with_state(hosts, host::check))
 }
 

@@ -111,6 +111,19 @@ impl DeveloperCredentials {
         Ok((creds, source))
     }
 
+    /// Environment first, then the stored file; None when neither has a pair (nothing is
+    /// generated: for a tool talking to a running server).
+    pub fn existing(data_dir: &Path) -> std::io::Result<Option<Self>> {
+        if let Some(creds) = Self::from_env()? {
+            return Ok(Some(creds));
+        }
+        match std::fs::read(data_dir.join(FILE_NAME)) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Environment first, then the stored file, else a new pair written to the file.
     pub fn resolve(data_dir: &Path) -> std::io::Result<(Self, CredentialSource)> {
         if let Some(creds) = Self::from_env()? {

@@ -41,6 +41,8 @@ pub enum Command {
     /// Write the store (or some pools) to an export file: a backup, or the way to move a
     /// store to another engine.
     Export(crate::migrate::cli::ExportArgs),
+    /// Upstream mode: detach a pool from its upstream, or list the pools' attachments.
+    Upstream(crate::migrate::upstream_cli::UpstreamArgs),
     /// Ask a running server's admin listener whether it is alive (exit status 0) or not (1):
     /// a container's HEALTHCHECK, with no tool besides this binary.
     Healthcheck(HealthcheckArgs),

@@ -18,6 +18,7 @@ pub mod progress;
 pub mod quotas;
 pub mod rules;
 pub mod source;
+pub mod upstream_cli;
 pub mod verify;
 
 use crate::store::{IdentityCopy, IdentityImport, PoolCopy, Store, StoreError};

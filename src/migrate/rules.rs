@@ -42,16 +42,23 @@ pub fn verdict(stored: Option<&DatasetRow>, incoming: &DatasetRecords) -> Datase
 }
 
 /// [`verdict`], except that a dataset the store wrote itself at or after `local_since_ms` is
-/// kept as it is (a pool detached then: writes the upstream took afterwards are its old
-/// devices', reported, never written over this server's own).
+/// kept as it is (a pool detached then): reported when the source changed it after that time
+/// too (old devices wrote it there: the two have forked), passed over when the source's copy
+/// is older (the store carried on from it).
 pub fn verdict_keeping_local(
     local_since_ms: i64,
 ) -> impl Fn(Option<&DatasetRow>, &DatasetRecords) -> DatasetVerdict + Send + Sync {
     move |stored, incoming| match stored {
-        Some(s) if s.last_modified_ms >= local_since_ms => DatasetVerdict::StoreAhead {
-            stored: s.sync_count,
-            incoming: incoming.row.sync_count,
-        },
+        Some(s) if s.last_modified_ms >= local_since_ms => {
+            if incoming.row.last_modified_ms >= local_since_ms {
+                DatasetVerdict::StoreAhead {
+                    stored: s.sync_count,
+                    incoming: incoming.row.sync_count,
+                }
+            } else {
+                DatasetVerdict::Unchanged
+            }
+        }
         _ => verdict(stored, incoming),
     }
 }
@@ -312,5 +319,43 @@ mod tests {
         assert_ne!(a, digest(2, &[r("a", Some("2"), 1), r("b", None, 2)]));
         assert_ne!(a, digest(2, &[r("a", Some("1"), 2), r("b", None, 2)]));
         assert_ne!(a, digest(3, &[r("a", Some("1"), 1), r("b", None, 2)]));
+    }
+
+    #[test]
+    fn after_a_detach_the_stores_own_writes_are_kept_and_a_fork_is_told() {
+        let row = |count: i64, modified: i64| DatasetRow {
+            identity_id: "i".into(),
+            name: "d".into(),
+            live: true,
+            sync_count: count,
+            creation_ms: 1,
+            last_modified_ms: modified,
+            last_modified_by: "x".into(),
+            data_storage: 0,
+            num_records: 0,
+            deleted_at_sync_count: None,
+            merged_into: None,
+        };
+        let incoming = |count, modified| DatasetRecords {
+            row: row(count, modified),
+            records: Vec::new(),
+            since: None,
+        };
+        let decide = verdict_keeping_local(100);
+        // Written here after the switch, the source's copy older: the store carried on.
+        assert_eq!(
+            decide(Some(&row(9, 150)), &incoming(7, 90)),
+            DatasetVerdict::Unchanged
+        );
+        // Written at both after the switch: forked, kept, told.
+        assert!(matches!(
+            decide(Some(&row(9, 150)), &incoming(8, 120)),
+            DatasetVerdict::StoreAhead { .. }
+        ));
+        // Not written here since: the source's newer copy comes over.
+        assert_eq!(
+            decide(Some(&row(7, 90)), &incoming(8, 120)),
+            DatasetVerdict::Write
+        );
     }
 }

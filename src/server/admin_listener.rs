@@ -40,6 +40,7 @@ pub(super) async fn start(
     store: Arc<dyn Store>,
     limits: &HttpLimits,
     hosts: Vec<String>,
+    up: &super::upstream::Upstream,
 ) -> Result<AdminListener, StartError> {
     let bind_error = |source| StartError::Bind { addr: at, source };
     let listener = tokio::net::TcpListener::bind(at)
@@ -62,13 +63,19 @@ pub(super) async fn start(
         store: store.clone(),
         metrics: app.metrics.clone(),
     });
+    let upstream = Arc::new(admin::upstream::UpstreamAdmin {
+        app: app.clone(),
+        store: store.clone(),
+        source: up.source.clone(),
+        attachments: up.attachments.clone(),
+    });
     let console = Arc::new(Console {
         sessions: Sessions::new(app.auth.developer().clone()),
         app,
         store,
         history,
     });
-    let router = admin::router(admin, console, admin::host::Allowed::new(hosts));
+    let router = admin::router(admin, console, upstream, admin::host::Allowed::new(hosts));
     let limits = HttpLimits {
         max_connections: MAX_CONNECTIONS,
         header_read_timeout: limits.header_read_timeout.min(HEADER_TIMEOUT),

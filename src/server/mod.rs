@@ -264,6 +264,7 @@ pub async fn start_with_store(
                 store_for_admin,
                 &config.http,
                 config.admin_hosts.clone(),
+                &up,
             )
             .await?,
         ),

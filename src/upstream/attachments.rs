@@ -15,7 +15,7 @@ use crate::store::{AttachState, UpstreamPool};
 use crate::timeutil::now_ms;
 
 /// Longest a write waits for a draining pool to become local.
-pub const HOLD: Duration = Duration::from_secs(6);
+pub const HOLD: Duration = Duration::from_secs(8);
 
 /// Where a request goes, once decided.
 pub enum Route {
@@ -178,7 +178,7 @@ impl Attachments {
         let mut changes = self.changed.subscribe();
         let hold = crate::deadline::current()
             .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
-            .map(|left| left.saturating_sub(Duration::from_secs(2)).min(HOLD))
+            .map(|left| left.saturating_sub(Duration::from_secs(1)).min(HOLD))
             .unwrap_or(HOLD);
         let until = tokio::time::Instant::now() + hold;
         loop {

@@ -9,13 +9,16 @@ use crate::common::*;
 
 /// Flags the file test leaves out, and why: these need outside files or services of their
 /// own (TLS certificates, a PostgreSQL server) and are read like any other flag.
-const NOT_IN_THE_FILE: [&str; 6] = [
+const NOT_IN_THE_FILE: [&str; 8] = [
     "help",
     "version",
     "config",
     "tls-cert",
     "tls-key",
     "database-url",
+    // An upstream must answer for the server to start: tests/it/upstream.rs runs them.
+    "upstream-endpoint",
+    "upstream-region",
 ];
 
 /// A value for each flag `serve` has: a new flag without one here fails the test.
@@ -25,6 +28,9 @@ fn sample(flag: &str, dir: &std::path::Path) -> String {
         "data-dir" => format!("{:?}", dir.join("data").display().to_string()),
         "oidc-providers" => format!("{:?}", dir.join("oidc.json").display().to_string()),
         "provider-secrets" => format!("{:?}", dir.join("secrets.json").display().to_string()),
+        "upstream-pool" => "[\"us-east-1:00000000-0000-0000-0000-000000000001\"]".into(),
+        "upstream-timeout" => "4".into(),
+        "upstream-copy-rate" => "2".into(),
         "provider-url" => "[\"accounts.google.com=https://google.example\"]".into(),
         "region" => "\"eu-west-1\"".into(),
         "credentials-ttl" => "120".into(),

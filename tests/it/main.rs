@@ -55,3 +55,4 @@ mod throttling;
 mod tls;
 mod triggers;
 mod upstream;
+mod upstream_detach;

@@ -25,6 +25,13 @@ pub struct Rig {
     _up_dir: tempfile::TempDir,
 }
 
+impl Rig {
+    /// The front's data directory.
+    pub fn front_dir_path(&self) -> String {
+        self._front_dir.path().display().to_string()
+    }
+}
+
 /// The environment a front needs to reach the upstream as its developer, and nothing of this
 /// machine's own AWS configuration.
 pub fn upstream_env(home: &std::path::Path) -> Vec<(String, String)> {
@@ -299,4 +306,31 @@ async fn identities_are_made_upstream_and_a_down_upstream_is_an_error_never_a_lo
         .await
         .unwrap();
     assert!(value_of(&old, &pool, &guest, "k2").await.is_some());
+
+    // Only the developer may detach a pool through the admin listener.
+    let admin = r.front.admin().unwrap();
+    let path = format!("/upstream/detach?pool={}", enc(&pool));
+    let post = axum::http::Method::POST;
+    let unsigned = raw(&admin, post.clone(), &path, &[], b"", None).await;
+    assert_eq!(unsigned.status, 403);
+    let wrong = Sign {
+        secret: "not-the-secret",
+        service: "cogsync-admin",
+        ..Sign::default()
+    };
+    let forged = raw(&admin, post, &path, &[], b"", Some(wrong)).await;
+    assert_eq!(forged.status, 403);
+    push(
+        &new,
+        &pool,
+        &guest,
+        "notes",
+        vec![replace("still", "forwarded", 0)],
+    )
+    .await
+    .unwrap();
+    assert!(
+        value_of(&old, &pool, &guest, "still").await.is_some(),
+        "a refused detach changed the pool's attachment"
+    );
 }
