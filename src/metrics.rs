@@ -56,6 +56,12 @@ pub struct StoreLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    pub pool: String,
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: &'static str,
 }
@@ -117,6 +123,9 @@ pub struct Metrics {
     pub outbox_pending: Family<TargetLabels, Gauge>,
     pub outbox_oldest_age: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     pub bulk_jobs: Family<StatusLabels, Gauge>,
+    /// Upstream mode, per attached pool: reads and writes this node forwarded, and datasets
+    /// its background copy found changed at the upstream (old app versions' writes).
+    pub upstream_traffic: Family<UpstreamLabels, Gauge>,
     pub delivery_failures: Family<TargetLabels, Counter>,
     pub store_operations: Family<StoreLabels, Histogram, fn() -> Histogram>,
     pub commit_batches: Histogram,
@@ -140,6 +149,7 @@ impl Metrics {
             outbox_pending: Family::default(),
             outbox_oldest_age: Family::default(),
             bulk_jobs: Family::default(),
+            upstream_traffic: Family::default(),
             delivery_failures: Family::default(),
             store_operations: Family::new_with_constructor(store_histogram as fn() -> Histogram),
             commit_batches: Histogram::new(BATCH_BUCKETS),
@@ -175,6 +185,13 @@ impl Metrics {
             "connections_open",
             "Client connections open on the device listener",
             m.connections.clone(),
+        );
+        r.register(
+            "upstream_traffic",
+            "Upstream mode, since this node started, per attached pool: reads and writes forwarded \
+             (kind read, write), and datasets the background copy brought over (kind caught_up: \
+             written at the upstream by others, such as old app versions)",
+            m.upstream_traffic.clone(),
         );
         r.register(
             "outbox_pending",

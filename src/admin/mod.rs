@@ -36,6 +36,8 @@ const STORE_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct Admin {
     pub store: Arc<dyn AdminStore>,
     pub metrics: Arc<Metrics>,
+    /// Upstream mode's attachments, for their traffic figures.
+    pub attachments: Arc<crate::upstream::Attachments>,
 }
 
 /// Every route of the admin listener, behind the `Host` check of [`host`].
@@ -73,6 +75,20 @@ async fn ready(State(admin): State<Arc<Admin>>) -> Response {
 
 async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
     refresh(&*admin.store, &admin.metrics).await;
+    for (pool, t) in admin.attachments.traffic() {
+        for (kind, n) in [
+            ("read", t.forwarded_reads),
+            ("write", t.forwarded_writes),
+            ("caught_up", t.caught_up),
+        ] {
+            let labels = crate::metrics::UpstreamLabels {
+                pool: pool.clone(),
+                kind,
+            };
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            admin.metrics.upstream_traffic.get_or_create(&labels).set(n);
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

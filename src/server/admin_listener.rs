@@ -62,6 +62,7 @@ pub(super) async fn start(
     let admin = Arc::new(Admin {
         store: store.clone(),
         metrics: app.metrics.clone(),
+        attachments: up.attachments.clone(),
     });
     let upstream = Arc::new(admin::upstream::UpstreamAdmin {
         app: app.clone(),

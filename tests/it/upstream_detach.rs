@@ -138,6 +138,20 @@ async fn a_pool_detached_under_load_loses_nothing_and_is_local_from_then_on() {
     let old_before = records(&old, &pool, &old_id, "old-notes").await;
     assert!(!old_before.is_empty());
 
+    // The operator sees how much of the pool's traffic comes through cogsync already.
+    let scrape = reqwest::get(format!("{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let writes = format!("cogsync_upstream_traffic{{pool=\"{pool}\",kind=\"write\"}} ");
+    let forwarded: i64 = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(&writes))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no forwarded writes in the scrape:\n{scrape}"));
+    assert!(forwarded > 0);
     let data = r.front_dir_path();
     let store = ["--data-dir", data.as_str()];
     let data = data.clone();
@@ -374,4 +388,69 @@ async fn a_dataset_of_two_thousand_records_crosses_the_cut_over_whole() {
         .await
         .unwrap();
     assert_eq!(records(&c, &pool, &id, "big").await.len(), 2001);
+}
+
+/// A user who signs in with Google through cogsync while the pool is attached (the upstream
+/// checks the token) signs in to the same identity after the detach, when cogsync checks the
+/// token itself: the login's subject was recorded as it passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_google_user_signed_in_through_the_front_keeps_the_identity_after_the_detach() {
+    use cogsync::testing::idp::SigningKey;
+    let key = SigningKey::fixture(0, "g-1");
+    let google = crate::fake_idp::FakeIdp::start("https://accounts.google.com", &[&key]).await;
+    let reach = format!("accounts.google.com={}", google.url());
+    let reach = ["--provider-url", reach.as_str()];
+    let up_dir = tempfile::tempdir().unwrap();
+    let upstream = process::spawn(up_dir.path(), Some((UP_KEY, UP_SECRET)), &reach);
+    let client = "77-web.apps.googleusercontent.com";
+    let pool = up_admin(&upstream)
+        .create_identity_pool()
+        .identity_pool_name("google")
+        .allow_unauthenticated_identities(false)
+        .supported_login_providers("accounts.google.com", client)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let front_dir = tempfile::tempdir().unwrap();
+    let node = front(front_dir.path(), &upstream.endpoint, &pool, None, &reach);
+    let token = google.id_token(&key, "jane", client, serde_json::json!({}));
+    let login = [("accounts.google.com", token.as_str())];
+    let ids = identity_client(&node.endpoint, "unused", "unused");
+    let get_id = || async {
+        let mut req = ids.get_id().identity_pool_id(&pool);
+        for (p, t) in login {
+            req = req.logins(p, t);
+        }
+        req.send().await.unwrap().identity_id.unwrap()
+    };
+    let jane = get_id().await;
+    let creds = vended_credentials(&ids, &jane, &login).await.unwrap();
+    push(
+        &sync_as(&node.endpoint, creds),
+        &pool,
+        &jane,
+        "prefs",
+        vec![replace("lang", "fr", 0)],
+    )
+    .await
+    .unwrap();
+    let admin = node.admin().unwrap();
+    let data = front_dir.path().display().to_string();
+    let out = detach_command(
+        &pool,
+        &["--data-dir", &data],
+        admin.trim_start_matches("http://"),
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Local now: cogsync checks the Google token itself, and finds Jane's identity.
+    assert_eq!(get_id().await, jane);
+    let creds = vended_credentials(&ids, &jane, &login).await.unwrap();
+    let (records, _) = pull(&sync_as(&node.endpoint, creds), &pool, &jane, "prefs", 0).await;
+    assert_eq!(records[0].value(), Some("fr"));
 }

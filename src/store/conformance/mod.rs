@@ -20,6 +20,8 @@ pub async fn write_half<X: crate::store::sql::Tx>(tx: &mut X, name: &str) -> Sto
     .map(|_| ())
 }
 
+mod upstream;
+
 pub async fn run_all(store: Arc<dyn Store>) {
     secrets_are_first_writer_wins(&*store).await;
     pools_and_identities_round_trip_and_page(&*store).await;
@@ -40,6 +42,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     a_gone_stream_target_changes_settings_and_drops_its_events_at_once(&*store).await;
     reads_see_deletes_merges_and_new_settings_at_once(&*store).await;
     identities_and_pools_are_copied_whole_and_imported_as_decided(&*store).await;
+    upstream::cases(&*store).await;
 }
 
 fn streams(name: &str, status: Option<&str>) -> CognitoStreams {
