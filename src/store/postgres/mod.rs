@@ -45,6 +45,8 @@ pub struct PostgresEngine {
     /// How long an operation may take outside a request (inside one, the request's deadline
     /// applies; see [`crate::deadline`]).
     timeout: Duration,
+    /// How a write transaction begins ([`BEGIN`]; tests try others).
+    begin: &'static str,
 }
 
 /// How long, past the deadline, a write whose COMMIT went unanswered may spend finding out
@@ -84,7 +86,12 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> Result<(), String> {
         )
         .await
         .map_err(e)?;
-    let tx = client.transaction().await.map_err(e)?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(e)?;
     let current: i64 = tx
         .query_one(
             "SELECT version FROM cogsync_schema WHERE id = 1 FOR UPDATE",
@@ -104,6 +111,37 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> Result<(), String> {
         .map_err(e)?;
     }
     tx.commit().await.map_err(e)
+}
+
+/// Whether the isolation level a transaction that asked for READ COMMITTED reports is what
+/// cogsync's operations are written for: a database that runs them at another level (some
+/// engines that speak PostgreSQL's protocol map READ COMMITTED to snapshot isolation) would
+/// break rules silently (a bulk publish that never drains, a quota counted twice).
+pub fn isolation_in_force(reported: &str) -> Result<(), String> {
+    if reported.trim().eq_ignore_ascii_case("read committed") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the database runs a READ COMMITTED transaction at isolation level \"{reported}\"; \
+             cogsync needs read committed (see docs/scaling.md)"
+        ))
+    }
+}
+
+/// Asks the database which isolation level a write transaction of cogsync's gets.
+async fn probe_isolation(client: &mut deadpool_postgres::Client) -> Result<(), String> {
+    let e = |e: tokio_postgres::Error| e.to_string();
+    let tx = client.transaction().await.map_err(e)?;
+    tx.batch_execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .await
+        .map_err(e)?;
+    let reported: String = tx
+        .query_one("SELECT current_setting('transaction_isolation')", &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(e)?;
+    tx.rollback().await.map_err(e)?;
+    isolation_in_force(&reported)
 }
 
 impl SqlStore<PostgresEngine> {
@@ -159,13 +197,19 @@ impl SqlStore<PostgresEngine> {
             pool,
             round_trips: AtomicU64::new(0),
             timeout,
+            begin: BEGIN,
         };
         let mut last = String::new();
         // Nodes starting together may race on CREATE TABLE IF NOT EXISTS; a retry settles it.
         for _ in 0..3 {
             let mut client = engine.client().await?;
             match migrate(&mut client).await {
-                Ok(()) => return Ok(SqlStore::new(engine)),
+                Ok(()) => {
+                    probe_isolation(&mut client)
+                        .await
+                        .map_err(StoreError::Backend)?;
+                    return Ok(SqlStore::new(engine));
+                }
                 Err(e) if e.contains("newer than this cogsync") => {
                     return Err(StoreError::Backend(e))
                 }
@@ -245,7 +289,7 @@ impl PostgresEngine {
         let mut held = Held::open(client);
         let (outcome, mark) = {
             let client = held.client()?;
-            let mut tx = PgTx::new(client, &self.round_trips, Some(BEGIN));
+            let mut tx = PgTx::new(client, &self.round_trips, Some(self.begin));
             let outcome = timeout_at(deadline, op.run(&mut tx))
                 .await
                 .map_err(|_| too_late("during the transaction"))?;

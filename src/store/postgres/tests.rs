@@ -44,17 +44,20 @@ async fn pages_follow_a_linguistic_collation() {
 
 /// Two nodes deliver a bulk publish's last two events at the same moment: whichever
 /// commits second must find the job drained. Both completions are made to run side by
-/// side by holding the pool's row lock from outside until both wait for it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_last_two_deliveries_of_a_bulk_publish_at_once_drain_it() {
+/// side by holding the job's row lock from outside until both wait for it. With `begin`
+/// the engine's transactions start at another isolation level than its own.
+async fn last_two_deliveries_drain_the_job(test: &str, begin: Option<&'static str>) {
     use crate::store::conformance::{bump, jobs, record, setup};
     use crate::store::prelude::*;
     use crate::store::{DatasetEvents, NewOutboxEvent};
-    let test = "the_last_two_deliveries_of_a_bulk_publish_at_once_drain_it";
     let Some(db) = crate::testing::TestDatabase::create(test).await else {
         return;
     };
-    let store = Arc::new(PostgresStore::connect(&db.url).await.unwrap());
+    let mut store = PostgresStore::connect(&db.url).await.unwrap();
+    if let Some(begin) = begin {
+        store.engine.begin = begin;
+    }
+    let store = Arc::new(store);
     setup(&*store, "race:01", "race:a").await;
     for ds in ["d1", "d2"] {
         let write = bump("race:a", ds, vec![record("k", Some("v"), 0)]);
@@ -84,14 +87,9 @@ async fn the_last_two_deliveries_of_a_bulk_publish_at_once_drain_it() {
         .unwrap();
     tokio::spawn(conn);
     holder
-        .batch_execute("BEGIN; SELECT 1 FROM identity_pools WHERE id = 'race:01' FOR UPDATE")
+        .batch_execute("BEGIN; SELECT 1 FROM bulk_publish WHERE pool_id = 'race:01' FOR UPDATE")
         .await
         .unwrap();
-    // Activity is read on a connection of its own: inside a transaction it is a snapshot.
-    let (watcher, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
     let deliveries: Vec<_> = claimed
         .iter()
         .map(|e| {
@@ -101,6 +99,29 @@ async fn the_last_two_deliveries_of_a_bulk_publish_at_once_drain_it() {
         .collect();
     // Both wait on the held lock (a condition, not a delay: polled until it holds). A
     // completion that does not take it finishes instead, and would race unseen.
+    wait_for_lock_waiters(&db.url, 2, || {
+        assert!(
+            !deliveries.iter().any(|d| d.is_finished()),
+            "a completion of a job's event ran without the job's lock"
+        )
+    })
+    .await;
+    holder.batch_execute("COMMIT").await.unwrap();
+    for delivery in deliveries {
+        delivery.await.unwrap().unwrap();
+    }
+    let job = store.bulk_publish("race:01").await.unwrap().unwrap();
+    assert_eq!(job.status, "drained", "{job:?}");
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+}
+
+/// Polls (on a connection of its own: inside a transaction activity is a snapshot) until
+/// `n` sessions of this database wait for a lock, calling `meanwhile` each time.
+async fn wait_for_lock_waiters(url: &str, n: i64, meanwhile: impl Fn()) {
+    let (watcher, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
     loop {
         let waiting: i64 = watcher
             .query_one(
@@ -111,22 +132,28 @@ async fn the_last_two_deliveries_of_a_bulk_publish_at_once_drain_it() {
             .await
             .unwrap()
             .get(0);
-        if waiting == 2 {
-            break;
+        if waiting == n {
+            return;
         }
-        assert!(
-            !deliveries.iter().any(|d| d.is_finished()),
-            "a completion of a job's event ran without the pool's lock"
-        );
+        meanwhile();
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    holder.batch_execute("COMMIT").await.unwrap();
-    for delivery in deliveries {
-        delivery.await.unwrap().unwrap();
-    }
-    let job = store.bulk_publish("race:01").await.unwrap().unwrap();
-    assert_eq!(job.status, "drained", "{job:?}");
-    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_two_deliveries_of_a_bulk_publish_at_once_drain_it() {
+    last_two_deliveries_drain_the_job("the_last_two_deliveries_of_a_bulk_publish_at_once", None)
+        .await;
+}
+
+/// The same at REPEATABLE READ (as engines that map READ COMMITTED to snapshot isolation
+/// would run it): the second completion's check meets the first's deletion as a
+/// serialization failure, is retried, and drains the job, instead of leaving it in progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_check_holds_at_repeatable_read_too() {
+    let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ";
+    last_two_deliveries_drain_the_job("the_drain_check_holds_at_repeatable_read", Some(begin))
+        .await;
 }
 
 /// Writes a row, says so, then never finishes: a request cancelled mid-transaction.
@@ -201,15 +228,15 @@ async fn migrations_are_idempotent_and_refuse_a_newer_schema() {
     assert!(err.contains("newer than this cogsync understands"), "{err}");
 }
 
-/// A bulk publish failed by a lost delivery takes the pool's lock, as its other transitions
+/// A bulk publish failed by a lost delivery takes the job's lock, as its other transitions
 /// do: while someone holds it, the failure waits (polled until it does) instead of deciding
 /// the job beside them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_a_bulk_publish_takes_the_pools_lock() {
+async fn failing_a_bulk_publish_takes_the_jobs_lock() {
     use crate::store::conformance::{jobs, setup};
     use crate::store::prelude::*;
     use crate::store::{DatasetEvents, NewOutboxEvent};
-    let test = "failing_a_bulk_publish_takes_the_pools_lock";
+    let test = "failing_a_bulk_publish_takes_the_jobs_lock";
     let Some(db) = crate::testing::TestDatabase::create(test).await else {
         return;
     };
@@ -242,13 +269,9 @@ async fn failing_a_bulk_publish_takes_the_pools_lock() {
         .unwrap();
     tokio::spawn(conn);
     holder
-        .batch_execute("BEGIN; SELECT 1 FROM identity_pools WHERE id = 'fail:01' FOR UPDATE")
+        .batch_execute("BEGIN; SELECT 1 FROM bulk_publish WHERE pool_id = 'fail:01' FOR UPDATE")
         .await
         .unwrap();
-    let (watcher, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
     let failing = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -257,27 +280,100 @@ async fn failing_a_bulk_publish_takes_the_pools_lock() {
                 .await
         })
     };
-    loop {
-        let waiting: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting == 1 {
-            break;
-        }
+    wait_for_lock_waiters(&db.url, 1, || {
         assert!(
             !failing.is_finished(),
-            "the bulk publish was failed without the pool's lock"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+            "the bulk publish was failed without the job's lock"
+        )
+    })
+    .await;
     holder.batch_execute("COMMIT").await.unwrap();
     failing.await.unwrap().unwrap();
     let job = store.bulk_publish("fail:01").await.unwrap().unwrap();
     assert_eq!(job.status, "lost: Kinesis said no", "{job:?}");
+}
+
+/// A statement stopped by statement_timeout (waiting for a lock another session holds) is
+/// contention: the store says Busy (429 to a client), not a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_past_its_timeout_is_contention() {
+    use crate::store::conformance::setup;
+    let test = "a_statement_past_its_timeout_is_contention";
+    let Some(db) = crate::testing::TestDatabase::create(test).await else {
+        return;
+    };
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    setup(&store, "slow:01", "slow:a").await;
+    let (holder, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    holder
+        .batch_execute("BEGIN; SELECT 1 FROM identities WHERE id = 'slow:a' FOR UPDATE")
+        .await
+        .unwrap();
+    struct Impatient;
+    impl Op for Impatient {
+        type Output = ();
+        async fn run<X: crate::store::sql::Tx>(&self, tx: &mut X) -> StoreResult<()> {
+            tx.execute("SET LOCAL statement_timeout = '50ms'", &[])
+                .await?;
+            crate::store::sql::ops::parts::lock_identity(tx, "slow:a").await
+        }
+    }
+    let outcome = store.engine.write(Impatient, None).await;
+    assert!(
+        matches!(outcome, Err(StoreError::Busy(_))),
+        "a statement timeout answered {outcome:?}"
+    );
+    holder.batch_execute("ROLLBACK").await.unwrap();
+}
+
+/// A database whose default isolation is SERIALIZABLE still runs cogsync's transactions,
+/// migrations included, at READ COMMITTED: said, never left to the default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_say_their_isolation_whatever_the_databases_default() {
+    use crate::store::prelude::*;
+    let test = "transactions_say_their_isolation";
+    let Some(db) = crate::testing::TestDatabase::create(test).await else {
+        return;
+    };
+    let (admin, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET default_transaction_isolation = 'serializable'",
+            db.url
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .split('?')
+                .next()
+                .unwrap()
+        ))
+        .await
+        .unwrap();
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    crate::store::conformance::setup(&store, "iso:01", "iso:a").await;
+    struct Level;
+    impl Op for Level {
+        type Output = String;
+        async fn run<X: crate::store::sql::Tx>(&self, tx: &mut X) -> StoreResult<String> {
+            let rows = tx
+                .query("SELECT current_setting('transaction_isolation')", &[])
+                .await?;
+            crate::store::sql::rows::opt(rows, crate::store::sql::rows::text)
+                .map(Option::unwrap_or_default)
+        }
+    }
+    assert_eq!(
+        store.engine.write(Level, None).await.unwrap(),
+        "read committed"
+    );
+    assert!(store.get_identity("iso:a").await.unwrap().is_some());
+    assert!(isolation_in_force("read committed").is_ok());
+    let refused = isolation_in_force("serializable").unwrap_err();
+    assert!(refused.contains("serializable") && refused.contains("read committed"));
 }

@@ -93,12 +93,17 @@ pub fn rolled_back(e: &tokio_postgres::Error) -> bool {
 
 pub fn db_error(e: tokio_postgres::Error) -> StoreError {
     match e.code() {
-        // Serialization failures and deadlocks (retried), and a lock not granted within the
-        // session's lock_timeout: contention, answered 429 when retries run out.
+        // Serialization failures and deadlocks (retried), a lock not granted within the
+        // session's lock_timeout, a statement past statement_timeout: contention, answered 429
+        // when retries run out.
         Some(c)
             if *c == SqlState::T_R_SERIALIZATION_FAILURE
                 || *c == SqlState::T_R_DEADLOCK_DETECTED
-                || *c == SqlState::LOCK_NOT_AVAILABLE =>
+                || *c == SqlState::LOCK_NOT_AVAILABLE
+                // A statement past the session's statement_timeout: cogsync cancels none of
+                // its own (it drops connections), so this is a statement that waited, most
+                // often for a lock. Contention too.
+                || *c == SqlState::QUERY_CANCELED =>
         {
             StoreError::Busy(e.to_string())
         }
@@ -202,6 +207,7 @@ impl Tx for PgTx<'_> {
         Some(match lock {
             Lock::Identity => "SELECT 1 FROM identities WHERE id = $1 FOR NO KEY UPDATE",
             Lock::Pool => "SELECT 1 FROM identity_pools WHERE id = $1 FOR NO KEY UPDATE",
+            Lock::Job => "SELECT 1 FROM bulk_publish WHERE pool_id = $1 FOR UPDATE",
         })
     }
 

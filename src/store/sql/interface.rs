@@ -226,8 +226,11 @@ pub const POSTGRES: Dialect = Dialect {
 pub enum Lock {
     /// An identity's data: its datasets, records and merges.
     Identity,
-    /// A pool's logins, settings and bulk publish.
+    /// A pool's logins, settings and the start of its bulk publish.
     Pool,
+    /// A pool's bulk-publish job (its `bulk_publish` row): every transition of the job after
+    /// its start, taken after the outbox rows a transition touches.
+    Job,
 }
 
 /// What a statement answered.

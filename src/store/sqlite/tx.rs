@@ -125,6 +125,7 @@ impl Tx for SqliteTx<'_> {
         Some(match lock {
             Lock::Identity => "SELECT 1 FROM identities WHERE id = $1",
             Lock::Pool => "SELECT 1 FROM identity_pools WHERE id = $1",
+            Lock::Job => "SELECT 1 FROM bulk_publish WHERE pool_id = $1",
         })
     }
 }

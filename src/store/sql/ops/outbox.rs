@@ -93,18 +93,21 @@ impl Op for Complete {
         let Some(Some(job)) = rows::opt(of, |r| r.cols().opt_text())? else {
             return Ok(());
         };
-        // The job's pool, locked before its events are looked at (the order TargetGoneOp
-        // takes too): when two nodes complete a job's last two events at once, the second
-        // to lock sees the first's deletion and finds the job drained.
-        tx.lock(Lock::Pool, &job).await?;
+        // The event first, then the job's lock (every transition of a job takes the outbox
+        // rows it touches before the job row): when two nodes complete a job's last two
+        // events at once, the second to lock sees the first's deletion and finds the job
+        // drained. The check locks what it finds where the engine has row locks, so at an
+        // isolation level above READ COMMITTED a row deleted since the snapshot is a
+        // serialization failure (retried), never a drained job left unseen.
         tx.execute("DELETE FROM outbox WHERE id = $1", &args![self.id])
             .await?;
-        let left = tx
-            .query(
-                "SELECT 1 FROM outbox WHERE job = $1 LIMIT 1",
-                &args![job.as_str()],
-            )
-            .await?;
+        tx.lock(Lock::Job, &job).await?;
+        let check = if X::DIALECT.row_locks {
+            "SELECT 1 FROM outbox WHERE job = $1 LIMIT 1 FOR UPDATE"
+        } else {
+            "SELECT 1 FROM outbox WHERE job = $1 LIMIT 1"
+        };
+        let left = tx.query(check, &args![job.as_str()]).await?;
         if left.is_empty() {
             parts::decide_bulk_job(tx, &job, BulkEvent::Drained, &self.decide).await?;
         }
@@ -147,6 +150,7 @@ impl Op for TargetGoneOp {
         let jobs = rows::all(dropped, |r| r.cols().opt_text())?;
         if jobs.iter().any(Option::is_some) {
             gone.dropped += parts::drop_job_events(tx, pool).await?;
+            tx.lock(Lock::Job, pool).await?;
             let failed = BulkEvent::DeliveryFailed(&self.message);
             gone.job_failed = parts::decide_bulk_job(tx, pool, failed, &self.bulk).await?;
         }
@@ -215,10 +219,11 @@ impl Op for FailBulk {
 
     async fn run<X: Tx>(&self, tx: &mut X) -> StoreResult<()> {
         let pool = self.pool_id.as_str();
-        // The pool's lock first, as every transition of the job takes it (StartBulk,
-        // Complete, TargetGoneOp): the job is decided by one of them at a time.
-        tx.lock(Lock::Pool, pool).await?;
+        // The job's events, then its lock, as every transition of the job takes them
+        // (Complete, TargetGoneOp; StartBulk writes the row under the pool's lock): the job
+        // is decided by one of them at a time.
         parts::drop_job_events(tx, pool).await?;
+        tx.lock(Lock::Job, pool).await?;
         let failed = BulkEvent::DeliveryFailed(&self.message);
         parts::decide_bulk_job(tx, pool, failed, &self.decide).await?;
         Ok(())

@@ -130,8 +130,9 @@ impl Op for ImportPool {
             &details,
             p.created_ms,
         ];
+        // The upsert has locked the pool's row (or inserted it, unseen until commit): the
+        // settings below are decided under it with no lock statement of their own.
         tx.execute(POOL, &params).await?;
-        tx.lock(Lock::Pool, &p.id).await?;
         let stored = parts::settings(tx, &p.id).await?;
         if let Some(next) = (self.settings)(&stored) {
             parts::put_settings(tx, &p.id, &next).await?;
