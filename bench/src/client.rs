@@ -147,6 +147,27 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// GET `path`, unsigned: the status and the body as text (the admin listener's metrics).
+    pub async fn get_text(&self, path: &str) -> Result<(u16, String), String> {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{}{path}", self.endpoint))
+            .header("host", &self.host)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let resp = self.inner.request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

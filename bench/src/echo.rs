@@ -7,8 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-/// What echo answers to every request.
-pub const BODY: &str = r#"{"Records":[],"Count":0,"DatasetSyncCount":0}"#;
+/// What echo answers to every request. It also serves as the `stream` workload's Kinesis,
+/// whose PutRecord answer needs a shard and a sequence number.
+pub const BODY: &str = r#"{"Records":[],"Count":0,"DatasetSyncCount":0,"ShardId":"shardId-000000000000","SequenceNumber":"1"}"#;
 
 /// The hidden command-line flag (main.rs) that makes the benchmark binary an echo server.
 pub const SERVE_FLAG: &str = "--serve-echo";

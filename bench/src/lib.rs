@@ -4,10 +4,12 @@
 //! (text, JSON, SVG). The `cogsync-bench` binary and the test suite's smoke run use it.
 
 pub mod client;
+mod clients;
 pub mod cpu;
 pub mod echo;
 pub mod replay;
 pub mod report;
+mod stream;
 mod workloads;
 
 use std::time::Duration;
@@ -25,6 +27,8 @@ pub use workloads::{run, Targets, Workload, WorkloadResult};
 pub struct Device {
     pub http: HttpClient,
     pub signer: Signer,
+    /// The developer's signer for Cognito Identity (the developer-login workload).
+    pub developer: Signer,
     pub pool: String,
     pub identity: String,
     pub dataset: String,
@@ -64,6 +68,9 @@ async fn identity_call(
     expect(reply, op)
 }
 
+/// The developer provider of the benchmark's pool.
+pub const DEVELOPER_PROVIDER: &str = "bench.login";
+
 /// Creates a pool and `n` identities with temporary credentials, each with dataset `ds-<i>`.
 pub async fn provision(
     endpoint: &str,
@@ -78,7 +85,11 @@ pub async fn provision(
     let pool = identity_call(
         &http,
         "CreateIdentityPool",
-        json!({ "IdentityPoolName": "bench", "AllowUnauthenticatedIdentities": true }),
+        json!({
+            "IdentityPoolName": "bench",
+            "AllowUnauthenticatedIdentities": true,
+            "DeveloperProviderName": DEVELOPER_PROVIDER,
+        }),
         Some(&dev),
     )
     .await?["IdentityPoolId"]
@@ -109,6 +120,7 @@ pub async fn provision(
             "bench",
         );
         devices.push(Device {
+            developer: dev.clone(),
             http: http.clone(),
             signer: Signer {
                 credentials,
@@ -171,6 +183,44 @@ impl Device {
                 &[("content-type", "application/json")],
                 body,
                 Some(&self.signer),
+            )
+            .await
+    }
+
+    /// GetId without logins (unsigned): a new identity of the device's pool.
+    pub async fn new_identity(&self) -> Result<Reply, String> {
+        let body = json!({ "IdentityPoolId": self.pool });
+        self.identity_request("GetId", body, None).await
+    }
+
+    /// GetOpenIdTokenForDeveloperIdentity for developer user `user` of the device's pool.
+    pub async fn developer_login(&self, user: &str) -> Result<Reply, String> {
+        let body = json!({
+            "IdentityPoolId": self.pool,
+            "Logins": { DEVELOPER_PROVIDER: user },
+        });
+        let developer = self.developer.clone();
+        self.identity_request("GetOpenIdTokenForDeveloperIdentity", body, Some(&developer))
+            .await
+    }
+
+    async fn identity_request(
+        &self,
+        op: &str,
+        body: Value,
+        signer: Option<&Signer>,
+    ) -> Result<Reply, String> {
+        let target = format!("AWSCognitoIdentityService.{op}");
+        self.http
+            .call(
+                Method::POST,
+                "/",
+                &[
+                    ("x-amz-target", &target),
+                    ("content-type", "application/x-amz-json-1.1"),
+                ],
+                body.to_string().into_bytes(),
+                signer,
             )
             .await
     }

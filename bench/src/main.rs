@@ -57,6 +57,10 @@ struct Args {
     /// Write an SVG chart here.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// With --database-url: start this many servers on the database, the clients spread over
+    /// them (CPU figures are their sum).
+    #[arg(long, default_value_t = 1, requires = "database_url")]
+    nodes: usize,
     /// Before starting the server (SQLite only), fill its store with this many identities,
     /// each with one dataset of 10 records; start-up time and peak memory are then reported.
     #[arg(long, default_value_t = 0)]
@@ -71,6 +75,8 @@ struct Spawned {
     _dir: PathBuf,
     /// When the process was started.
     started: std::time::Instant,
+    /// Its admin listener's URL.
+    admin: Option<String>,
 }
 
 impl Spawned {
@@ -91,7 +97,12 @@ impl Drop for Spawned {
     }
 }
 
-fn spawn_server(args: &Args, creds: &Credentials) -> Result<(String, Spawned), String> {
+/// Starts one server; `kinesis` is where it sends stream records (the echo process).
+fn spawn_server(
+    args: &Args,
+    creds: &Credentials,
+    kinesis: &str,
+) -> Result<(String, Spawned), String> {
     let bin = match &args.server_bin {
         Some(p) => p.clone(),
         None => std::env::current_exe()
@@ -118,12 +129,24 @@ fn spawn_server(args: &Args, creds: &Credentials) -> Result<(String, Spawned), S
         "127.0.0.1:0",
         "--admin-listen",
         "127.0.0.1:0",
+        // The benchmark's clients all come from one address and make unsigned calls (GetId):
+        // the per-address limit is for the internet, not for this.
+        "--address-rate-limit",
+        "off",
+        // update-hot puts a dataset per client on one identity.
+        "--max-datasets-per-identity",
+        "100000",
         "--data-dir",
     ])
     .arg(&dir)
     .env("COGSYNC_ACCESS_KEY_ID", creds.access_key_id())
     .env("COGSYNC_SECRET_ACCESS_KEY", creds.secret_access_key())
     .env("RUST_LOG", "error")
+    // The `stream` workload's Kinesis is the echo process.
+    .env("AWS_ENDPOINT_URL_KINESIS", kinesis)
+    .env("AWS_ACCESS_KEY_ID", "AKBENCHKINESIS000000")
+    .env("AWS_SECRET_ACCESS_KEY", "bench-kinesis-secret")
+    .env("AWS_REGION", "us-east-1")
     .stdout(Stdio::piped())
     .stderr(Stdio::inherit());
     if let Some(url) = &args.database_url {
@@ -138,13 +161,17 @@ fn spawn_server(args: &Args, creds: &Credentials) -> Result<(String, Spawned), S
         format!("cannot start {}: {e}{hint}", bin.display())
     })?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let spawned = Spawned {
+    let mut spawned = Spawned {
         child,
         _dir: dir,
         started,
+        admin: None,
     };
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| e.to_string())?;
+        if let Some(url) = line.strip_prefix("cogsync admin (health, metrics) on ") {
+            spawned.admin = Some(url.trim().to_owned());
+        }
         if let Some(url) = line.strip_prefix("cogsync listening on ") {
             return Ok((url.to_owned(), spawned));
         }
@@ -203,7 +230,12 @@ async fn run(args: Args) -> Result<ExitCode, String> {
     if levels.contains(&0) {
         return Err("the number of clients must be at least 1".into());
     }
-    let (endpoint, creds, _server) = match &args.endpoint {
+    // The baseline in a process of its own (this binary again), like the server it is
+    // compared with; killed when `echo` is dropped, on every way out of this function. It
+    // also answers the servers' Kinesis calls (the `stream` workload).
+    let echo =
+        bench::echo::EchoProcess::spawn(&std::env::current_exe().map_err(|e| e.to_string())?)?;
+    let (endpoints, creds, servers) = match &args.endpoint {
         Some(url) => {
             let key = args
                 .access_key
@@ -214,9 +246,9 @@ async fn run(args: Args) -> Result<ExitCode, String> {
                 .clone()
                 .ok_or("--endpoint needs --secret-key")?;
             (
-                url.clone(),
+                vec![url.clone()],
                 Credentials::new(key, secret, None, None, "bench"),
-                None,
+                Vec::new(),
             )
         }
         None => {
@@ -227,11 +259,18 @@ async fn run(args: Args) -> Result<ExitCode, String> {
                 None,
                 "bench",
             );
-            let (url, spawned) = spawn_server(&args, &creds)?;
-            (url, creds, Some(spawned))
+            let mut servers = Vec::new();
+            let mut endpoints = Vec::new();
+            for _ in 0..args.nodes.max(1) {
+                let (url, spawned) = spawn_server(&args, &creds, echo.url())?;
+                endpoints.push(url);
+                servers.push(spawned);
+            }
+            (endpoints, creds, servers)
         }
     };
-    if let Some(server) = &_server {
+    let endpoint = endpoints[0].clone();
+    if let Some(server) = servers.first() {
         // The first request answered (any answer) ends the start-up.
         let probe = bench::client::HttpClient::new(&endpoint);
         let target = [("x-amz-target", "AWSCognitoIdentityService.GetId")];
@@ -250,20 +289,20 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         );
     }
     // Enough devices for the largest level, provisioned once; every level and workload
-    // writes datasets of its own.
+    // writes datasets of its own. With several nodes the devices take turns.
     let most = levels.iter().copied().max().unwrap_or(1);
-    let devices = bench::provision(&endpoint, &creds, most).await?;
-    // The baseline in a process of its own (this binary again), like the server it is
-    // compared with; killed when `echo` is dropped, on every way out of this function.
-    let echo =
-        bench::echo::EchoProcess::spawn(&std::env::current_exe().map_err(|e| e.to_string())?)?;
+    let mut devices = bench::provision(&endpoint, &creds, most).await?;
+    for (i, d) in devices.iter_mut().enumerate() {
+        d.http = bench::client::HttpClient::new(&endpoints[i % endpoints.len()]);
+    }
     let targets = Targets {
         echo_url: echo.url().to_owned(),
         echo_process: Some(Process::new(echo.pid())),
-        server_process: match &_server {
-            Some(spawned) => Some(Process::new(spawned.child.id())),
-            None => args.server_pid.map(Process::new),
+        server_processes: match servers.is_empty() {
+            false => servers.iter().map(|s| Process::new(s.child.id())).collect(),
+            true => args.server_pid.map(Process::new).into_iter().collect(),
         },
+        admin_urls: servers.iter().filter_map(|s| s.admin.clone()).collect(),
     };
     let budget = Budget {
         duration: Duration::from_secs(args.duration),
@@ -302,8 +341,10 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         );
         std::fs::write(path, report::svg(&results, &title)).map_err(|e| e.to_string())?;
     }
-    if let Some(rss) = _server.as_ref().and_then(Spawned::peak_rss_mib) {
-        eprintln!("server peak resident memory (VmHWM): {rss:.1} MiB");
+    for (i, server) in servers.iter().enumerate() {
+        if let Some(rss) = server.peak_rss_mib() {
+            eprintln!("server {i} peak resident memory (VmHWM): {rss:.1} MiB");
+        }
     }
     let failed = results
         .iter()

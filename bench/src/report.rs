@@ -105,6 +105,13 @@ fn table(results: &[WorkloadResult], clients: usize) -> String {
         if let Some(e) = &r.first_error {
             out.push_str(&format!("            first error: {e}\n"));
         }
+        if let Some(rate) = r.events_per_second() {
+            out.push_str(&format!(
+                "            outbox: {} events delivered by {:.1} s after the first write: {rate:.0} events/s\n",
+                r.requests,
+                r.drained.map_or(0.0, |d| d.as_secs_f64()),
+            ));
+        }
     }
     out
 }
@@ -128,6 +135,7 @@ pub fn json(results: &[WorkloadResult]) -> Value {
             "errors": r.errors,
             "conflicts": r.conflicts,
             "ledger": ledger_text(r),
+            "events_delivered_per_second": r.events_per_second(),
             "first_error": r.first_error,
         }))
         .collect::<Vec<_>>())

@@ -9,13 +9,29 @@ use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_workload_runs_clean_with_a_matching_ledger() {
-    let s = TestServer::start().await;
+    let (echo_url, _task) = bench::start_echo().await.unwrap();
+    // As the benchmark starts its server: its clients' unsigned calls all come from one
+    // address, and its Kinesis is the echo.
+    let kinesis = echo_url.clone();
+    let s = TestServer::start_custom(|c| {
+        c.throttle.per_address = None;
+        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.aws.kinesis_endpoint = Some(kinesis);
+        c.aws.credentials = Some(aws_credential_types::Credentials::new(
+            "AKBENCHKINESIS000000",
+            "bench-kinesis-secret",
+            None,
+            None,
+            "t",
+        ));
+    })
+    .await;
     let creds = aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t");
     let devices = bench::provision(&s.endpoint, &creds, 4).await.unwrap();
-    let (echo_url, _task) = bench::start_echo().await.unwrap();
     // Server and echo run in this process: no CPU figures here.
     let targets = bench::Targets {
         echo_url,
+        admin_urls: s.admin.clone().into_iter().collect(),
         ..Default::default()
     };
     let budget = Budget {
@@ -31,6 +47,9 @@ async fn every_workload_runs_clean_with_a_matching_ledger() {
             w.name(),
             r.requests
         );
+        if w == Workload::Stream {
+            assert!(r.events_per_second().is_some(), "the outbox never drained");
+        }
         if w.writes() {
             assert_eq!(r.ledger, Some(Ok(())), "{}", w.name());
         } else {
