@@ -37,6 +37,27 @@ fn stat_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The CPU time used so far by every process named `name` (e.g. the database's `postgres`
+/// processes, which come and go with connections): summed over those alive now.
+pub fn cpu_time_of_all(name: &str) -> Option<Duration> {
+    let per_second = ticks_per_second()?;
+    let mut ticks: u64 = 0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let command = stat.split_once('(').and_then(|(_, rest)| rest.rsplit_once(')'));
+        if command.is_some_and(|(c, _)| c == name) {
+            ticks += stat_ticks(&stat).unwrap_or(0);
+        }
+    }
+    let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(per_second);
+    Some(Duration::from_nanos(u64::try_from(nanos).ok()?))
+}
+
 /// The kernel's clock ticks per second (USER_HZ), the unit of the `/proc` CPU times.
 fn ticks_per_second() -> Option<u64> {
     // SAFETY: sysconf reads a configuration value; it touches no memory of ours.

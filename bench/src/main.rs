@@ -57,6 +57,10 @@ struct Args {
     /// Write an SVG chart here.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Also report the CPU time per request of the processes with this name on this machine
+    /// (the database's: `postgres`).
+    #[arg(long)]
+    database_processes: Option<String>,
     /// With --database-url: start this many servers on the database, the clients spread over
     /// them (CPU figures are their sum).
     #[arg(long, default_value_t = 1, requires = "database_url")]
@@ -303,6 +307,7 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             true => args.server_pid.map(Process::new).into_iter().collect(),
         },
         admin_urls: servers.iter().filter_map(|s| s.admin.clone()).collect(),
+        database_processes: args.database_processes.clone(),
     };
     let budget = Budget {
         duration: Duration::from_secs(args.duration),

@@ -105,6 +105,9 @@ fn table(results: &[WorkloadResult], clients: usize) -> String {
         if let Some(e) = &r.first_error {
             out.push_str(&format!("            first error: {e}\n"));
         }
+        if let Some(db) = r.database_cpu_us_per_request() {
+            out.push_str(&format!("            database cpu µs/req: {db:.1}\n"));
+        }
         if let Some(rate) = r.events_per_second() {
             out.push_str(&format!(
                 "            outbox: {} events delivered by {:.1} s after the first write: {rate:.0} events/s\n",
@@ -136,6 +139,7 @@ pub fn json(results: &[WorkloadResult]) -> Value {
             "conflicts": r.conflicts,
             "ledger": ledger_text(r),
             "events_delivered_per_second": r.events_per_second(),
+            "database_cpu_us_per_request": r.database_cpu_us_per_request(),
             "first_error": r.first_error,
         }))
         .collect::<Vec<_>>())

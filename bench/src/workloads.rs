@@ -122,6 +122,8 @@ pub struct Targets {
     pub server_processes: Vec<Process>,
     /// The nodes' admin listeners, for the outbox backlog (the `stream` workload).
     pub admin_urls: Vec<String>,
+    /// The name of the database's processes on this machine, whose CPU is read too.
+    pub database_processes: Option<String>,
 }
 
 impl Targets {
@@ -160,6 +162,8 @@ pub struct WorkloadResult {
     pub ledger: Option<Result<(), String>>,
     /// `stream`: from the first request until the outbox was empty again.
     pub drained: Option<Duration>,
+    /// CPU time the database's processes used meanwhile, when read.
+    pub database_cpu: Option<Duration>,
     pub first_error: Option<String>,
 }
 
@@ -171,6 +175,12 @@ impl WorkloadResult {
     /// The answering process's CPU time per completed request, in microseconds.
     pub fn cpu_us_per_request(&self) -> Option<f64> {
         let cpu = self.cpu?;
+        (self.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / self.requests as f64)
+    }
+
+    /// The database's CPU time per completed request, in microseconds.
+    pub fn database_cpu_us_per_request(&self) -> Option<f64> {
+        let cpu = self.database_cpu?;
         (self.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / self.requests as f64)
     }
 
@@ -264,6 +274,11 @@ pub async fn run(
         }
     }
     let cpu_before = targets.cpu_time(workload);
+    let db_name = targets
+        .database_processes
+        .as_deref()
+        .filter(|_| !workload.answered_by_echo());
+    let db_before = db_name.and_then(super::cpu::cpu_time_of_all);
     let tally = Arc::new(Tally {
         started: Instant::now(),
         budget,
@@ -296,6 +311,10 @@ pub async fn run(
         _ => None,
     };
     let cpu_after = targets.cpu_time(workload);
+    let db_after = db_name.and_then(super::cpu::cpu_time_of_all);
+    let database_cpu = db_before
+        .zip(db_after)
+        .and_then(|(before, after)| after.checked_sub(before));
     let cpu = cpu_before
         .zip(cpu_after)
         .and_then(|(before, after)| after.checked_sub(before));
@@ -321,6 +340,7 @@ pub async fn run(
         latencies_us: latencies,
         ledger: ledger_check,
         drained,
+        database_cpu,
         first_error: tally.first_error.lock().ok().and_then(|e| e.clone()),
     }
 }
