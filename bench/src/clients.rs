@@ -144,7 +144,11 @@ fn echo_path(d: &Device) -> String {
     )
 }
 
-pub(crate) async fn get_ready(workload: Workload, d: &Device, echo: &HttpClient) -> Result<Ready, String> {
+pub(crate) async fn get_ready(
+    workload: Workload,
+    d: &Device,
+    echo: &HttpClient,
+) -> Result<Ready, String> {
     Ok(match workload {
         Workload::Echo | Workload::List | Workload::GetId | Workload::DevLogin => Ready::Nothing,
         Workload::Update
@@ -199,7 +203,6 @@ pub(crate) struct Client {
     pub(crate) device: Device,
     pub(crate) ready: Ready,
 }
-
 
 pub(crate) async fn client_loop(
     workload: Workload,

@@ -49,7 +49,9 @@ pub fn cpu_time_of_all(name: &str) -> Option<Duration> {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
-        let command = stat.split_once('(').and_then(|(_, rest)| rest.rsplit_once(')'));
+        let command = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'));
         if command.is_some_and(|(c, _)| c == name) {
             ticks += stat_ticks(&stat).unwrap_or(0);
         }

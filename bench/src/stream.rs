@@ -26,7 +26,10 @@ pub async fn set_streaming(d: &Device, on: bool) -> Result<(), String> {
             "StreamingStatus": if on { "ENABLED" } else { "DISABLED" },
         }
     });
-    let path = format!("/identitypools/{}/configuration", d.pool.replace(':', "%3A"));
+    let path = format!(
+        "/identitypools/{}/configuration",
+        d.pool.replace(':', "%3A")
+    );
     let reply = d
         .http
         .call(
@@ -39,7 +42,10 @@ pub async fn set_streaming(d: &Device, on: bool) -> Result<(), String> {
         .await?;
     match reply.status {
         200 => Ok(()),
-        s => Err(format!("SetIdentityPoolConfiguration: HTTP {s} {}", reply.body)),
+        s => Err(format!(
+            "SetIdentityPoolConfiguration: HTTP {s} {}",
+            reply.body
+        )),
     }
 }
 
@@ -71,7 +77,9 @@ pub async fn wait_until_drained(admins: &[String]) -> Result<(), String> {
             return Ok(());
         }
         if Instant::now() > until {
-            return Err(format!("stream: {left} events still undelivered after {DRAIN_LIMIT:?}"));
+            return Err(format!(
+                "stream: {left} events still undelivered after {DRAIN_LIMIT:?}"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

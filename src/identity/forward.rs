@@ -11,9 +11,9 @@ use std::sync::Arc;
 use super::mirror_rules;
 use super::ports::UpstreamIdentity;
 use super::{IdentityError, IdentityRecord, IdentityResult, IdentityService, PoolRecord};
-use crate::store::{AttachState, LoginQuery};
+use crate::store::LoginQuery;
 use crate::timeutil::now_ms;
-use crate::upstream::{InFlight, Intent, Route, RouteError, UpstreamCredentials, UpstreamError};
+use crate::upstream::{Failure, InFlight, Intent, RouteError, UpstreamCredentials, UpstreamError};
 
 /// A call going to the upstream, with (for a write) its in-flight guard.
 pub(super) struct Forward {
@@ -28,25 +28,25 @@ pub struct Credentialed {
     pub upstream: Option<UpstreamCredentials>,
 }
 
-impl From<RouteError> for IdentityError {
-    fn from(e: RouteError) -> Self {
-        match e {
-            RouteError::HoldTimedOut => IdentityError::Busy(e.to_string()),
-            RouteError::Stale | RouteError::NoUpstream => IdentityError::Internal(e.to_string()),
+impl From<Failure> for IdentityError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Relayed { code, message } => IdentityError::Relayed { code, message },
+            Failure::OutcomeUnknown(detail) => IdentityError::OutcomeUnknown(detail),
+            Failure::NothingChanged(detail) => IdentityError::Internal(detail),
+            Failure::Busy(detail) => IdentityError::Busy(detail),
         }
     }
 }
 
-fn failed(e: UpstreamError, intent: Intent) -> IdentityError {
-    match e {
-        UpstreamError::Refused { code, message } => IdentityError::Relayed { code, message },
-        UpstreamError::Unanswered(detail) if intent == Intent::Write => {
-            IdentityError::OutcomeUnknown(format!("upstream: {detail}"))
-        }
-        e @ (UpstreamError::Unanswered(_)
-        | UpstreamError::Unreachable(_)
-        | UpstreamError::OurCredentials(_)) => IdentityError::Internal(e.to_string()),
+impl From<RouteError> for IdentityError {
+    fn from(e: RouteError) -> Self {
+        Failure::from(e).into()
     }
+}
+
+fn failed(e: UpstreamError, intent: Intent) -> IdentityError {
+    Failure::of(e, intent).into()
 }
 
 impl IdentityService {
@@ -64,10 +64,7 @@ impl IdentityService {
 
     /// Whether `pool_id` is attached or being detached (not local).
     pub(super) fn attached(&self, pool_id: &str) -> bool {
-        matches!(
-            self.attachments.get(pool_id).map(|p| p.state),
-            Some(AttachState::Attached | AttachState::Draining)
-        )
+        self.attachments.attached(pool_id)
     }
 
     pub(super) async fn forward(
@@ -75,25 +72,22 @@ impl IdentityService {
         pool_id: &str,
         intent: Intent,
     ) -> IdentityResult<Option<Forward>> {
-        match self.attachments.route(pool_id, intent).await? {
-            Route::Local => Ok(None),
-            Route::Forward(guard) => match &self.upstream {
-                Some(upstream) => Ok(Some(Forward {
-                    upstream: upstream.clone(),
-                    _in_flight: guard,
-                })),
-                None => Err(RouteError::NoUpstream.into()),
-            },
-        }
+        let routed = self
+            .attachments
+            .route_to(pool_id, intent, &self.upstream)
+            .await?;
+        Ok(routed.map(|(upstream, guard)| Forward {
+            upstream,
+            _in_flight: guard,
+        }))
     }
 
     /// Refuses a write the upstream alone may make while the pool is attached.
     pub(super) fn refuse_if_attached(&self, pool_id: &str, what: &str) -> IdentityResult<()> {
         if self.attached(pool_id) {
-            return Err(IdentityError::InvalidParameter(format!(
-                "{what} is not available while identity pool {pool_id} is attached to its \
-                 upstream: make the change there, or detach the pool first"
-            )));
+            return Err(IdentityError::InvalidParameter(
+                crate::upstream::attached_refusal(what, pool_id),
+            ));
         }
         Ok(())
     }

@@ -121,3 +121,38 @@ pub async fn check_credentials(
 pub fn millis(d: &aws_sdk_cognitosync::primitives::DateTime) -> i64 {
     d.secs() * 1000 + i64::from((d.subsec_nanos() + 500_000) / 1_000_000)
 }
+
+/// A date of the SDKs as milliseconds, 0 when absent.
+pub fn ms(d: Option<&aws_sdk_cognitosync::primitives::DateTime>) -> i64 {
+    d.map_or(0, millis)
+}
+
+/// A record of Cognito Sync's answers as the store keeps it.
+pub fn record_of(r: &aws_sdk_cognitosync::types::Record) -> crate::store::RecordRow {
+    crate::store::RecordRow {
+        key: r.key().unwrap_or_default().to_owned(),
+        value: r.value().map(str::to_owned),
+        sync_count: r.sync_count().unwrap_or(0),
+        last_modified_ms: ms(r.last_modified_date()),
+        last_modified_by: r.last_modified_by().unwrap_or_default().to_owned(),
+        device_last_modified_ms: r.device_last_modified_date().map(millis),
+    }
+}
+
+/// A dataset of Cognito Sync's answers (ListDatasets, DescribeDataset) as a live row; its
+/// SyncCount is in no such answer (0).
+pub fn dataset_of(d: &aws_sdk_cognitosync::types::Dataset) -> crate::store::DatasetRow {
+    crate::store::DatasetRow {
+        identity_id: d.identity_id().unwrap_or_default().to_owned(),
+        name: d.dataset_name().unwrap_or_default().to_owned(),
+        live: true,
+        sync_count: 0,
+        creation_ms: ms(d.creation_date()),
+        last_modified_ms: ms(d.last_modified_date()),
+        last_modified_by: d.last_modified_by().unwrap_or_default().to_owned(),
+        data_storage: d.data_storage().unwrap_or(0),
+        num_records: d.num_records().unwrap_or(0),
+        deleted_at_sync_count: None,
+        merged_into: None,
+    }
+}

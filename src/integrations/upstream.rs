@@ -15,7 +15,7 @@ use aws_sdk_cognitosync as cs;
 use cs::error::{ProvideErrorMetadata, SdkError};
 use cs::primitives::DateTime;
 
-use super::aws::{http_client, local_credentials, millis};
+use super::aws::{dataset_of, http_client, local_credentials, millis, record_of};
 use crate::identity::ports::UpstreamIdentity;
 use crate::store::{DatasetRow, RecordRow, Usage};
 use crate::sync::ports::{UpstreamListing, UpstreamRecords, UpstreamSync};
@@ -159,37 +159,6 @@ fn refused(shape: &str, message: String, signer: &Signer) -> UpstreamError {
             Some(code) => UpstreamError::Refused { code, message },
             None => UpstreamError::Unanswered(format!("an unknown error {shape}: {message}")),
         },
-    }
-}
-
-fn ms(d: Option<&DateTime>) -> i64 {
-    d.map_or(0, millis)
-}
-
-fn record_of(r: &cs::types::Record) -> RecordRow {
-    RecordRow {
-        key: r.key().unwrap_or_default().to_owned(),
-        value: r.value().map(str::to_owned),
-        sync_count: r.sync_count().unwrap_or(0),
-        last_modified_ms: ms(r.last_modified_date()),
-        last_modified_by: r.last_modified_by().unwrap_or_default().to_owned(),
-        device_last_modified_ms: r.device_last_modified_date().map(millis),
-    }
-}
-
-fn dataset_of(d: &cs::types::Dataset) -> DatasetRow {
-    DatasetRow {
-        identity_id: d.identity_id().unwrap_or_default().to_owned(),
-        name: d.dataset_name().unwrap_or_default().to_owned(),
-        live: true,
-        sync_count: 0,
-        creation_ms: ms(d.creation_date()),
-        last_modified_ms: ms(d.last_modified_date()),
-        last_modified_by: d.last_modified_by().unwrap_or_default().to_owned(),
-        data_storage: d.data_storage().unwrap_or(0),
-        num_records: d.num_records().unwrap_or(0),
-        deleted_at_sync_count: None,
-        merged_into: None,
     }
 }
 

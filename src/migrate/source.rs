@@ -14,7 +14,6 @@ use super::MigrateError;
 use crate::store::{CognitoStreams, PushSync};
 use crate::store::{
     DatasetRecords, DatasetRow, IdentityCopy, IdentityRecord, PoolCopy, PoolRecord, PoolSettings,
-    RecordRow,
 };
 
 /// The most any list call returns in one page (ListIdentities allows 60).
@@ -74,6 +73,7 @@ fn ms(d: Option<&DateTime>) -> i64 {
 }
 
 pub use crate::integrations::aws::millis;
+use crate::integrations::aws::{dataset_of, record_of};
 
 impl Source {
     pub async fn connect(o: &SourceOptions) -> Result<Source, MigrateError> {
@@ -433,14 +433,7 @@ impl Source {
                     Some(_) => {}
                 }
                 merged.extend(page.merged_dataset_names().iter().cloned());
-                records.extend(page.records().iter().map(|r| RecordRow {
-                    key: r.key().unwrap_or_default().to_owned(),
-                    value: r.value().map(str::to_owned),
-                    sync_count: r.sync_count().unwrap_or(0),
-                    last_modified_ms: ms(r.last_modified_date()),
-                    last_modified_by: r.last_modified_by().unwrap_or_default().to_owned(),
-                    device_last_modified_ms: r.device_last_modified_date().map(millis),
-                }));
+                records.extend(page.records().iter().map(record_of));
                 match page.next_token() {
                     Some(t) if !t.is_empty() => next = Some(t.to_owned()),
                     _ => break,
@@ -448,16 +441,8 @@ impl Source {
             }
             let row = DatasetRow {
                 identity_id: identity_id.to_owned(),
-                name: name.to_owned(),
-                live: true,
                 sync_count: count.unwrap_or(0),
-                creation_ms: ms(listed.creation_date()),
-                last_modified_ms: ms(listed.last_modified_date()),
-                last_modified_by: listed.last_modified_by().unwrap_or_default().to_owned(),
-                data_storage: listed.data_storage().unwrap_or(0),
-                num_records: listed.num_records().unwrap_or(0),
-                deleted_at_sync_count: None,
-                merged_into: None,
+                ..dataset_of(listed)
             };
             merged.sort();
             merged.dedup();

@@ -211,7 +211,7 @@ async fn follow(
     mut stopping: watch::Receiver<bool>,
 ) {
     loop {
-        for pool in attachments.attached() {
+        for pool in attachments.attached_pools() {
             if *stopping.borrow() {
                 return;
             }

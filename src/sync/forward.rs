@@ -18,7 +18,7 @@ use super::{
 };
 use crate::store::{DatasetRow, DeletePlan, RecordRow, Usage};
 use crate::timeutil::now_ms;
-use crate::upstream::{InFlight, Intent, Route, RouteError, Signer, UpstreamError};
+use crate::upstream::{Failure, InFlight, Intent, RouteError, Signer, UpstreamError};
 
 /// A call going to the upstream: the port, and (for a write) the guard that keeps a drain
 /// from completing before the answer is mirrored.
@@ -27,27 +27,26 @@ pub(super) struct Forward {
     _in_flight: Option<InFlight>,
 }
 
-impl From<RouteError> for SyncError {
-    fn from(e: RouteError) -> Self {
-        match e {
-            RouteError::HoldTimedOut => SyncError::Busy(e.to_string()),
-            RouteError::Stale | RouteError::NoUpstream => SyncError::Internal(e.to_string()),
+impl From<Failure> for SyncError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Relayed { code, message } => SyncError::Relayed { code, message },
+            Failure::OutcomeUnknown(detail) => SyncError::OutcomeUnknown(detail),
+            Failure::NothingChanged(detail) => SyncError::Internal(detail),
+            Failure::Busy(detail) => SyncError::Busy(detail),
         }
     }
 }
 
-/// An upstream failure as the device is told: the upstream's own refusal as it is; no answer
-/// to a write, an outcome unknown; anything else, nothing changed.
-fn failed(e: UpstreamError, intent: Intent) -> SyncError {
-    match e {
-        UpstreamError::Refused { code, message } => SyncError::Relayed { code, message },
-        UpstreamError::Unanswered(detail) if intent == Intent::Write => {
-            SyncError::OutcomeUnknown(format!("upstream: {detail}"))
-        }
-        e @ (UpstreamError::Unanswered(_)
-        | UpstreamError::Unreachable(_)
-        | UpstreamError::OurCredentials(_)) => SyncError::Internal(e.to_string()),
+impl From<RouteError> for SyncError {
+    fn from(e: RouteError) -> Self {
+        Failure::from(e).into()
     }
+}
+
+/// An upstream failure as the device is told (see [`Failure::of`]).
+fn failed(e: UpstreamError, intent: Intent) -> SyncError {
+    Failure::of(e, intent).into()
 }
 
 fn signer(caller: &Caller) -> Signer {
@@ -66,27 +65,24 @@ impl SyncService {
         pool_id: &str,
         intent: Intent,
     ) -> SyncResult<Option<Forward>> {
-        match self.attachments.route(pool_id, intent).await? {
-            Route::Local => Ok(None),
-            Route::Forward(guard) => match &self.upstream {
-                Some(upstream) => Ok(Some(Forward {
-                    upstream: upstream.clone(),
-                    _in_flight: guard,
-                })),
-                None => Err(RouteError::NoUpstream.into()),
-            },
-        }
+        let routed = self
+            .attachments
+            .route_to(pool_id, intent, &self.upstream)
+            .await?;
+        Ok(routed.map(|(upstream, guard)| Forward {
+            upstream,
+            _in_flight: guard,
+        }))
     }
 
     /// Refuses what an attached pool cannot do here (its configuration is the upstream's).
     pub(super) fn refuse_if_attached(&self, pool_id: &str, what: &str) -> SyncResult<()> {
-        match self.attachments.get(pool_id).map(|p| p.state) {
-            Some(crate::store::AttachState::Local) | None => Ok(()),
-            Some(_) => Err(SyncError::InvalidParameter(format!(
-                "{what} is not available while identity pool {pool_id} is attached to its \
-                 upstream: make the change there, or detach the pool first"
-            ))),
+        if self.attachments.attached(pool_id) {
+            return Err(SyncError::InvalidParameter(
+                crate::upstream::attached_refusal(what, pool_id),
+            ));
         }
+        Ok(())
     }
 
     /// Marks an identity whose mirror may lag; a store that cannot take the mark now is told

@@ -146,7 +146,7 @@ impl Attachments {
     }
 
     /// The attached pools' rows (not draining, not local).
-    pub fn attached(&self) -> Vec<UpstreamPool> {
+    pub fn attached_pools(&self) -> Vec<UpstreamPool> {
         let view = self.view.read().unwrap_or_else(|p| p.into_inner());
         view.values()
             .filter(|p| p.state == AttachState::Attached)
@@ -204,6 +204,31 @@ impl Attachments {
                 }
             }
         }
+    }
+
+    /// [`Self::route`], for a service holding `upstream` (None on a node without one): None
+    /// for here; the upstream and the write's guard for a forwarded call.
+    pub async fn route_to<T: ?Sized>(
+        &self,
+        pool: &str,
+        intent: Intent,
+        upstream: &Option<Arc<T>>,
+    ) -> Result<Option<(Arc<T>, Option<InFlight>)>, RouteError> {
+        match self.route(pool, intent).await? {
+            Route::Local => Ok(None),
+            Route::Forward(guard) => match upstream {
+                Some(u) => Ok(Some((u.clone(), guard))),
+                None => Err(RouteError::NoUpstream),
+            },
+        }
+    }
+
+    /// Whether `pool` is attached or being detached (not local, not unattached).
+    pub fn attached(&self, pool: &str) -> bool {
+        matches!(
+            self.state(pool),
+            Some(AttachState::Attached | AttachState::Draining)
+        )
     }
 
     /// A guard counting one write in flight to `pool` (the background copy takes them too).

@@ -112,3 +112,49 @@ pub enum UpstreamError {
 }
 
 pub type UpstreamResult<T> = Result<T, UpstreamError>;
+
+/// What a service tells a device of a forwarded call that failed, or of one that could not be
+/// routed: each service maps these four onto its own error enum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The upstream's own refusal, relayed as it is.
+    Relayed { code: UpstreamCode, message: String },
+    /// A write sent without an answer: it may or may not have been applied.
+    OutcomeUnknown(String),
+    /// Nothing happened (unreachable, no answer to a read, cogsync's credentials refused).
+    NothingChanged(String),
+    /// Try again shortly (a write that waited too long for a detach).
+    Busy(String),
+}
+
+impl Failure {
+    /// How `e`, the outcome of a call of `intent`, is told.
+    pub fn of(e: UpstreamError, intent: Intent) -> Failure {
+        match e {
+            UpstreamError::Refused { code, message } => Failure::Relayed { code, message },
+            UpstreamError::Unanswered(detail) if intent == Intent::Write => {
+                Failure::OutcomeUnknown(format!("upstream: {detail}"))
+            }
+            e @ (UpstreamError::Unanswered(_)
+            | UpstreamError::Unreachable(_)
+            | UpstreamError::OurCredentials(_)) => Failure::NothingChanged(e.to_string()),
+        }
+    }
+}
+
+impl From<RouteError> for Failure {
+    fn from(e: RouteError) -> Self {
+        match e {
+            RouteError::HoldTimedOut => Failure::Busy(e.to_string()),
+            RouteError::Stale | RouteError::NoUpstream => Failure::NothingChanged(e.to_string()),
+        }
+    }
+}
+
+/// What a write that only the upstream may make is told while `pool` is attached.
+pub fn attached_refusal(what: &str, pool: &str) -> String {
+    format!(
+        "{what} is not available while identity pool {pool} is attached to its upstream: make \
+         the change there, or detach the pool first"
+    )
+}
