@@ -32,6 +32,7 @@ mod malformed;
 mod migrate;
 mod multi_node;
 mod nats_support;
+mod off_aws;
 mod openid_tokens;
 mod overload;
 mod pg_connection_loss;
