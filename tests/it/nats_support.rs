@@ -109,19 +109,18 @@ impl NatsServer {
     async fn ready(&self) {
         let start = Instant::now();
         loop {
-            match tokio::time::timeout(
+            let connected = tokio::time::timeout(
                 Duration::from_secs(2),
                 async_nats::connect(self.url.as_str()),
             )
-            .await
-            {
+            .await;
+            if let Ok(Ok(c)) = connected {
                 // JetStream answers its API: a stream for the subject, or none.
-                Ok(Ok(c)) => match jetstream::new(c).stream_by_subject("ready.probe").await {
+                match jetstream::new(c).stream_by_subject("ready.probe").await {
                     Ok(_) => return,
                     Err(e) if e.kind() == GetStreamByNameErrorKind::NotFound => return,
                     Err(_) => {}
-                },
-                _ => {}
+                }
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),

@@ -10,12 +10,14 @@ use tokio::sync::Notify;
 use super::{backoff_ms, Dispatcher};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
-    DatasetRow, IdentityRecord, NewOutboxEvent, PoolRecord, PoolSettings, Store, UpdateDecider,
-    UpdatePlan,
+    DatasetRow, DeviceRecord, IdentityRecord, NewOutboxEvent, PoolRecord, PoolSettings, Store,
+    UpdateDecider, UpdatePlan,
 };
 use crate::sync::ports::{
-    DeliveryError, PushError, PushService, StreamError, StreamRecord, StreamSink,
+    DeliveryError, DirectPush, PushError, PushService, StreamError, StreamRecord, StreamSink,
 };
+use crate::sync::rules::push_events::DirectPayload;
+use crate::sync::OutboxTarget;
 
 #[test]
 fn backoff_doubles_up_to_a_minute() {
@@ -68,6 +70,26 @@ fn streaming_status(settings: &PoolSettings) -> String {
 /// A pool streaming to `s`, with two stream events and a push event waiting (stored
 /// targets written out as databases hold them).
 async fn pool_with_waiting_events(store: &dyn Store) {
+    let event = |key: &str, target: &str| NewOutboxEvent {
+        pool_id: "us-east-1:p".into(),
+        stream_key: key.into(),
+        target: target.into(),
+        payload: r#"{"partitionKey":"k","data":{},"deviceId":"d","message":"{}"}"#.into(),
+        job: None,
+    };
+    pool_with(
+        store,
+        vec![
+            event("us-east-1:i/a", "kinesis:s"),
+            event("us-east-1:i/b", "kinesis:s"),
+            event("push/d", "sns:arn:endpoint"),
+        ],
+    )
+    .await;
+}
+
+/// A pool streaming to `s`, an identity, and `outbox` waiting.
+async fn pool_with(store: &dyn Store, outbox: Vec<NewOutboxEvent>) {
     store
         .create_pool(&PoolRecord {
             id: "us-east-1:p".into(),
@@ -98,18 +120,6 @@ async fn pool_with_waiting_events(store: &dyn Store) {
         .update_pool_settings("us-east-1:p", Box::new(move |_| Some(settings.clone())))
         .await
         .unwrap());
-    let event = |key: &str, target: &str| NewOutboxEvent {
-        pool_id: "us-east-1:p".into(),
-        stream_key: key.into(),
-        target: target.into(),
-        payload: r#"{"partitionKey":"k","data":{},"deviceId":"d","message":"{}"}"#.into(),
-        job: None,
-    };
-    let outbox = vec![
-        event("us-east-1:i/a", "kinesis:s"),
-        event("us-east-1:i/b", "kinesis:s"),
-        event("push/d", "sns:arn:endpoint"),
-    ];
     let decide: UpdateDecider = Box::new(move |_| {
         Ok(UpdatePlan {
             dataset: DatasetRow {
@@ -203,4 +213,124 @@ async fn an_unreachable_stream_is_retried() {
     assert_eq!(streaming_status(&settings), "ENABLED");
     assert_eq!(puts, 2);
     assert_eq!(store.outbox_backlog().await.unwrap(), 3);
+}
+
+/// A provider answering by device token: `gone…` unregistered, `bad…` refused for good,
+/// anything else unavailable. Every push is counted.
+struct Provider {
+    sent: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl PushService for Provider {
+    async fn create_endpoint(&self, _: &str, _: &str, _: &str) -> Result<String, DeliveryError> {
+        Err(DeliveryError("no SNS".into()))
+    }
+    async fn publish(&self, _: &str, _: &str) -> Result<(), PushError> {
+        Err(PushError::Retry("no SNS".into()))
+    }
+    fn direct(&self, _: &str) -> bool {
+        true
+    }
+    async fn send_direct(&self, push: &DirectPush<'_>) -> Result<(), PushError> {
+        self.sent.lock().unwrap().push(push.token.to_owned());
+        if push.token.starts_with("gone") {
+            Err(PushError::Gone("410".into()))
+        } else if push.token.starts_with("bad") {
+            Err(PushError::Rejected("413".into()))
+        } else {
+            Err(PushError::Retry("503".into()))
+        }
+    }
+}
+
+#[tokio::test]
+async fn direct_pushes_disable_only_the_address_they_were_for_and_drop_what_is_refused() {
+    const APP: &str = "arn:aws:sns:us-east-1:1:app/GCM/A";
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let device = |id: &str, token: &str| DeviceRecord {
+        id: id.into(),
+        identity_id: "us-east-1:i".into(),
+        platform: "GCM".into(),
+        token: token.into(),
+        endpoint_arn: format!("direct:{APP}"),
+        disabled: false,
+        created_ms: 1,
+    };
+    let event = |d: &DeviceRecord, address: &str| NewOutboxEvent {
+        pool_id: "us-east-1:p".into(),
+        stream_key: format!("push/{}", d.id),
+        target: OutboxTarget::DirectPush {
+            device_id: d.id.clone(),
+        }
+        .encode(),
+        payload: DirectPayload {
+            device_id: d.id.clone(),
+            address: address.into(),
+            application: APP.into(),
+            platform: "GCM".into(),
+            token: d.token.clone(),
+            body: r#"{"data":{}}"#.into(),
+        }
+        .encode(),
+        job: None,
+    };
+    let (gone, stale, bad, later) = (
+        device("d1", "gone-1"),
+        device("d2", "gone-2"),
+        device("d3", "bad-3"),
+        device("d4", "later-4"),
+    );
+    let outbox = vec![
+        event(&gone, &gone.endpoint_arn),
+        // Decided while d2 held another address: it has registered again since.
+        event(&stale, "arn:aws:sns:us-east-1:1:endpoint/GCM/A/old"),
+        event(&bad, &bad.endpoint_arn),
+        event(&later, &later.endpoint_arn),
+    ];
+    pool_with(&*store, outbox).await;
+    for d in [&gone, &stale, &bad, &later] {
+        store.put_device(d).await.unwrap();
+    }
+    let provider = Arc::new(Provider {
+        sent: Default::default(),
+    });
+    let metrics = Arc::new(crate::metrics::Metrics::new(&[]));
+    let kinesis = Arc::new(Kinesis {
+        deleted: false,
+        puts: AtomicUsize::new(0),
+    });
+    let dispatcher = Arc::new(
+        Dispatcher::new(
+            store.clone(),
+            kinesis,
+            provider.clone(),
+            Arc::new(Notify::new()),
+        )
+        .with_metrics(metrics.clone()),
+    );
+    assert_eq!(dispatcher.round().await, 4);
+    assert_eq!(provider.sent.lock().unwrap().len(), 4);
+    let disabled = |id: &'static str| {
+        let store = store.clone();
+        async move { store.get_device(id).await.unwrap().unwrap().disabled }
+    };
+    assert!(
+        disabled("d1").await,
+        "an unregistered token disables its device"
+    );
+    assert!(
+        !disabled("d2").await,
+        "but not one that has registered again since"
+    );
+    assert!(!disabled("d3").await && !disabled("d4").await);
+    assert_eq!(
+        store.outbox_backlog().await.unwrap(),
+        1,
+        "the refused push is dropped, the unavailable one waits"
+    );
+    let scrape = metrics.render();
+    let series = "cogsync_outbox_delivery_failures_total{target=\"direct\"} 2";
+    assert!(scrape.contains(series), "{scrape}");
 }
