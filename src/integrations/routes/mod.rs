@@ -166,3 +166,66 @@ impl Routes {
 fn trimmed(s: Secret) -> Secret {
     Secret::new(s.expose().trim().to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secret::SecretRef;
+
+    const WHSEC: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+    #[test]
+    fn routes_resolve_their_secrets_and_never_show_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let rsa = include_str!("../../../tests/fixtures/rsa-2048.pk8.pem");
+        let account = serde_json::json!({"type": "service_account", "project_id": "p",
+            "private_key_id": "kid-1", "private_key": rsa, "client_email": "a@p.iam.gserviceaccount.com"});
+        let (fcm_file, hook_file, token_file) = (
+            dir.path().join("fcm.json"),
+            dir.path().join("whsec"),
+            dir.path().join("token"),
+        );
+        std::fs::write(&fcm_file, account.to_string()).unwrap();
+        std::fs::write(&hook_file, format!("{WHSEC}\n")).unwrap();
+        std::fs::write(&token_file, "nats-s3cret\n").unwrap();
+        let fcm = [spec::FcmSpec {
+            application_arn: "arn:aws:sns:us-east-1:1:app/GCM/A".into(),
+            service_account: SecretRef::File(fcm_file),
+        }];
+        let webhooks = [spec::WebhookSpec {
+            stream: "s".into(),
+            url: "https://h.example/".into(),
+            secret: SecretRef::File(hook_file.clone()),
+        }];
+        let nats = [spec::NatsSpec {
+            stream: "t".into(),
+            url: "nats://127.0.0.1:4222".into(),
+            subject: "cogsync.t".into(),
+            token: Some(SecretRef::File(token_file)),
+            user: None,
+            password: None,
+        }];
+        let specs = RouteSpecs {
+            fcm: &fcm,
+            webhooks: &webhooks,
+            nats: &nats,
+            ..Default::default()
+        };
+        let routes = Routes::resolve(&specs).unwrap();
+        assert_eq!((routes.push.len(), routes.streams.len()), (1, 2));
+        let shown = format!("{routes:?}");
+        for secret in ["PRIVATE KEY", "C2FVsBQ", "nats-s3cret"] {
+            assert!(!shown.contains(secret), "{secret} shown: {shown}");
+        }
+        assert!(matches!(&routes.streams["t"], StreamRoute::Nats(n)
+            if matches!(&n.auth, NatsAuth::Token(t) if t.expose() == "nats-s3cret")));
+        // The same stream routed twice is a mistake, named.
+        let twice = [webhooks[0].clone(), webhooks[0].clone()];
+        let err = Routes::resolve(&RouteSpecs {
+            webhooks: &twice,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("the stream s is routed twice"), "{err}");
+    }
+}
