@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub admin_hosts: Vec<String>,
     /// Upstream mode: the pools served by another Cognito Sync deployment until detached.
     pub upstream: Option<UpstreamConfig>,
+    /// The platform applications pushed straight through FCM or APNs, and the streams whose
+    /// records go to a webhook or NATS JetStream, instead of SNS and Kinesis.
+    pub routes: crate::integrations::routes::Routes,
 }
 
 /// Upstream mode (see [`crate::upstream`]).
@@ -123,6 +126,7 @@ impl ServerConfig {
             oidc_providers: Vec::new(),
             providers: Default::default(),
             upstream: None,
+            routes: Default::default(),
             http: HttpLimits::default(),
             throttle: ThrottleSettings::default(),
             tls: None,

@@ -151,6 +151,13 @@ async fn start(o: ServeArgs) -> Result<cogsync::server::RunningServer, ExitCode>
             return Err(ExitCode::FAILURE);
         }
     };
+    let routes = match o.routes.routes() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cogsync: cannot load the push and stream routes: {e}");
+            return Err(ExitCode::FAILURE);
+        }
+    };
     let store = match cogsync::store::open(&o.store_location()).await {
         Ok(s) => s,
         Err(e) => {
@@ -190,7 +197,7 @@ async fn start(o: ServeArgs) -> Result<cogsync::server::RunningServer, ExitCode>
             "using developer credentials from the environment"
         ),
     }
-    cogsync::server::start_with_store(o.config(credentials, oidc, providers), store)
+    cogsync::server::start_with_store(o.config(credentials, oidc, providers, routes), store)
         .await
         .map_err(|e| {
             eprintln!("cogsync: {e}");

@@ -35,7 +35,7 @@ fn store_histogram() -> Histogram {
 const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// Outbox target kinds, each exported from start-up.
-pub const TARGET_KINDS: [&str; 2] = ["kinesis", "sns"];
+pub const TARGET_KINDS: [&str; 3] = ["kinesis", "sns", "direct"];
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {

@@ -3,6 +3,7 @@
 //! binary (`main.rs`) runs what this parses; the docs' examples are checked against it.
 
 pub mod quotas;
+pub mod routes;
 pub mod serve;
 
 use std::ffi::OsString;

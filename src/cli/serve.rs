@@ -40,9 +40,10 @@ pub struct ServeArgs {
     /// (see docs/devices-and-logins.md).
     #[arg(long, env = "COGSYNC_OIDC_PROVIDERS")]
     pub oidc_providers: Option<PathBuf>,
-    /// An identity provider's base URL in place of its public one, as NAME=URL (NAME the
-    /// provider's Logins key: accounts.google.com, appleid.apple.com, graph.facebook.com,
-    /// www.amazon.com, cognito-idp.REGION.amazonaws.com/POOL_ID, an OIDC issuer's host).
+    /// An identity provider's or push service's base URL in place of its public one, as
+    /// NAME=URL (NAME a provider's Logins key: accounts.google.com, appleid.apple.com,
+    /// graph.facebook.com, www.amazon.com, cognito-idp.REGION.amazonaws.com/POOL_ID, an OIDC
+    /// issuer's host; or fcm.googleapis.com, api.push.apple.com, api.sandbox.push.apple.com).
     /// Repeatable; the environment takes a comma-separated list.
     #[arg(long = "provider-url", env = "COGSYNC_PROVIDER_URLS", value_delimiter = ',', value_parser = provider_url)]
     pub provider_urls: Vec<ProviderUrl>,
@@ -65,6 +66,8 @@ pub struct ServeArgs {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub routes: super::routes::RouteArgs,
     /// TOML file with any of these flags under their names (`listen = "…"`, `data-dir = "…"`);
     /// the environment and the command line override it.
     #[arg(long, env = "COGSYNC_CONFIG")]
@@ -282,12 +285,14 @@ impl ServeArgs {
 
     /// The server's configuration from these flags, the standard AWS environment and the
     /// developer `credentials`; `oidc` the providers read from `--oidc-providers`,
-    /// `providers` what [`Self::provider_settings`] made.
+    /// `providers` what [`Self::provider_settings`] made, `routes` what
+    /// [`super::routes::RouteArgs::routes`] did.
     pub fn config(
         &self,
         credentials: crate::auth::DeveloperCredentials,
         oidc: Vec<crate::identity::oidc_verify::OidcProvider>,
         providers: ProviderSettings,
+        routes: crate::integrations::routes::Routes,
     ) -> ServerConfig {
         let mut config = ServerConfig::new(self.listen, self.data_dir.clone(), credentials);
         config.aws = crate::integrations::aws::AwsSettings::from_env(&self.region);
@@ -304,6 +309,7 @@ impl ServeArgs {
         config.admin_listen = self.admin_listen.0;
         config.admin_hosts = self.admin_hosts.clone();
         config.upstream = self.upstream.config();
+        config.routes = routes;
         config
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_kinesis::primitives::Blob;
 
 use super::aws::{http_client, AwsSettings};
-use crate::sync::ports::{StreamError, StreamSink};
+use crate::sync::ports::{StreamError, StreamRecord, StreamSink};
 
 pub struct KinesisSink {
     client: aws_sdk_kinesis::Client,
@@ -38,17 +38,12 @@ impl KinesisSink {
 
 #[async_trait]
 impl StreamSink for KinesisSink {
-    async fn put_record(
-        &self,
-        stream: &str,
-        partition_key: &str,
-        data: Vec<u8>,
-    ) -> Result<(), StreamError> {
+    async fn put_record(&self, record: StreamRecord<'_>) -> Result<(), StreamError> {
         self.client
             .put_record()
-            .stream_name(stream)
-            .partition_key(partition_key)
-            .data(Blob::new(data))
+            .stream_name(record.stream)
+            .partition_key(record.partition_key)
+            .data(Blob::new(record.data))
             .send()
             .await
             .map(|_| ())

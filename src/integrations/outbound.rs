@@ -1,9 +1,11 @@
-//! Outbound HTTP to services that are not AWS (identity providers, sync-trigger webhooks): one
-//! way to build a client and to read an answer, with the limits every such call needs. A
-//! bounded time to connect and to answer; a few idle connections kept per host; redirects
-//! followed only within the host asked (and at most three); certificates checked against the
-//! system's roots; an answer read up to [`MAX_ANSWER_BYTES`] and no further. Errors never
-//! carry the URL, whose query may hold a token or an app secret.
+//! Outbound HTTP to services that are not AWS (identity providers, sync-trigger webhooks, and
+//! the deliveries of [`super::routes`]: FCM, APNs, stream webhooks): one way to build a client
+//! and to read an answer, with the limits every such call needs. A bounded time to connect and
+//! to answer; a few idle connections kept per host; redirects followed only within the host
+//! asked (and at most three), none for deliveries; certificates checked against the system's
+//! roots (and, for deliveries, the operator's extra ones); an answer read up to
+//! [`MAX_ANSWER_BYTES`] and no further. Errors never carry the URL, whose query may hold a
+//! token or an app secret.
 
 use std::time::Duration;
 
@@ -38,13 +40,20 @@ pub fn client(timeout: Duration) -> reqwest::Client {
             attempt.stop()
         }
     });
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT.min(timeout))
         .timeout(timeout)
         .pool_max_idle_per_host(IDLE_PER_HOST)
         .pool_idle_timeout(Duration::from_secs(60))
         .redirect(redirects)
         .user_agent(concat!("cogsync/", env!("CARGO_PKG_VERSION")));
+    // Building fails only when the TLS backend cannot start; a default client then still
+    // verifies certificates (against the bundled roots).
+    with_system_roots(builder).build().unwrap_or_default()
+}
+
+/// The system's root certificates in place of the bundled ones, when it has any.
+fn with_system_roots(mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
     let system = rustls_native_certs::load_native_certs().certs;
     if !system.is_empty() {
         builder = builder.tls_built_in_root_certs(false);
@@ -54,9 +63,55 @@ pub fn client(timeout: Duration) -> reqwest::Client {
             }
         }
     }
-    // Building fails only when the TLS backend cannot start; a default client then still
-    // verifies certificates (against the bundled roots).
-    builder.build().unwrap_or_default()
+    builder
+}
+
+/// The certificates of a PEM bundle (`--delivery-ca-file`); an error if it holds none.
+pub fn extra_roots(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| format!("not PEM certificates ({e})"))?;
+    if certs.is_empty() {
+        return Err("no PEM certificate in it".into());
+    }
+    Ok(certs)
+}
+
+/// A client for deliveries (FCM, APNs, stream webhooks): each call within `timeout`, no
+/// redirect followed (an answer is the service's own), the system's roots and `extra_roots_pem`
+/// trusted; HTTP/2 only when `http2_only` (APNs: over TLS by ALPN, `http://` by prior
+/// knowledge). Why not, when the TLS backend cannot start.
+pub fn delivery_client(
+    timeout: Duration,
+    extra_roots_pem: Option<&[u8]>,
+    http2_only: bool,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
+        .pool_max_idle_per_host(IDLE_PER_HOST)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("cogsync/", env!("CARGO_PKG_VERSION")));
+    builder = with_system_roots(builder);
+    if let Some(pem) = extra_roots_pem {
+        for cert in extra_roots(pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if http2_only {
+        builder = builder
+            .http2_prior_knowledge()
+            .http2_keep_alive_interval(Duration::from_secs(60))
+            .http2_keep_alive_while_idle(true);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot start an HTTP client: {e}"))
+}
+
+/// A request's failure, without its URL (for callers that read answers their own way).
+pub fn failure(e: reqwest::Error) -> String {
+    describe(e)
 }
 
 /// Sends `request` and reads its answer, up to [`MAX_ANSWER_BYTES`].

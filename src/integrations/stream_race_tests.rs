@@ -19,7 +19,8 @@ use super::dispatcher::Dispatcher;
 use crate::store::CognitoStreams;
 use crate::store::{IdentityRecord, PoolRecord, Store};
 use crate::sync::ports::{
-    DeliveryError, PushError, PushService, StreamError, StreamSink, TriggerError, TriggerInvoker,
+    DeliveryError, PushError, PushService, StreamError, StreamRecord, StreamSink, TriggerError,
+    TriggerInvoker,
 };
 use crate::sync::{
     Caller, DatasetRef, ListRecordsInput, Patch, PatchOp, SyncService, SyncSettings,
@@ -66,11 +67,14 @@ impl Kinesis {
 
 #[async_trait]
 impl StreamSink for Kinesis {
-    async fn put_record(&self, stream: &str, _: &str, data: Vec<u8>) -> Result<(), StreamError> {
+    async fn put_record(&self, record: StreamRecord<'_>) -> Result<(), StreamError> {
         if self.deleted.load(Ordering::SeqCst) {
-            return Err(StreamError::NotFound(format!("Stream {stream} not found")));
+            return Err(StreamError::NotFound(format!(
+                "Stream {} not found",
+                record.stream
+            )));
         }
-        let record: Value = serde_json::from_slice(&data).unwrap();
+        let record: Value = serde_json::from_slice(record.data).unwrap();
         let dataset = record["dataSetName"].as_str().unwrap().to_owned();
         self.put.lock().unwrap().push(dataset);
         Ok(())

@@ -5,6 +5,7 @@
 
 mod accept;
 pub mod admin_listener;
+mod deliveries;
 mod descriptors;
 pub mod upstream;
 
@@ -19,9 +20,7 @@ use crate::auth::{Authenticator, SessionIssuer};
 use crate::config::ServerConfig;
 use crate::identity::IdentityService;
 use crate::integrations::logins::HttpLoginProviders;
-use crate::integrations::{
-    dispatcher::Dispatcher, kinesis::KinesisSink, sns::SnsPush, trigger_invoker::Triggers,
-};
+use crate::integrations::{dispatcher::Dispatcher, trigger_invoker::Triggers};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::sync::ports::{PushService, TriggerInvoker};
@@ -43,6 +42,8 @@ pub enum StartError {
     Upstream(String),
     #[error("{0}")]
     Tls(#[from] TlsError),
+    #[error("push and stream routes: {0}")]
+    Routes(String),
 }
 
 /// A server running in the background of the current tokio runtime.
@@ -199,7 +200,7 @@ pub async fn start_with_store(
         None => None,
     };
     let signal = Arc::new(Notify::new());
-    let push: Arc<dyn PushService> = Arc::new(SnsPush::new(&config.aws));
+    let deliveries::Deliveries { push, streams } = deliveries::build(&config)?;
     let triggers: Arc<dyn TriggerInvoker> = Arc::new(Triggers::new(&config.aws));
     let up = upstream::prepare(config.upstream.as_ref(), &store).await?;
     let app = build_app(
@@ -228,10 +229,10 @@ pub async fn start_with_store(
         }
     });
     let upstream_tasks = upstream::spawn(&up, store.clone(), stopping.clone());
-    let sink = Arc::new(KinesisSink::new(&config.aws));
     let store_for_admin = store.clone();
     let store_descriptors = store.descriptors();
-    let dispatcher = Dispatcher::new(store, sink, push, signal).with_metrics(app.metrics.clone());
+    let dispatcher =
+        Dispatcher::new(store, streams, push, signal).with_metrics(app.metrics.clone());
     let dispatcher = tokio::spawn(dispatcher.run(stopping));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -1,9 +1,10 @@
 //! The device operations: RegisterDevice, SubscribeToDataset and UnsubscribeFromDataset (the
-//! rules they follow are in [`rules::push`](super::rules::push)).
+//! rules they follow are in [`rules::push`](super::rules::push)). A device of a platform
+//! application the operator maps to FCM or APNs registers without SNS.
 
 use super::rules::push::{application_for, registered_device, Registration, Stored, PLATFORMS};
-use super::{Caller, DatasetRef, Missing, SyncError, SyncResult, SyncService};
-use crate::store::{PushSync, StoreError};
+use super::{Caller, DatasetRef, DeviceAddress, Missing, SyncError, SyncResult, SyncService};
+use crate::store::{DeviceRecord, PushSync, StoreError};
 use crate::timeutil::now_ms;
 use crate::upstream::Intent;
 use crate::validate;
@@ -45,22 +46,19 @@ impl SyncService {
             ))
         })?;
         let existing = self.store.find_device(identity_id, platform, token).await?;
-        // SNS is asked every time: it may have disabled the endpoint (a stale token) without
-        // cogsync knowing, and registering again is how a device gets its pushes back.
-        let endpoint = match self.push.create_endpoint(&app, token, identity_id).await {
-            Ok(arn) => arn,
-            Err(e) => {
-                return match existing {
-                    // SNS failed (unreachable, or refused): a registered device keeps the
-                    // registration it has rather than fail its app's start-up.
-                    Some(d) if !d.disabled => {
-                        tracing::warn!(device = %d.id, error = %e, "cannot refresh the SNS endpoint; keeping the registration");
-                        Ok(d.id)
-                    }
-                    _ => Err(SyncError::Internal(format!(
-                        "cannot create the SNS endpoint: {e}"
-                    ))),
-                };
+        let endpoint = if self.push.direct(&app) {
+            // Mapped to FCM or APNs: the token is the address, and nothing is asked.
+            DeviceAddress::Direct {
+                application_arn: app,
+            }
+            .encode()
+        } else {
+            match self
+                .register_with_sns(&app, token, identity_id, existing.as_ref())
+                .await?
+            {
+                Ok(arn) => arn,
+                Err(kept) => return Ok(kept),
             }
         };
         let registration = Registration {
@@ -83,6 +81,33 @@ impl SyncService {
                 .map(|d| d.id)
                 .ok_or_else(|| SyncError::Internal("device vanished during registration".into())),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The SNS endpoint for a token (Ok(Ok(arn))), or, when SNS fails, the id of the device
+    /// already registered with it, which keeps its registration (Ok(Err(id))).
+    async fn register_with_sns(
+        &self,
+        app: &str,
+        token: &str,
+        identity_id: &str,
+        existing: Option<&DeviceRecord>,
+    ) -> SyncResult<Result<String, String>> {
+        // SNS is asked every time: it may have disabled the endpoint (a stale token) without
+        // cogsync knowing, and registering again is how a device gets its pushes back.
+        match self.push.create_endpoint(app, token, identity_id).await {
+            Ok(arn) => Ok(Ok(arn)),
+            Err(e) => match existing {
+                // SNS failed (unreachable, or refused): a registered device keeps the
+                // registration it has rather than fail its app's start-up.
+                Some(d) if !d.disabled => {
+                    tracing::warn!(device = %d.id, error = %e, "cannot refresh the SNS endpoint; keeping the registration");
+                    Ok(Err(d.id.clone()))
+                }
+                _ => Err(SyncError::Internal(format!(
+                    "cannot create the SNS endpoint: {e}"
+                ))),
+            },
         }
     }
 

@@ -9,6 +9,7 @@ mod forward;
 mod outbox_target;
 pub mod pool_config;
 pub mod ports;
+mod push_address;
 mod records;
 pub mod rules;
 pub mod usage;
@@ -22,6 +23,7 @@ use crate::validate;
 pub use error::{SyncError, SyncResult};
 pub use outbox_target::OutboxTarget;
 use ports::{PushService, TriggerInvoker};
+pub use push_address::{application_of_endpoint, DeviceAddress};
 /// For the outbox dispatcher: a pool's settings once Kinesis says its stream was deleted.
 pub use rules::streams::turn_off_deleted_stream;
 pub use rules::{Limits, Patch, PatchOp};

@@ -1,10 +1,15 @@
 //! Where an outbox event is delivered, and the one place its stored form is written and read.
 //!
 //! The store keeps the target as text, `kinesis:<stream name>` or `sns:<endpoint ARN>`: the
-//! format databases written by earlier versions already hold, so it must not change.
+//! format databases written by earlier versions already hold, so it must not change. A push
+//! straight to FCM or APNs is `direct:<device id>` (its provider, token and body are in the
+//! event's payload); a version that does not know that form leaves such events waiting.
+//! Where a stream's records go (Kinesis, a webhook, NATS JetStream) is the operator's mapping
+//! of the stream's name, looked up at delivery: the target is the stream as the pool names it.
 
 const KINESIS_PREFIX: &str = "kinesis:";
 const SNS_PREFIX: &str = "sns:";
+const DIRECT_PUSH_PREFIX: &str = "direct:";
 
 /// The destination of an outbox event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +18,8 @@ pub enum OutboxTarget {
     Kinesis { stream: String },
     /// An SNS platform endpoint (push sync): one push per event.
     Sns { endpoint_arn: String },
+    /// A device pushed straight through FCM or APNs (push sync): one push per event.
+    DirectPush { device_id: String },
 }
 
 impl OutboxTarget {
@@ -21,22 +28,29 @@ impl OutboxTarget {
         match self {
             OutboxTarget::Kinesis { stream } => format!("{KINESIS_PREFIX}{stream}"),
             OutboxTarget::Sns { endpoint_arn } => format!("{SNS_PREFIX}{endpoint_arn}"),
+            OutboxTarget::DirectPush { device_id } => format!("{DIRECT_PUSH_PREFIX}{device_id}"),
         }
     }
 
-    /// The target a stored event names; None for a form this version does not deliver.
     /// The target's kind, as metrics label it.
     pub fn kind(&self) -> &'static str {
         match self {
             OutboxTarget::Kinesis { .. } => "kinesis",
             OutboxTarget::Sns { .. } => "sns",
+            OutboxTarget::DirectPush { .. } => "direct",
         }
     }
 
+    /// The target a stored event names; None for a form this version does not deliver.
     pub fn decode(stored: &str) -> Option<OutboxTarget> {
         if let Some(stream) = stored.strip_prefix(KINESIS_PREFIX) {
             return Some(OutboxTarget::Kinesis {
                 stream: stream.to_owned(),
+            });
+        }
+        if let Some(device) = stored.strip_prefix(DIRECT_PUSH_PREFIX) {
+            return Some(OutboxTarget::DirectPush {
+                device_id: device.to_owned(),
             });
         }
         stored
@@ -44,6 +58,11 @@ impl OutboxTarget {
             .map(|arn| OutboxTarget::Sns {
                 endpoint_arn: arn.to_owned(),
             })
+    }
+
+    /// Whether the stored target `stored` is a stream's (a Kinesis stream name).
+    pub fn is_stream(stored: &str) -> bool {
+        stored.starts_with(KINESIS_PREFIX)
     }
 }
 
@@ -60,7 +79,15 @@ mod tests {
             endpoint_arn: arn.into(),
         };
         assert_eq!(sns.encode(), format!("sns:{arn}"));
-        for target in [kinesis, sns] {
+        let direct = OutboxTarget::DirectPush {
+            device_id: "5c2b0e5a".into(),
+        };
+        assert_eq!(direct.encode(), "direct:5c2b0e5a");
+        assert!(OutboxTarget::is_stream(&kinesis.encode()));
+        assert!(
+            !OutboxTarget::is_stream(&sns.encode()) && !OutboxTarget::is_stream(&direct.encode())
+        );
+        for target in [kinesis, sns, direct] {
             assert_eq!(OutboxTarget::decode(&target.encode()), Some(target));
         }
     }

@@ -1,7 +1,8 @@
-//! The ports of the sync service: what it needs from the world outside cogsync (a Kinesis
-//! stream sink, SNS push, a sync-trigger invoker, a pool's upstream in upstream mode), as
-//! traits the service owns with their error types. The adapters in the integrations layer implement them with the AWS SDKs and a
-//! webhook client, importing them from here; the service and the tests only see these traits.
+//! The ports of the sync service: what it needs from the world outside cogsync (a stream sink
+//! for Cognito Streams, push, a sync-trigger invoker, a pool's upstream in upstream mode), as
+//! traits the service owns with their error types. The adapters in the integrations layer
+//! implement them (with the AWS SDKs, or the direct providers and sinks the operator maps AWS
+//! names to), importing them from here; the service and the tests only see these traits.
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -26,15 +27,24 @@ pub enum StreamError {
     NotFound(String),
 }
 
-/// Where Kinesis outbox events go.
+/// One Cognito Streams record to put on a stream.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamRecord<'a> {
+    /// The stream the pool names (`CognitoStreams.StreamName`).
+    pub stream: &'a str,
+    /// `<identityId>/<datasetName>`.
+    pub partition_key: &'a str,
+    /// The record, JSON.
+    pub data: &'a [u8],
+    /// The outbox event's id: the same on every attempt to deliver this record (an idempotency
+    /// key for sinks that de-duplicate).
+    pub event_id: i64,
+}
+
+/// Where stream outbox events go (Kinesis, or the sink the operator maps the stream name to).
 #[async_trait]
 pub trait StreamSink: Send + Sync {
-    async fn put_record(
-        &self,
-        stream: &str,
-        partition_key: &str,
-        data: Vec<u8>,
-    ) -> Result<(), StreamError>;
+    async fn put_record(&self, record: StreamRecord<'_>) -> Result<(), StreamError>;
 }
 
 /// Why a push could not be sent.
@@ -43,12 +53,32 @@ pub enum PushError {
     /// Worth retrying later.
     #[error("{0}")]
     Retry(String),
-    /// The endpoint is disabled or deleted: the device gets no more pushes.
+    /// The endpoint (or the token) is disabled, deleted or unregistered: the device gets no
+    /// more pushes.
     #[error("endpoint unusable: {0}")]
     Gone(String),
+    /// The provider refused this push for good, and not for the device's sake (a payload it
+    /// will never take): retrying cannot help, so it is dropped, with an error logged.
+    #[error("push refused: {0}")]
+    Rejected(String),
 }
 
-/// Push notifications through SNS platform endpoints.
+/// One push straight to a provider (FCM, APNs), for a device of a platform application the
+/// operator maps to one.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectPush<'a> {
+    /// The pool's SNS platform application the device registered with.
+    pub application_arn: &'a str,
+    /// `GCM`, `APNS`, `APNS_SANDBOX`.
+    pub platform: &'a str,
+    /// The device token.
+    pub token: &'a str,
+    /// The platform's body, JSON, as the SNS message carries it for the platform.
+    pub body: &'a str,
+}
+
+/// Push notifications: through SNS platform endpoints, or straight to FCM or APNs for the
+/// platform applications the operator maps to them.
 #[async_trait]
 pub trait PushService: Send + Sync {
     /// Creates (or finds, for the same token) the platform endpoint for a device token.
@@ -60,6 +90,18 @@ pub trait PushService: Send + Sync {
     ) -> Result<String, DeliveryError>;
     /// Publishes a `MessageStructure=json` message to an endpoint.
     async fn publish(&self, endpoint_arn: &str, message: &str) -> Result<(), PushError>;
+    /// Whether devices of this platform application are pushed directly (the operator mapped
+    /// it to FCM or APNs): registered without SNS, and pushed with [`Self::send_direct`].
+    fn direct(&self, _application_arn: &str) -> bool {
+        false
+    }
+    /// Sends a push straight to the provider its application is mapped to.
+    async fn send_direct(&self, push: &DirectPush<'_>) -> Result<(), PushError> {
+        Err(PushError::Retry(format!(
+            "no direct push provider for {}",
+            push.application_arn
+        )))
+    }
 }
 
 /// Why a sync trigger gave no usable answer.

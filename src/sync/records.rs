@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::rules::{self, push, streams, trigger};
+use super::rules::{self, push_events, streams, trigger};
 use super::{
     Caller, DatasetRef, ListRecordsInput, ListRecordsOutput, Missing, Patch, SyncError, SyncResult,
     SyncService, UpdateRecordsInput, MAX_PAGE, SYNC_SESSION_TTL_MS,
@@ -189,6 +189,7 @@ impl SyncService {
         let limits = self.limits.for_pool(&settings.limits);
         let pool_id = r.pool_id.clone();
         let writer = input.device_id.clone();
+        let push_port = self.push.clone();
         let plan = self
             .store
             .update_records(
@@ -212,13 +213,14 @@ impl SyncService {
                         plan.outbox =
                             streams::update_events(&pool_id, stream, &plan.dataset, &plan.records);
                     }
-                    plan.outbox.extend(push::push_events(
+                    plan.outbox.extend(push_events::push_events(
                         &pool_id,
                         &identity_id,
                         &name,
                         plan.dataset.sync_count,
                         &snapshot.subscribers,
                         writer.as_deref(),
+                        &|app| push_port.direct(app),
                     ));
                     Ok(plan)
                 }),

@@ -36,6 +36,7 @@ async fn metrics_count_exactly_what_clients_saw_and_name_no_id() {
     for series in [
         r#"cogsync_outbox_pending{target="kinesis"}"#,
         r#"cogsync_outbox_pending{target="sns"}"#,
+        r#"cogsync_outbox_pending{target="direct"}"#,
         r#"cogsync_outbox_oldest_age_seconds{target="kinesis"}"#,
         r#"cogsync_outbox_delivery_failures_total{target="sns"}"#,
         r#"cogsync_bulk_publish_jobs{status="NOT_STARTED"}"#,

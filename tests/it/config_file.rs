@@ -50,8 +50,44 @@ fn sample(flag: &str, dir: &std::path::Path) -> String {
         "max-datasets-per-identity" => "30".into(),
         "max-records-per-dataset" => "2048".into(),
         "max-dataset-bytes" => "4194304".into(),
+        "push-fcm" => format!(
+            "[\"arn:aws:sns:us-east-1:123456789012:app/GCM/app=service-account={}\"]",
+            dir.join("fcm.json").display()
+        ),
+        "push-apns" => format!(
+            "[\"arn:aws:sns:us-east-1:123456789012:app/APNS/app=key={};key-id=ABC123DEFG;team-id=DEF123GHIJ;topic=com.example.app\"]",
+            dir.join("AuthKey.p8").display()
+        ),
+        "stream-webhook" => "[\"changes=url=https://hooks.example/cogsync;secret=env:COGSYNC_TEST_WHSEC\"]".into(),
+        "stream-nats" => "[\"other-changes=url=nats://127.0.0.1:4222;subject=cogsync.other\"]".into(),
+        "delivery-ca-file" => format!("{:?}", dir.join("ca.pem").display().to_string()),
         other => panic!("no sample value for --{other}: add one"),
     }
+}
+
+/// The webhook secret the sample `stream-webhook` reads from the environment.
+const WHSEC: (&str, &str) = (
+    "COGSYNC_TEST_WHSEC",
+    "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+);
+
+/// The files the route flags' samples name: a service account's key, an APNs key, a CA.
+fn write_route_secrets(dir: &std::path::Path) {
+    let rsa = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rsa-2048.pk8.pem"
+    ))
+    .unwrap();
+    let account = serde_json::json!({"type": "service_account", "project_id": "p",
+        "private_key_id": "k", "private_key": rsa, "client_email": "a@p.iam.gserviceaccount.com"});
+    std::fs::write(dir.join("fcm.json"), account.to_string()).unwrap();
+    let p8 = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    std::fs::write(dir.join("AuthKey.p8"), p8).unwrap();
+    std::fs::write(
+        dir.join("ca.pem"),
+        crate::pki::Pki::new("config").root_pem(),
+    )
+    .unwrap();
 }
 
 struct Server {
@@ -140,6 +176,7 @@ async fn a_config_file_sets_every_flag_and_yields_to_the_environment_and_the_com
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("oidc.json"), "[]").unwrap();
     std::fs::write(dir.path().join("secrets.json"), "{}").unwrap();
+    write_route_secrets(dir.path());
     let help = Command::new(env!("CARGO_BIN_EXE_cogsync"))
         .args(["serve", "--help"])
         .output()
@@ -169,7 +206,7 @@ async fn a_config_file_sets_every_flag_and_yields_to_the_environment_and_the_com
     std::fs::write(&config, &file).unwrap();
     let config = config.to_str().unwrap();
 
-    let from_file = serve(&["--config", config], &[]).unwrap();
+    let from_file = serve(&["--config", config], &[WHSEC]).unwrap();
     assert_eq!(region_of(&from_file).await, "eu-west-1", "{file}");
     // The quotas from the file: 2,048 records a dataset, not 1,024.
     let (pool, id) = pool_and_identity_at(&from_file.endpoint).await;
@@ -199,6 +236,7 @@ async fn a_config_file_sets_every_flag_and_yields_to_the_environment_and_the_com
         &[
             ("COGSYNC_REGION", "ap-south-1"),
             ("COGSYNC_MAX_DATASETS_PER_IDENTITY", "1"),
+            WHSEC,
         ],
     )
     .unwrap();
@@ -220,7 +258,7 @@ async fn a_config_file_sets_every_flag_and_yields_to_the_environment_and_the_com
     drop(env);
     let flag = serve(
         &["--config", config, "--region", "us-west-2"],
-        &[("COGSYNC_REGION", "ap-south-1")],
+        &[("COGSYNC_REGION", "ap-south-1"), WHSEC],
     )
     .unwrap();
     assert_eq!(
@@ -230,7 +268,7 @@ async fn a_config_file_sets_every_flag_and_yields_to_the_environment_and_the_com
     );
     drop(flag);
     // The file named by the environment instead of a flag.
-    let named = serve(&[], &[("COGSYNC_CONFIG", config)]).unwrap();
+    let named = serve(&[], &[("COGSYNC_CONFIG", config), WHSEC]).unwrap();
     assert_eq!(region_of(&named).await, "eu-west-1");
 }
 
@@ -424,4 +462,38 @@ async fn one_config_file_serves_every_command_as_the_container_uses_it() {
         said.contains("those of `healthcheck` are admin-listen, ready"),
         "{said}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_route_secret_stops_start_up_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("whsec");
+    std::fs::write(&secret, "hunter2-not-a-whsec").unwrap();
+    let data = dir.path().join("data");
+    let route = format!(
+        "changes=url=https://hooks.example/c;secret={}",
+        secret.display()
+    );
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "off",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--stream-webhook",
+        &route,
+    ];
+    let err = serve(&args, &[]).err().expect("started with a bad secret");
+    assert!(err.contains("--stream-webhook changes"), "{err}");
+    assert!(err.contains("not a whsec_ secret"), "{err}");
+    assert!(!err.contains("hunter2"), "the secret is never shown: {err}");
+    let missing = [
+        "--push-fcm",
+        "arn:aws:sns:us-east-1:1:app/GCM/a=service-account=env:COGSYNC_TEST_UNSET_FCM",
+    ];
+    let err = serve(&[&args[..6], &missing[..]].concat(), &[])
+        .err()
+        .expect("started without the key");
+    assert!(err.contains("COGSYNC_TEST_UNSET_FCM is not set"), "{err}");
 }

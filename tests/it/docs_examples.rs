@@ -230,3 +230,51 @@ async fn the_readme_quick_start_and_the_device_example_run_against_a_server() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("OK us-east-1:"));
 }
+
+#[test]
+fn the_webhook_verification_snippet_accepts_cogsync_signatures_and_nothing_else() {
+    use cogsync::integrations::webhook::signature::{sign, WebhookKey};
+    let python = std::env::var("COGSYNC_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let runs = std::process::Command::new(&python)
+        .args(["-c", "import sys; assert sys.version_info >= (3, 9)"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !runs {
+        eprintln!(
+            "SKIPPED docs_examples::the_webhook_verification_snippet…: needs Python 3.9 or later"
+        );
+        return;
+    }
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/streams-push-triggers.md");
+    let snippet = blocks(&page, "python")
+        .into_iter()
+        .find(|b| b.contains("def verify("))
+        .expect("the verification snippet");
+    let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let key = WebhookKey::parse(secret).unwrap();
+    let (id, now) = ("cogsync_42", cogsync::testing::idp::now_s());
+    let body = r#"{"identityPoolId":"us-east-1:p","dataSetName":"ds","syncCount":3}"#;
+    let signature = sign(&key, id, now, body.as_bytes());
+    let check = |body: &str, ts: i64| {
+        let script = format!(
+            "{snippet}\nh = {{'Webhook-Id': '{id}', 'Webhook-Timestamp': '{ts}', 'Webhook-Signature': '{signature}'}}\nprint(verify('{secret}', h, {body:?}.encode()))\n"
+        );
+        let out = std::process::Command::new(&python)
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(check(body, now), "True");
+    assert_eq!(
+        check(&body.replace('3', "4"), now),
+        "False",
+        "a changed body"
+    );
+    assert_eq!(check(body, now - 3600), "False", "another timestamp");
+}

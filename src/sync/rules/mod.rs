@@ -4,6 +4,7 @@
 pub mod bulk;
 pub mod mirror;
 pub mod push;
+pub mod push_events;
 pub mod quotas;
 pub mod settings;
 pub mod streams;

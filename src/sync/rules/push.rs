@@ -1,11 +1,10 @@
 //! Push sync's rules: which platform application a device registers with, what a registration
-//! stores, and the silent push each subscribed device (except the writer) gets after an
-//! UpdateRecords, in the payloads of spec §8.
+//! stores, and the silent push's payloads of spec §8 ([`super::push_events`] makes the outbox
+//! events that carry them).
 
 use serde_json::json;
 
-use crate::store::{DeviceRecord, NewOutboxEvent, PushSync};
-use crate::sync::OutboxTarget;
+use crate::store::{DeviceRecord, PushSync};
 
 /// The device platforms RegisterDevice accepts.
 pub const PLATFORMS: [&str; 4] = ["APNS", "APNS_SANDBOX", "GCM", "ADM"];
@@ -20,10 +19,11 @@ pub fn application_for(push: &PushSync, platform: &str) -> Option<String> {
         .cloned()
 }
 
-/// The SNS message (`MessageStructure=json`) for one device: GCM and ADM get the keys as a data
-/// map with `syncCount` a decimal string (Android parses it with `Long.parseLong`); APNS gets
-/// `aps.content-available = 1` and the keys under `data`.
-pub fn message(
+/// What the device gets for `platform`, JSON: GCM and ADM the keys as a data map with
+/// `syncCount` a decimal string (Android parses it with `Long.parseLong`); APNS
+/// `aps.content-available = 1` and the keys under `data`, `syncCount` a number. SNS delivers
+/// it as the platform's part of the message; FCM and APNs get the same.
+pub fn platform_body(
     platform: &str,
     pool_id: &str,
     identity_id: &str,
@@ -45,40 +45,25 @@ pub fn message(
         }
         _ => json!({ "data": data(json!(sync_count.to_string())) }),
     };
-    json!({ "default": format!("cognito-sync: {dataset} changed"), platform: body.to_string() })
-        .to_string()
+    body.to_string()
 }
 
-/// Outbox events notifying every subscriber except the device that wrote.
-pub fn push_events(
+/// The SNS message (`MessageStructure=json`) for one device: the platform's body
+/// ([`platform_body`]) under the platform's name, and the `default` text SNS requires.
+pub fn message(
+    platform: &str,
     pool_id: &str,
     identity_id: &str,
     dataset: &str,
     sync_count: i64,
-    subscribers: &[DeviceRecord],
-    writer: Option<&str>,
-) -> Vec<NewOutboxEvent> {
-    subscribers
-        .iter()
-        .filter(|d| Some(d.id.as_str()) != writer && !d.disabled)
-        .map(|d| NewOutboxEvent {
-            pool_id: pool_id.to_owned(),
-            stream_key: format!("push/{}", d.id),
-            target: OutboxTarget::Sns {
-                endpoint_arn: d.endpoint_arn.clone(),
-            }
-            .encode(),
-            payload: json!({
-                "deviceId": d.id,
-                "message": message(&d.platform, pool_id, identity_id, dataset, sync_count),
-            })
-            .to_string(),
-            job: None,
-        })
-        .collect()
+) -> String {
+    let body = platform_body(platform, pool_id, identity_id, dataset, sync_count);
+    json!({ "default": format!("cognito-sync: {dataset} changed"), platform: body }).to_string()
 }
 
-/// A device token SNS has just accepted, and the endpoint it gave.
+/// A device token SNS has just accepted, and the endpoint it gave (or, for a platform
+/// application pushed directly, the device's direct address: see
+/// [`DeviceAddress`](crate::sync::DeviceAddress)).
 pub struct Registration<'a> {
     pub identity_id: &'a str,
     pub platform: &'a str,
@@ -96,8 +81,9 @@ pub enum Stored {
 }
 
 /// The device after a registration. The same (identity, platform, token) keeps its id; a
-/// device marked disabled (SNS said its endpoint was disabled or gone) is enabled again, since
-/// SNS has just enabled the endpoint.
+/// device marked disabled (SNS said its endpoint was disabled or gone, or the provider that
+/// the token was unregistered) is enabled again, since SNS has just enabled the endpoint (or
+/// the app has just handed the token over again).
 pub fn registered_device(
     existing: Option<&DeviceRecord>,
     r: &Registration<'_>,
@@ -141,22 +127,6 @@ mod tests {
         assert_eq!(apns["aps"]["content-available"], 1);
         assert_eq!(apns["data"]["datasetName"], "ds");
         assert_eq!(apns["data"]["syncCount"], 7);
-    }
-
-    #[test]
-    fn the_writer_is_not_notified() {
-        let dev = |id: &str| DeviceRecord {
-            id: id.into(),
-            identity_id: "i".into(),
-            platform: "GCM".into(),
-            token: id.into(),
-            endpoint_arn: format!("arn:{id}"),
-            disabled: false,
-            created_ms: 0,
-        };
-        let events = push_events("p", "i", "ds", 3, &[dev("a"), dev("b")], Some("a"));
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].target, "sns:arn:b");
     }
 
     fn registration(endpoint_arn: &str) -> Registration<'_> {

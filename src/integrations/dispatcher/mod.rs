@@ -2,8 +2,10 @@
 //! and one at a time per stream key (so a dataset's records keep their order), with retries
 //! and exponential backoff. Claims are leases in the database, so with several nodes each event
 //! is in the hands of one node at a time, and a node that dies mid-delivery only delays it.
-//! Delivery is at least once. A Kinesis stream that no longer exists is not retried: it turns
-//! Cognito Streams off for the pool and its pending stream events are dropped.
+//! Delivery is at least once. A stream that no longer exists (Kinesis's "not found", a
+//! webhook's 410, a JetStream stream confirmed missing) is not retried: it turns Cognito
+//! Streams off for the pool and its pending stream events are dropped. Pushes are in
+//! [`push`].
 //!
 //! A stream event goes out only while its pool still streams to that stream, checked against
 //! the pool's settings as stored when the event is taken for delivery (not as they were when
@@ -21,7 +23,7 @@ use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
 use crate::store::{DispatchStore, OutboxEvent, SettingsDecider, StoreResult, TargetGone};
-use crate::sync::ports::{PushError, PushService, StreamError, StreamSink};
+use crate::sync::ports::{PushService, StreamError, StreamRecord, StreamSink};
 use crate::sync::rules::{bulk as bulk_rules, streams};
 use crate::sync::{turn_off_deleted_stream, OutboxTarget};
 use crate::timeutil::now_ms;
@@ -53,7 +55,7 @@ pub struct Dispatcher {
 enum Failure {
     /// Worth another attempt after the backoff.
     Retry(String),
-    /// Kinesis answered that the event's stream does not exist: it was deleted.
+    /// The stream's sink answered that the event's stream does not exist: it was deleted.
     StreamGone { stream: String, reason: String },
     /// The event's pool no longer streams to its stream (Cognito Streams was switched off,
     /// or pointed at another stream, after the write that made the event read the settings).
@@ -183,7 +185,7 @@ impl Dispatcher {
         let mut current = CurrentStreams::new();
         for e in events {
             let pool = &e.event.pool_id;
-            if current.contains_key(pool) || !e.event.target.starts_with("kinesis:") {
+            if current.contains_key(pool) || !OutboxTarget::is_stream(&e.event.target) {
                 continue;
             }
             let stream = match self.store.get_pool_settings(pool).await {
@@ -254,7 +256,7 @@ impl Dispatcher {
         }
     }
 
-    /// Kinesis says `stream` does not exist. Deleting the stream turns Cognito Streams off
+    /// The sink says `stream` does not exist. Deleting the stream turns Cognito Streams off
     /// (spec §7.1), so in one store transaction the event's pool gets `StreamingStatus:
     /// DISABLED` (only if it still publishes to that stream) and its pending events for the
     /// stream are dropped; its push events stay.
@@ -268,15 +270,15 @@ impl Dispatcher {
         let name = stream.to_owned();
         let decide: SettingsDecider =
             Box::new(move |settings| turn_off_deleted_stream(settings, &name));
-        let message = format!("The Kinesis stream {stream} no longer exists");
+        let message = format!("The stream {stream} no longer exists");
         let gone = self.drop_stream_events(e, &message, decide, now).await?;
         let pool = e.event.pool_id.as_str();
         if gone.settings_changed {
             tracing::warn!(pool, stream, dropped = gone.dropped, bulk_publish_failed = gone.job_failed, %reason,
-                "Kinesis stream not found (deleted): Cognito Streams turned off for the pool (StreamingStatus DISABLED) and its pending stream events dropped");
+                "stream not found (deleted): Cognito Streams turned off for the pool (StreamingStatus DISABLED) and its pending stream events dropped");
         } else {
             tracing::warn!(pool, stream, dropped = gone.dropped, bulk_publish_failed = gone.job_failed, %reason,
-                "Kinesis stream not found (deleted): the pool's pending events for it dropped; the pool no longer publishes to it, so its configuration is left as it is");
+                "stream not found (deleted): the pool's pending events for it dropped; the pool no longer publishes to it, so its configuration is left as it is");
         }
         Ok(())
     }
@@ -290,8 +292,13 @@ impl Dispatcher {
         let message = format!("Cognito Streams no longer publishes this pool to {stream}");
         let gone = self.drop_stream_events(e, &message, keep, now).await?;
         let pool = e.event.pool_id.as_str();
-        tracing::info!(pool, stream, dropped = gone.dropped, bulk_publish_failed = gone.job_failed,
-            "the pool no longer streams to this Kinesis stream: its undelivered stream events dropped");
+        tracing::info!(
+            pool,
+            stream,
+            dropped = gone.dropped,
+            bulk_publish_failed = gone.job_failed,
+            "the pool no longer streams to this stream: its undelivered stream events dropped"
+        );
         Ok(())
     }
 
@@ -330,6 +337,9 @@ impl Dispatcher {
                 .deliver_push(e, &endpoint_arn)
                 .await
                 .map_err(Failure::Retry),
+            Some(OutboxTarget::DirectPush { .. }) => {
+                self.deliver_direct(e).await.map_err(Failure::Retry)
+            }
             None => Err(Failure::Retry(format!(
                 "no delivery channel for target {}",
                 e.event.target
@@ -337,7 +347,7 @@ impl Dispatcher {
         }
     }
 
-    /// Puts the event's record on its Kinesis stream.
+    /// Puts the event's record on its stream (Kinesis, or the sink the stream is mapped to).
     async fn deliver_record(&self, e: &OutboxEvent, stream: &str) -> Result<(), Failure> {
         let envelope: Value = serde_json::from_str(&e.event.payload)
             .map_err(|err| Failure::Retry(format!("bad payload: {err}")))?;
@@ -347,7 +357,13 @@ impl Dispatcher {
             .to_owned();
         let data =
             serde_json::to_vec(&envelope["data"]).map_err(|err| Failure::Retry(err.to_string()))?;
-        match self.streams.put_record(stream, &key, data).await {
+        let record = StreamRecord {
+            stream,
+            partition_key: &key,
+            data: &data,
+            event_id: e.id,
+        };
+        match self.streams.put_record(record).await {
             Ok(()) => Ok(()),
             Err(StreamError::NotFound(reason)) => Err(Failure::StreamGone {
                 stream: stream.to_owned(),
@@ -356,237 +372,8 @@ impl Dispatcher {
             Err(StreamError::Retry(reason)) => Err(Failure::Retry(reason)),
         }
     }
-
-    /// A push to a disabled or deleted endpoint counts as done: the device is marked disabled
-    /// and gets no more pushes, and nobody's sync fails for it.
-    async fn deliver_push(&self, e: &OutboxEvent, endpoint: &str) -> Result<(), String> {
-        let envelope: Value =
-            serde_json::from_str(&e.event.payload).map_err(|err| format!("bad payload: {err}"))?;
-        let message = envelope["message"]
-            .as_str()
-            .ok_or("push payload without a message")?;
-        match self.push.publish(endpoint, message).await {
-            Ok(()) => Ok(()),
-            Err(PushError::Gone(reason)) => {
-                tracing::info!(endpoint, %reason, "push endpoint unusable; device disabled");
-                if let Some(device) = envelope["deviceId"].as_str() {
-                    self.store
-                        .disable_device(device, endpoint)
-                        .await
-                        .map_err(|err| err.to_string())?;
-                }
-                Ok(())
-            }
-            Err(PushError::Retry(reason)) => Err(reason),
-        }
-    }
 }
 
+mod push;
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    use async_trait::async_trait;
-    use tokio::sync::Notify;
-
-    use super::{backoff_ms, Dispatcher};
-    use crate::store::sqlite::SqliteStore;
-    use crate::store::{
-        DatasetRow, IdentityRecord, NewOutboxEvent, PoolRecord, PoolSettings, Store, UpdateDecider,
-        UpdatePlan,
-    };
-    use crate::sync::ports::{DeliveryError, PushError, PushService, StreamError, StreamSink};
-
-    #[test]
-    fn backoff_doubles_up_to_a_minute() {
-        assert_eq!(backoff_ms(0), 250);
-        assert_eq!(backoff_ms(1), 500);
-        assert_eq!(backoff_ms(3), 2000);
-        assert_eq!(backoff_ms(30), 60_000);
-    }
-
-    /// A Kinesis that gives every put the same answer.
-    struct Kinesis {
-        deleted: bool,
-        puts: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl StreamSink for Kinesis {
-        async fn put_record(&self, stream: &str, _: &str, _: Vec<u8>) -> Result<(), StreamError> {
-            self.puts.fetch_add(1, Ordering::SeqCst);
-            if self.deleted {
-                Err(StreamError::NotFound(format!("Stream {stream} not found")))
-            } else {
-                Err(StreamError::Retry("connection refused".into()))
-            }
-        }
-    }
-
-    /// An SNS that is down.
-    struct SnsDown;
-
-    #[async_trait]
-    impl PushService for SnsDown {
-        async fn create_endpoint(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-        ) -> Result<String, DeliveryError> {
-            Err(DeliveryError("down".into()))
-        }
-        async fn publish(&self, _: &str, _: &str) -> Result<(), PushError> {
-            Err(PushError::Retry("down".into()))
-        }
-    }
-
-    /// The pool's Cognito Streams `StreamingStatus`.
-    fn streaming_status(settings: &PoolSettings) -> String {
-        let streams = settings.cognito_streams.as_ref().unwrap();
-        streams.streaming_status.clone().unwrap()
-    }
-
-    /// A pool streaming to `s`, with two stream events and a push event waiting (stored
-    /// targets written out as databases hold them).
-    async fn pool_with_waiting_events(store: &dyn Store) {
-        store
-            .create_pool(&PoolRecord {
-                id: "us-east-1:p".into(),
-                name: "p".into(),
-                allow_unauthenticated: true,
-                developer_provider_name: None,
-                details: Default::default(),
-                created_ms: 1,
-            })
-            .await
-            .unwrap();
-        store
-            .create_identity(&IdentityRecord {
-                id: "us-east-1:i".into(),
-                pool_id: "us-east-1:p".into(),
-                created_ms: 1,
-                last_modified_ms: 1,
-            })
-            .await
-            .unwrap();
-        let settings = PoolSettings {
-            version: 1,
-            cognito_streams: serde_json::from_str(
-                r#"{"StreamName":"s","StreamingStatus":"ENABLED"}"#,
-            )
-            .unwrap(),
-            ..PoolSettings::default()
-        };
-        assert!(store
-            .update_pool_settings("us-east-1:p", Box::new(move |_| Some(settings.clone())))
-            .await
-            .unwrap());
-        let event = |key: &str, target: &str| NewOutboxEvent {
-            pool_id: "us-east-1:p".into(),
-            stream_key: key.into(),
-            target: target.into(),
-            payload: r#"{"partitionKey":"k","data":{},"deviceId":"d","message":"{}"}"#.into(),
-            job: None,
-        };
-        let outbox = vec![
-            event("us-east-1:i/a", "kinesis:s"),
-            event("us-east-1:i/b", "kinesis:s"),
-            event("push/d", "sns:arn:endpoint"),
-        ];
-        let decide: UpdateDecider = Box::new(move |_| {
-            Ok(UpdatePlan {
-                dataset: DatasetRow {
-                    identity_id: "us-east-1:i".into(),
-                    name: "ds".into(),
-                    live: true,
-                    sync_count: 1,
-                    creation_ms: 1,
-                    last_modified_ms: 1,
-                    last_modified_by: "i".into(),
-                    data_storage: 0,
-                    num_records: 0,
-                    deleted_at_sync_count: None,
-                    merged_into: None,
-                },
-                records: Vec::new(),
-                outbox: outbox.clone(),
-            })
-        });
-        store
-            .update_records("us-east-1:i", "ds", vec![], decide)
-            .await
-            .unwrap();
-    }
-
-    async fn one_round(deleted: bool) -> (Arc<dyn Store>, usize, tempfile::TempDir) {
-        let (store, puts, dir, _) = one_round_counted(deleted).await;
-        (store, puts, dir)
-    }
-
-    async fn one_round_counted(
-        deleted: bool,
-    ) -> (
-        Arc<dyn Store>,
-        usize,
-        tempfile::TempDir,
-        Arc<crate::metrics::Metrics>,
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
-        pool_with_waiting_events(&*store).await;
-        let kinesis = Arc::new(Kinesis {
-            deleted,
-            puts: AtomicUsize::new(0),
-        });
-        let metrics = Arc::new(crate::metrics::Metrics::new(&[]));
-        let dispatcher = Arc::new(
-            Dispatcher::new(
-                store.clone(),
-                kinesis.clone(),
-                Arc::new(SnsDown),
-                Arc::new(Notify::new()),
-            )
-            .with_metrics(metrics.clone()),
-        );
-        assert_eq!(dispatcher.round().await, 3);
-        (store, kinesis.puts.load(Ordering::SeqCst), dir, metrics)
-    }
-
-    #[tokio::test]
-    async fn failed_deliveries_are_counted_by_target_kind() {
-        let (_store, _, _dir, metrics) = one_round_counted(false).await;
-        let scrape = metrics.render();
-        for (kind, n) in [("kinesis", 2), ("sns", 1)] {
-            let series = format!("cogsync_outbox_delivery_failures_total{{target=\"{kind}\"}} {n}");
-            assert!(scrape.contains(&series), "{series}\n{scrape}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_deleted_stream_turns_streaming_off_and_drops_only_its_events() {
-        let (store, puts, _dir) = one_round(true).await;
-        let settings = store.get_pool_settings("us-east-1:p").await.unwrap();
-        assert_eq!(streaming_status(&settings), "DISABLED");
-        assert_eq!(settings.version, 2);
-        assert_eq!(
-            puts, 1,
-            "the pool's other event for the stream was not tried"
-        );
-        assert_eq!(
-            store.outbox_backlog().await.unwrap(),
-            1,
-            "the push event stays"
-        );
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_stream_is_retried() {
-        let (store, puts, _dir) = one_round(false).await;
-        let settings = store.get_pool_settings("us-east-1:p").await.unwrap();
-        assert_eq!(streaming_status(&settings), "ENABLED");
-        assert_eq!(puts, 2);
-        assert_eq!(store.outbox_backlog().await.unwrap(), 3);
-    }
-}
+mod tests;
