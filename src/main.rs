@@ -7,6 +7,12 @@ use cogsync::cli::{self, Command, HealthcheckArgs, ServeArgs};
 use cogsync::identity::oidc_verify::OidcProvider;
 use cogsync::signals::Signals;
 
+/// mimalloc rather than the system allocator: a request allocates a few hundred small blocks
+/// on one worker thread and often frees them on another, which glibc's arenas serialise on
+/// locks (a third of a ListRecords' CPU in a profile; docs/benchmarks.md has the A/B).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
