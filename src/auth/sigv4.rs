@@ -5,7 +5,7 @@
 
 use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
@@ -60,15 +60,10 @@ pub struct Verified {
     pub region: String,
 }
 
-/// Characters the SigV4 "URI encode" leaves alone: A-Z a-z 0-9 - _ . ~
-const SIGV4_SET: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
 fn uri_encode(s: &str) -> String {
-    utf8_percent_encode(s, SIGV4_SET).to_string()
+    let mut out = String::with_capacity(s.len());
+    push_uri_encoded(&mut out, s, false);
+    out
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthError> {
@@ -324,21 +319,51 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
     hmac(&k, b"aws4_request")
 }
 
-/// The canonical URIs a client may have signed: the double-encoded raw path (what every AWS
-/// SDK sends for a non-S3 service), then the path encoded exactly once (hand-written signers).
-fn canonical_uris(raw_path: &str) -> Vec<String> {
-    let path = if raw_path.is_empty() { "/" } else { raw_path };
-    let double: Vec<String> = path.split('/').map(uri_encode).collect();
-    let single: Vec<String> = path
-        .split('/')
-        .map(|seg| uri_encode(&percent_decode_str(seg).decode_utf8_lossy()))
-        .collect();
-    let (double, single) = (double.join("/"), single.join("/"));
-    if double == single {
-        vec![double]
-    } else {
-        vec![double, single]
+/// Appends `s` SigV4-"URI encoded" (every byte but A-Z a-z 0-9 - _ . ~ as `%XX`), keeping
+/// `/` when `keep_slash` (the path's separators).
+fn push_uri_encoded(out: &mut String, s: &str, keep_slash: bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 0xf) as usize] as char);
+        }
     }
+}
+
+/// The canonical URI every AWS SDK signs for a non-S3 service: the raw path encoded once
+/// more (`%3A` becomes `%253A`), its `/` kept.
+fn canonical_uri_double(raw_path: &str) -> String {
+    let path = if raw_path.is_empty() { "/" } else { raw_path };
+    let mut out = String::with_capacity(path.len() + 16);
+    push_uri_encoded(&mut out, path, true);
+    out
+}
+
+/// The canonical URI a hand-written signer may have signed instead: each segment of the path
+/// decoded, then encoded exactly once. None when it is the same as the double-encoded one.
+fn canonical_uri_single(raw_path: &str) -> Option<String> {
+    if !raw_path.contains('%') {
+        return None;
+    }
+    let mut out = String::with_capacity(raw_path.len() + 16);
+    for (i, segment) in raw_path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        push_uri_encoded(
+            &mut out,
+            &percent_decode_str(segment).decode_utf8_lossy(),
+            false,
+        );
+    }
+    (out != canonical_uri_double(raw_path)).then_some(out)
 }
 
 fn canonical_query(query: &[(String, String)], presigned: bool) -> String {
@@ -356,27 +381,31 @@ fn canonical_query(query: &[(String, String)], presigned: bool) -> String {
 }
 
 fn canonical_headers(headers: &HeaderMap, signed: &[String]) -> Result<String, AuthError> {
-    let mut out = String::new();
+    let mut out = String::with_capacity(256);
     for name in signed {
-        let values: Vec<String> = headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
-        if values.is_empty() {
+        out.push_str(name);
+        out.push(':');
+        let mut values = 0;
+        for value in headers.get_all(name.as_str()) {
+            if values > 0 {
+                out.push(',');
+            }
+            values += 1;
+            // Trimmed, and each run of whitespace inside made one space.
+            let text = String::from_utf8_lossy(value.as_bytes());
+            for (i, word) in text.split_whitespace().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(word);
+            }
+        }
+        if values == 0 {
             return Err(AuthError::InvalidSignature(format!(
                 "The request signature we calculated does not match the signature you provided: \
                  signed header '{name}' is not in the request"
             )));
         }
-        out.push_str(name);
-        out.push(':');
-        out.push_str(&values.join(","));
         out.push('\n');
     }
     Ok(out)
@@ -435,29 +464,29 @@ pub fn verify(
     let scope = format!("{}/{}/{}/aws4_request", p.date, p.region, p.service);
     let key = signing_key(&secret, &p.date, &p.region, &p.service);
     let provided = hex::decode(&p.signature).unwrap_or_default();
-    for uri in canonical_uris(req.raw_path) {
-        let canonical = format!(
-            "{}\n{}\n{}\n{}\n{}\n{}",
-            req.method,
-            uri,
-            query,
-            headers,
-            signed_headers.join(";"),
-            payload_hash
-        );
-        let to_sign = format!(
-            "{ALGORITHM}\n{}\n{scope}\n{}",
-            p.amz_date,
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        );
-        let expected = hmac(&key, to_sign.as_bytes());
-        if bool::from(expected.as_slice().ct_eq(provided.as_slice())) {
-            return Ok(Verified {
-                access_key_id: p.access_key_id,
-                session_token: p.session_token,
-                region: p.region,
-            });
+    let signed_list = signed_headers.join(";");
+    let matches = |uri: &str| {
+        let mut canonical = Sha256::new();
+        for part in [req.method, uri, &query, &headers, &signed_list] {
+            canonical.update(part.as_bytes());
+            canonical.update(b"\n");
         }
+        canonical.update(payload_hash.as_bytes());
+        let mut to_sign = String::with_capacity(160);
+        for part in [ALGORITHM, "\n", &p.amz_date, "\n", &scope, "\n"] {
+            to_sign.push_str(part);
+        }
+        to_sign.push_str(&hex::encode(canonical.finalize()));
+        let expected = hmac(&key, to_sign.as_bytes());
+        bool::from(expected.as_slice().ct_eq(provided.as_slice()))
+    };
+    let signed_as_sdks_do = matches(&canonical_uri_double(req.raw_path));
+    if signed_as_sdks_do || canonical_uri_single(req.raw_path).is_some_and(|uri| matches(&uri)) {
+        return Ok(Verified {
+            access_key_id: p.access_key_id,
+            session_token: p.session_token,
+            region: p.region,
+        });
     }
     Err(AuthError::InvalidSignature(
         "The request signature we calculated does not match the signature you provided. \
@@ -472,14 +501,27 @@ mod tests {
 
     #[test]
     fn canonical_uri_double_encodes_the_raw_path() {
-        let uris = canonical_uris("/identitypools/us-east-1%3Aabc/identities/x");
-        assert_eq!(uris[0], "/identitypools/us-east-1%253Aabc/identities/x");
-        assert_eq!(uris[1], "/identitypools/us-east-1%3Aabc/identities/x");
+        let path = "/identitypools/us-east-1%3Aabc/identities/x";
         assert_eq!(
-            canonical_uris("/a/b.c-d_e~f"),
-            vec!["/a/b.c-d_e~f".to_string()]
+            canonical_uri_double(path),
+            "/identitypools/us-east-1%253Aabc/identities/x"
         );
-        assert_eq!(canonical_uris(""), vec!["/".to_string()]);
+        assert_eq!(
+            canonical_uri_single(path).as_deref(),
+            Some("/identitypools/us-east-1%3Aabc/identities/x")
+        );
+        assert_eq!(canonical_uri_double("/a/b.c-d_e~f"), "/a/b.c-d_e~f");
+        assert_eq!(canonical_uri_single("/a/b.c-d_e~f"), None);
+        assert_eq!(canonical_uri_double(""), "/");
+        // A segment that decodes to a '/' keeps it encoded; bytes that are not UTF-8 once
+        // decoded are signed as U+FFFD, as the SDKs' signers do with text.
+        assert_eq!(
+            canonical_uri_single("/a%2Fb/%FF").as_deref(),
+            Some("/a%2Fb/%EF%BF%BD")
+        );
+        // A '%' that starts no escape is the same either way.
+        assert_eq!(canonical_uri_single("/100%zz"), None);
+        assert_eq!(canonical_uri_double("/é"), "/%C3%A9");
     }
 
     #[test]
